@@ -1,0 +1,163 @@
+"""Dataclass configs, saved as JSON with every artifact.
+
+Each config validates itself (``validate()`` raises :class:`~eos_core.errors.ConfigError` with one
+clear sentence) and round-trips through ``to_dict`` / ``from_dict`` so a saved run can always be
+re-created exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+PROFILES = ("exp", "step")
+LOSSES = ("ce", "focal", "ldam_drw", "cb")
+MODELS = ("auto", "small_cnn", "resnet32")
+METHODS = ("none", "ros", "smote", "bsmote", "adasyn", "eos")
+
+
+def _from_dict(cls: type[T], d: dict[str, Any]) -> T:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class DataConfig:
+    """Which data, and how the training set is made imbalanced.
+
+    ``ratio`` is rho = n_max / n_min (1 to 1000). ``max_per_class`` caps n_max so a demo on a large
+    dataset stays small. ``class_order`` lists class ids from the largest to the smallest class.
+    """
+
+    dataset: str = "digits"
+    ratio: float = 50.0
+    profile: str = "exp"
+    max_per_class: int | None = None
+    class_order: list[int] | None = None
+    folder: str | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not isinstance(self.ratio, (int, float)) or not (1.0 <= float(self.ratio) <= 1000.0):
+            raise ConfigError(f"Imbalance ratio must be between 1 and 1000, got {self.ratio!r}.")
+        if self.profile not in PROFILES:
+            raise ConfigError(f"Unknown imbalance profile {self.profile!r}; choose one of {', '.join(PROFILES)}.")
+        if self.max_per_class is not None and int(self.max_per_class) < 1:
+            raise ConfigError(f"The class cap must be at least 1, got {self.max_per_class!r}.")
+
+    to_dict = dataclasses.asdict
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DataConfig":
+        return _from_dict(cls, d)
+
+
+@dataclass
+class TrainConfig:
+    """Phase 1: end-to-end CNN training (the paper's recipe, scaled to the epoch count).
+
+    The paper trains 200 epochs with lr 0.1, 5 warm-up epochs and a step decay (x0.1) at epochs 160
+    and 180; here warm-up and decay points are fractions of ``epochs`` so short runs keep the shape.
+    """
+
+    model: str = "auto"
+    loss: str = "ce"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    warmup_frac: float = 0.025
+    decay_at: tuple[float, float] = (0.8, 0.9)
+    drw_frac: float = 0.8
+    focal_gamma: float = 2.0
+    augment: bool = True
+    device: str = "auto"
+    seed: int = 0
+    gap_snapshots: bool = True
+    snapshot_size: int = 1000
+
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"Unknown model {self.model!r}; choose one of {', '.join(MODELS)}.")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
+        if not (1 <= int(self.epochs) <= 1000):
+            raise ConfigError(f"Epochs must be between 1 and 1000, got {self.epochs!r}.")
+        if int(self.batch_size) < 1:
+            raise ConfigError(f"Batch size must be at least 1, got {self.batch_size!r}.")
+        if not (float(self.lr) > 0):
+            raise ConfigError(f"Learning rate must be positive, got {self.lr!r}.")
+
+    to_dict = dataclasses.asdict
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        obj = _from_dict(cls, d)
+        obj.decay_at = tuple(obj.decay_at)  # JSON turns tuples into lists
+        return obj
+
+
+@dataclass
+class HeadConfig:
+    """Phase 3: re-train only the linear head on (balanced) embeddings — the paper's recipe."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    warmup_epochs: int = 1
+    init_from_phase1: bool = False
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not (1 <= int(self.epochs) <= 1000):
+            raise ConfigError(f"Head epochs must be between 1 and 1000, got {self.epochs!r}.")
+        if not (float(self.lr) > 0):
+            raise ConfigError(f"Head learning rate must be positive, got {self.lr!r}.")
+
+    to_dict = dataclasses.asdict
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "HeadConfig":
+        return _from_dict(cls, d)
+
+
+@dataclass
+class RunConfig:
+    """A whole experiment: data, phase 1, and phases 2–3 for each oversampler."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    k_neighbors: int = 10
+
+    def validate(self) -> None:
+        self.data.validate()
+        self.train.validate()
+        self.head.validate()
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+        if int(self.k_neighbors) < 1:
+            raise ConfigError(f"k_neighbors must be at least 1, got {self.k_neighbors!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return cls(
+            data=DataConfig.from_dict(d.get("data", {})),
+            train=TrainConfig.from_dict(d.get("train", {})),
+            head=HeadConfig.from_dict(d.get("head", {})),
+            methods=list(d.get("methods", METHODS)),
+            k_neighbors=int(d.get("k_neighbors", 10)),
+        )
