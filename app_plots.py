@@ -1,0 +1,633 @@
+"""Pure plot-building helpers for the EOS Explorer pages.
+
+Plain numpy / pandas / plotly (and Pillow for thumbnails): no Streamlit and no ``eos_core`` import,
+so every function here is unit-testable and cheap to import.
+
+Conventions
+-----------
+* One trace per class (``go.Scattergl``, WebGL) so classes can be toggled from the legend. Because
+  point indices restart in every trace, every point carries a **global row id** in
+  ``customdata[0]``; selections are mapped back through :func:`selected_ids`.
+* Legends list classes from the smallest to the largest training class, named ``"7 · n=3"``;
+  minority classes get larger markers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Log-spaced imbalance ratios for the ratio slider (1-1.5-2-3-5-7 per decade).
+LOG_RATIOS: tuple[float, ...] = (
+    1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000,
+)
+
+_PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173",
+    "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
+)
+
+GAP_METRICS = {
+    "spread_ratio": "Spread ratio (test / train spread)",
+    "distance_gap": "Distance gap (test → train centroid)",
+    "accuracy_gap": "Accuracy gap (train − test recall)",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+
+def class_color(c: int) -> str:
+    """A stable colour for class ``c`` (cycles after 20 classes)."""
+    return _PALETTE[int(c) % len(_PALETTE)]
+
+
+def class_names(classes: Sequence[str] | None, num_classes: int) -> list[str]:
+    if classes and len(classes) >= num_classes:
+        return [str(c) for c in classes[:num_classes]]
+    return [str(i) for i in range(num_classes)]
+
+
+def legend_name(name: str, n: int) -> str:
+    return f"{name} · n={int(n)}"
+
+
+def order_by_size(train_counts: Sequence[int], *, ascending: bool = True) -> list[int]:
+    """Class ids sorted by training count (ties by id). Ascending = minority first."""
+    counts = np.asarray(train_counts)
+    ids = list(range(len(counts)))
+    return sorted(ids, key=lambda c: ((counts[c] if ascending else -counts[c]), c))
+
+
+def marker_sizes(train_counts: Sequence[int], *, base: float = 5.0, extra: float = 6.0) -> np.ndarray:
+    """Per-class marker size: the smaller the class (log scale), the larger the marker."""
+    counts = np.maximum(np.asarray(train_counts, dtype=float), 1.0)
+    hi, lo = math.log(counts.max()), math.log(counts.min())
+    if hi - lo < 1e-9:
+        return np.full(len(counts), base)
+    frac = (hi - np.log(counts)) / (hi - lo)  # 0 for the largest class, 1 for the smallest
+    return base + extra * frac
+
+
+def minority_classes(train_counts: Sequence[int]) -> list[int]:
+    """Classes with fewer training examples than the largest class (the oversampling targets)."""
+    counts = np.asarray(train_counts)
+    if counts.size == 0:
+        return []
+    return [int(c) for c in np.flatnonzero(counts < counts.max())]
+
+
+def sample_rows(y: np.ndarray, cap: int, *, seed: int = 0) -> np.ndarray:
+    """Sorted row indices of at most ``cap`` points, keeping small classes whole.
+
+    Water-filling per class: every class gets ``min(n_c, q)`` rows with the largest ``q`` that
+    fits in ``cap``, so the minority classes the app is about are never thinned out.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    if cap is None or n <= cap:
+        return np.arange(n)
+    cap = max(int(cap), 1)
+    labels, counts = np.unique(y, return_counts=True)
+    order = np.argsort(counts)
+    quota = np.zeros(len(labels), dtype=int)
+    left, remaining = cap, len(labels)
+    for j in order:
+        share = left // remaining if remaining else 0
+        quota[j] = min(counts[j], share)
+        left -= quota[j]
+        remaining -= 1
+    rng = np.random.default_rng(seed)
+    keep = []
+    for lab, q in zip(labels, quota):
+        rows = np.flatnonzero(y == lab)
+        keep.append(rows if q >= len(rows) else rng.choice(rows, size=q, replace=False))
+    return np.sort(np.concatenate(keep)) if keep else np.arange(0)
+
+
+def selected_ids(event: Any) -> list[int]:
+    """Global row ids of the points in a ``st.plotly_chart(on_select=...)`` event (order kept).
+
+    Accepts the Streamlit event object, a plain dict ``{"selection": {"points": [...]}}`` or the
+    selection dict itself. Points without a numeric ``customdata[0]`` (e.g. segment lines) are
+    ignored.
+    """
+    if event is None:
+        return []
+    sel = _get(event, "selection", event)
+    points = _get(sel, "points", None) or []
+    out: list[int] = []
+    seen: set[int] = set()
+    for p in points:
+        cd = _get(p, "customdata", None)
+        if cd is None:
+            continue
+        v = cd[0] if isinstance(cd, (list, tuple)) else cd
+        try:
+            gid = int(v)
+        except (TypeError, ValueError):
+            continue
+        if gid not in seen:
+            seen.add(gid)
+            out.append(gid)
+    return out
+
+
+def _get(obj: Any, key: str, default: Any) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def thumbnail_png(img: np.ndarray, *, size: int = 64) -> bytes:
+    """PNG bytes of one ``(C, H, W)`` float image in [0, 1], upscaled (nearest) to ``size``."""
+    from PIL import Image
+
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] in (1, 3):
+        a = np.transpose(a, (1, 2, 0))
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    a = np.clip(a, 0.0, 1.0)
+    pil = Image.fromarray((a * 255).round().astype(np.uint8))
+    scale = max(1, size // max(pil.size))
+    if scale > 1:
+        pil = pil.resize((pil.size[0] * scale, pil.size[1] * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _layout(fig: go.Figure, *, title: str | None = None, height: int | None = None) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        legend=dict(groupclick="togglegroup", itemsizing="constant"),
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# page 1: counts
+
+
+def count_bars(classes: Sequence[str], train_counts: Sequence[int], test_counts: Sequence[int] | None = None,
+               *, available: Sequence[int] | None = None, log_y: bool = False) -> go.Figure:
+    """Per-class counts: the imbalanced training set beside the (untouched) test set."""
+    names = class_names(classes, len(train_counts))
+    fig = go.Figure()
+    if available is not None:
+        fig.add_bar(x=names, y=list(available), name="train (available)", marker_color="#d0d7e1",
+                    hovertemplate="%{x}: %{y} available<extra></extra>")
+    fig.add_bar(x=names, y=list(train_counts), name="train (imbalanced)", marker_color="#1f77b4",
+                hovertemplate="%{x}: %{y} train<extra></extra>")
+    if test_counts is not None:
+        fig.add_bar(x=names, y=list(test_counts), name="test", marker_color="#ff7f0e",
+                    hovertemplate="%{x}: %{y} test<extra></extra>")
+    fig.update_layout(barmode="group", xaxis_title="class", yaxis_title="images",
+                      xaxis_type="category")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return _layout(fig, height=320)
+
+
+# --------------------------------------------------------------------------------------------
+# page 2: embedding map
+
+
+def map_points(
+    train_xy: np.ndarray, train_y: np.ndarray, test_xy: np.ndarray, test_y: np.ndarray,
+    *, train_pred: np.ndarray | None = None, test_pred: np.ndarray | None = None,
+    cap: int | None = None, seed: int = 0,
+) -> pd.DataFrame:
+    """One table of map points: ``gid`` (train rows 0..N-1, test rows N..N+M-1), ``row`` (index
+    within its split), ``split``, ``x``, ``y``, ``label``, ``pred``. ``cap`` applies per split."""
+    frames = []
+    offset = 0
+    for split, xy, y, pred in (("train", train_xy, train_y, train_pred), ("test", test_xy, test_y, test_pred)):
+        y = np.asarray(y)
+        rows = sample_rows(y, cap, seed=seed) if cap else np.arange(len(y))
+        xy = np.asarray(xy)
+        frames.append(pd.DataFrame({
+            "gid": rows + offset,
+            "row": rows,
+            "split": split,
+            "x": xy[rows, 0],
+            "y": xy[rows, 1],
+            "label": y[rows].astype(int),
+            "pred": (np.asarray(pred)[rows].astype(int) if pred is not None else np.full(len(rows), -1)),
+        }))
+        offset += len(y)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _point_customdata(df: pd.DataFrame, names: list[str], counts: np.ndarray) -> np.ndarray:
+    pred_names = [names[p] if 0 <= p < len(names) else "–" for p in df["pred"]]
+    return np.column_stack([
+        df["gid"].to_numpy(),
+        [names[v] for v in df["label"]],
+        pred_names,
+        counts[df["label"].to_numpy()],
+        df["split"].to_numpy(),
+    ]).astype(object)
+
+
+_HOVER = ("<b>class %{customdata[1]}</b> (%{customdata[4]})<br>predicted %{customdata[2]}"
+          "<br>train size of class: %{customdata[3]}<br>id %{customdata[0]}<extra></extra>")
+
+
+def embedding_map(
+    points: pd.DataFrame, *, classes: Sequence[str] | None, train_counts: Sequence[int],
+    layout: str = "overlay", title: str | None = None, height: int = 560,
+    highlight: Sequence[int] | None = None,
+) -> go.Figure:
+    """Train and test embeddings in one 2-D map.
+
+    ``layout="overlay"``: train as filled dots, test as open circles in one panel;
+    ``layout="side"``: train left, test right (same axes). One trace per (class, split), legend
+    grouped per class (clicking a class toggles it everywhere). ``customdata[0]`` is ``gid``.
+    """
+    counts = np.asarray(train_counts)
+    names = class_names(classes, len(counts))
+    sizes = marker_sizes(counts)
+    side = layout == "side"
+    if side:
+        fig = make_subplots(rows=1, cols=2, shared_xaxes=True, shared_yaxes=True,
+                            subplot_titles=("train", "test"), horizontal_spacing=0.03)
+    else:
+        fig = go.Figure()
+    shown: set[int] = set()
+    for c in order_by_size(counts):
+        for split in ("train", "test"):
+            sub = points[(points["label"] == c) & (points["split"] == split)]
+            if sub.empty:
+                continue
+            is_test = split == "test"
+            marker = dict(color=class_color(c), size=float(sizes[c]) + (1 if is_test else 0),
+                          opacity=0.9 if is_test else 0.6)
+            if is_test and not side:
+                marker.update(symbol="circle-open", line=dict(width=1.5, color=class_color(c)))
+            trace = go.Scattergl(
+                x=sub["x"], y=sub["y"], mode="markers", marker=marker,
+                name=legend_name(names[c], counts[c]), legendgroup=f"class{c}",
+                showlegend=c not in shown,
+                customdata=_point_customdata(sub, names, counts),
+                hovertemplate=_HOVER,
+            )
+            shown.add(c)
+            if side:
+                fig.add_trace(trace, row=1, col=2 if is_test else 1)
+            else:
+                fig.add_trace(trace)
+    if highlight:
+        hl = points[points["gid"].isin(list(highlight))]
+        if not hl.empty:
+            fig.add_trace(go.Scattergl(
+                x=hl["x"], y=hl["y"], mode="markers", name="selected",
+                marker=dict(size=14, symbol="circle-open", color="black", line=dict(width=2)),
+                hoverinfo="skip", showlegend=False,
+            ), **({"row": 1, "col": 1} if side else {}))
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    fig.update_layout(dragmode="lasso", legend_title_text="class · train n (smallest first)")
+    return _layout(fig, title=title, height=height)
+
+
+# --------------------------------------------------------------------------------------------
+# page 2: gap
+
+
+def gap_frame(classes: Sequence[str] | None, train_counts: Sequence[int],
+              values: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """Per-class gap table ordered by class size (largest first)."""
+    counts = np.asarray(train_counts)
+    names = class_names(classes, len(counts))
+    df = pd.DataFrame({"class_id": np.arange(len(counts)), "class": names, "train_n": counts})
+    for k, v in values.items():
+        if v is not None and len(v) == len(counts):
+            df[k] = np.asarray(v, dtype=float)
+    return df.sort_values(["train_n", "class_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when undefined."""
+    a = pd.Series(np.asarray(a, dtype=float))
+    b = pd.Series(np.asarray(b, dtype=float))
+    ok = a.notna() & b.notna()
+    if ok.sum() < 3:
+        return float("nan")
+    ra, rb = a[ok].rank(), b[ok].rank()
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def gap_bars(df: pd.DataFrame, *, metrics: Sequence[str] | None = None, title: str | None = None) -> go.Figure:
+    """One bar panel per gap metric, classes left→right from largest to smallest.
+
+    Each panel title carries the Spearman correlation between class size and that gap.
+    """
+    metrics = [m for m in (metrics or list(GAP_METRICS)) if m in df.columns]
+    titles = []
+    for m in metrics:
+        rho = spearman(df["train_n"], df[m])
+        titles.append(f"{GAP_METRICS.get(m, m)} — Spearman(size, gap) = "
+                      + ("n/a" if math.isnan(rho) else f"{rho:+.2f}"))
+    fig = make_subplots(rows=max(len(metrics), 1), cols=1, shared_xaxes=True,
+                        subplot_titles=titles, vertical_spacing=0.12)
+    labels = [legend_name(n, c) for n, c in zip(df["class"], df["train_n"])]
+    for i, m in enumerate(metrics, start=1):
+        fig.add_bar(x=labels, y=df[m], row=i, col=1, name=m, showlegend=False,
+                    marker_color=[class_color(c) for c in df["class_id"]],
+                    hovertemplate="%{x}<br>" + m + " = %{y:.3f}<extra></extra>")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
+    fig.update_xaxes(title_text="class (largest → smallest)", row=len(metrics) or 1, col=1)
+    return _layout(fig, title=title, height=220 * max(len(metrics), 1) + 60)
+
+
+def history_gap_frame(history: Sequence[Mapping[str, Any]], metric: str = "spread_ratio") -> pd.DataFrame:
+    """Long table (epoch, class_id, value) from history rows that carry gap snapshots."""
+    rows = []
+    for h in history:
+        gap = h.get("gap") if isinstance(h, Mapping) else None
+        if not gap or metric not in gap or gap[metric] is None:
+            continue
+        for c, v in enumerate(gap[metric]):
+            rows.append({"epoch": int(h.get("epoch", len(rows))), "class_id": c,
+                         "value": float(v) if v is not None else float("nan")})
+    return pd.DataFrame(rows, columns=["epoch", "class_id", "value"])
+
+
+def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
+                    train_counts: Sequence[int], metric: str = "spread_ratio",
+                    title: str | None = None, height: int = 340) -> go.Figure:
+    """Per-class gap metric across training epochs, one line per class (minority first)."""
+    df = history_gap_frame(history, metric)
+    counts = np.asarray(train_counts)
+    names = class_names(classes, len(counts))
+    sizes = marker_sizes(counts, base=1.5, extra=2.5)
+    fig = go.Figure()
+    for c in order_by_size(counts):
+        sub = df[df["class_id"] == c]
+        if sub.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=sub["epoch"], y=sub["value"], mode="lines+markers", name=legend_name(names[c], counts[c]),
+            line=dict(color=class_color(c), width=float(sizes[c])), marker=dict(size=4),
+            hovertemplate=f"{names[c]} (n={counts[c]})<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
+        ))
+    fig.update_layout(xaxis_title="epoch", yaxis_title=GAP_METRICS.get(metric, metric))
+    return _layout(fig, title=title, height=height)
+
+
+def gap_animation(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
+                  train_counts: Sequence[int], metric: str = "spread_ratio") -> go.Figure:
+    """Bars per class (largest → smallest) animated over epochs, with a play button and slider."""
+    df = history_gap_frame(history, metric)
+    counts = np.asarray(train_counts)
+    names = class_names(classes, len(counts))
+    order = order_by_size(counts, ascending=False)
+    labels = [legend_name(names[c], counts[c]) for c in order]
+    colors = [class_color(c) for c in order]
+    epochs = sorted(df["epoch"].unique()) if not df.empty else []
+
+    def bars(ep):
+        sub = df[df["epoch"] == ep].set_index("class_id")["value"]
+        return go.Bar(x=labels, y=[sub.get(c, np.nan) for c in order], marker_color=colors,
+                      hovertemplate="%{x}: %{y:.3f}<extra></extra>")
+
+    fig = go.Figure(data=[bars(epochs[0])] if epochs else [go.Bar(x=labels, y=[np.nan] * len(labels))])
+    fig.frames = [go.Frame(data=[bars(ep)], name=str(ep)) for ep in epochs]
+    ymax = float(np.nanmax(df["value"])) * 1.1 if not df.empty and np.isfinite(df["value"]).any() else 1.0
+    fig.update_layout(
+        yaxis=dict(range=[0, ymax], title=GAP_METRICS.get(metric, metric)),
+        xaxis=dict(type="category", title="class (largest → smallest)"),
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=1.15, xanchor="left",
+                          buttons=[dict(label="▶ play", method="animate",
+                                        args=[None, dict(frame=dict(duration=400, redraw=True),
+                                                         fromcurrent=True, transition=dict(duration=200))]),
+                                   dict(label="❚❚", method="animate",
+                                        args=[[None], dict(mode="immediate", frame=dict(duration=0))])])],
+        sliders=[dict(active=0, currentvalue=dict(prefix="epoch "), pad=dict(t=40),
+                      steps=[dict(label=str(ep), method="animate",
+                                  args=[[str(ep)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
+                             for ep in epochs])],
+    )
+    return _layout(fig, height=380)
+
+
+# --------------------------------------------------------------------------------------------
+# page 3: synthetic inspector
+
+
+def synthetic_map(
+    real: pd.DataFrame, synth: pd.DataFrame, *, classes: Sequence[str] | None,
+    train_counts: Sequence[int], enemies: pd.DataFrame | None = None,
+    segments: pd.DataFrame | None = None, title: str | None = None, height: int = 560,
+) -> go.Figure:
+    """Real minority points, synthetic points and the enemies they reach toward.
+
+    Each frame has ``gid``, ``x``, ``y``, ``label``; ``segments`` has ``x0, y0, x1, y1`` (base →
+    partner) and optionally ``sx, sy`` (the synthetic point on it). Synthetic points are drawn as
+    small diamonds in their class colour, enemies as grey open squares.
+    """
+    counts = np.asarray(train_counts)
+    names = class_names(classes, len(counts))
+    sizes = marker_sizes(counts)
+    fig = go.Figure()
+    if enemies is not None and not enemies.empty:
+        fig.add_trace(go.Scattergl(
+            x=enemies["x"], y=enemies["y"], mode="markers", name="enemies (other classes)",
+            marker=dict(symbol="square-open", size=6, color="#888"),
+            customdata=np.column_stack([enemies["gid"], [names[v] for v in enemies["label"]]]).astype(object),
+            hovertemplate="enemy · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
+        ))
+    for c in order_by_size(counts):
+        r = real[real["label"] == c]
+        if not r.empty:
+            fig.add_trace(go.Scattergl(
+                x=r["x"], y=r["y"], mode="markers", name=legend_name(names[c], counts[c]),
+                legendgroup=f"class{c}", marker=dict(color=class_color(c), size=float(sizes[c]) + 2,
+                                                     line=dict(width=1, color="white")),
+                customdata=np.column_stack([r["gid"], [names[c]] * len(r)]).astype(object),
+                hovertemplate="real · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
+            ))
+        s = synth[synth["label"] == c]
+        if not s.empty:
+            fig.add_trace(go.Scattergl(
+                x=s["x"], y=s["y"], mode="markers", name=f"{names[c]} synthetic ({len(s)})",
+                legendgroup=f"class{c}",
+                marker=dict(color=class_color(c), size=5, symbol="diamond", opacity=0.45),
+                customdata=np.column_stack([s["gid"], [names[c]] * len(s)]).astype(object),
+                hovertemplate="synthetic · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
+            ))
+    if segments is not None and not segments.empty:
+        xs, ys = _segment_xy(segments)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="base → enemy",
+                                 line=dict(color="black", width=1.5, dash="dot"), hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=segments["x1"], y=segments["y1"], mode="markers", name="enemy reached",
+                                 marker=dict(symbol="x", size=10, color="black"), hoverinfo="skip"))
+        if "sx" in segments:
+            fig.add_trace(go.Scatter(x=segments["sx"], y=segments["sy"], mode="markers", name="selected synthetic",
+                                     marker=dict(symbol="diamond", size=12, color="black",
+                                                 line=dict(width=1, color="white")), hoverinfo="skip"))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(dragmode="lasso")
+    return _layout(fig, title=title, height=height)
+
+
+def _segment_xy(seg: pd.DataFrame) -> tuple[list[float | None], list[float | None]]:
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for x0, y0, x1, y1 in seg[["x0", "y0", "x1", "y1"]].itertuples(index=False):
+        xs += [float(x0), float(x1), None]
+        ys += [float(y0), float(y1), None]
+    return xs, ys
+
+
+def share_bars(values: Mapping[str, float], *, title: str, yaxis: str, percent: bool = True) -> go.Figure:
+    """One bar per oversampler (e.g. share of synthetic points whose nearest real neighbour is an enemy)."""
+    names = list(values)
+    fig = go.Figure(go.Bar(x=names, y=[values[n] for n in names],
+                           marker_color=["#d62728" if n == "eos" else "#1f77b4" for n in names],
+                           text=[f"{values[n]:.0%}" if percent else f"{values[n]:.3f}" for n in names],
+                           textposition="outside"))
+    fig.update_layout(yaxis_title=yaxis, xaxis_title="oversampler")
+    if percent:
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
+    return _layout(fig, title=title, height=320)
+
+
+def closure_bars(closure: Mapping[str, Sequence[float]], *, classes: Sequence[str] | None,
+                 train_counts: Sequence[int], title: str | None = None) -> go.Figure:
+    """Gap closure per class, grouped by oversampler; classes largest → smallest."""
+    counts = np.asarray(train_counts)
+    names = class_names(classes, len(counts))
+    order = order_by_size(counts, ascending=False)
+    labels = [legend_name(names[c], counts[c]) for c in order]
+    fig = go.Figure()
+    for m, vals in closure.items():
+        v = np.asarray(vals, dtype=float)
+        fig.add_bar(x=labels, y=[v[c] if c < len(v) else np.nan for c in order], name=m,
+                    hovertemplate=m + "<br>%{x}: %{y:.2f}<extra></extra>")
+    fig.update_layout(barmode="group", xaxis_type="category", yaxis_title="gap closure",
+                      xaxis_title="class (largest → smallest)")
+    return _layout(fig, title=title, height=340)
+
+
+# --------------------------------------------------------------------------------------------
+# page 4: head accuracy
+
+METRIC_COLUMNS = {"balanced_accuracy": "balanced acc", "g_mean": "g-mean", "macro_f1": "macro-F1"}
+
+
+def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per method: balanced accuracy, g-mean, macro-F1, seconds, synthetic count; the best
+    value of each metric is marked in a ``best`` column listing the metrics it wins."""
+    rows = []
+    for name, r in methods.items():
+        m = r.get("metrics", r)
+        rows.append({
+            "method": name,
+            "balanced_accuracy": _f(m.get("balanced_accuracy")),
+            "g_mean": _f(m.get("g_mean")),
+            "macro_f1": _f(m.get("macro_f1")),
+            "seconds": _f(r.get("seconds")),
+            "n_synthetic": int(r.get("n_synthetic", 0) or 0),
+        })
+    df = pd.DataFrame(rows, columns=["method", "balanced_accuracy", "g_mean", "macro_f1", "seconds", "n_synthetic"])
+    best = {k: df[k].max() for k in METRIC_COLUMNS if len(df) and df[k].notna().any()}
+    df["best"] = [
+        " ".join("★" + METRIC_COLUMNS[k] for k, v in best.items() if np.isclose(row[k], v)) for _, row in df.iterrows()
+    ]
+    return df
+
+
+def _f(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def recall_heatmap(recalls: Mapping[str, Sequence[float]], *, classes: Sequence[str] | None,
+                   train_counts: Sequence[int], title: str | None = None) -> go.Figure:
+    """Methods × classes recall heatmap; classes largest → smallest."""
+    counts = np.asarray(train_counts)
+    names = class_names(classes, len(counts))
+    order = order_by_size(counts, ascending=False)
+    methods = list(recalls)
+    z = np.array([[float(recalls[m][c]) if c < len(recalls[m]) else np.nan for c in order] for m in methods])
+    labels = [legend_name(names[c], counts[c]) for c in order]
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=methods, zmin=0, zmax=1, colorscale="Viridis",
+                               text=np.round(z, 2), texttemplate="%{text}",
+                               hovertemplate="%{y} · %{x}<br>recall %{z:.3f}<extra></extra>",
+                               colorbar=dict(title="recall")))
+    fig.update_xaxes(type="category", title="class (largest → smallest)")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return _layout(fig, title=title, height=120 + 40 * len(methods))
+
+
+def confusion_figure(conf: Sequence[Sequence[float]], *, classes: Sequence[str] | None,
+                     title: str | None = None, normalize: bool = True) -> go.Figure:
+    """Confusion matrix (rows = true class), row-normalised by default."""
+    z = np.asarray(conf, dtype=float)
+    names = class_names(classes, z.shape[0])
+    counts = z.copy()
+    if normalize:
+        s = z.sum(axis=1, keepdims=True)
+        z = np.divide(z, s, out=np.zeros_like(z), where=s > 0)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=names, y=names, colorscale="Blues", zmin=0, zmax=1 if normalize else None,
+        customdata=counts, showscale=False,
+        hovertemplate="true %{y} → predicted %{x}<br>%{customdata:.0f} images (%{z:.0%})<extra></extra>",
+    ))
+    fig.update_xaxes(type="category", title="predicted")
+    fig.update_yaxes(type="category", title="true", autorange="reversed")
+    return _layout(fig, title=title, height=360)
+
+
+def seeds_summary(per_seed: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, std and count of ``metric`` per method from a long table (method, seed, metric...)."""
+    g = per_seed.groupby("method", sort=False)[metric]
+    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n": g.count()}).reset_index()
+    return out
+
+
+def seeds_bars(summary: pd.DataFrame, *, metric: str, title: str | None = None) -> go.Figure:
+    """Mean ± std over seeds per method."""
+    fig = go.Figure(go.Bar(
+        x=summary["method"], y=summary["mean"], error_y=dict(type="data", array=summary["std"], visible=True),
+        customdata=summary["n"],
+        hovertemplate="%{x}<br>mean %{y:.3f} ± %{error_y.array:.3f}<br>%{customdata} seed(s)<extra></extra>",
+        marker_color=["#d62728" if m == "eos" else "#1f77b4" for m in summary["method"]],
+    ))
+    fig.update_layout(yaxis_title=METRIC_COLUMNS.get(metric, metric), xaxis_title="oversampler")
+    return _layout(fig, title=title, height=340)
+
+
+def history_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Epoch table (epoch, loss, train_acc, test_bacc, seconds) from history / progress rows."""
+    cols = ["epoch", "loss", "train_acc", "test_bacc", "seconds"]
+    rows = [{k: h.get(k) for k in cols} for h in history if isinstance(h, Mapping) and "epoch" in h]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def figure_html(fig: go.Figure) -> str:
+    """Self-contained HTML (plotly.js inlined, opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)

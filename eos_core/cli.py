@@ -1,0 +1,249 @@
+"""Command line: ``python -m eos_core train|run|list``.
+
+``train`` runs phase 1 and prints a per-class table; ``run`` runs phases 1–3 for every requested
+oversampler and prints a method x metric table. ``--json`` prints one JSON object instead. Every
+run is saved in the run store. Bad arguments exit with status 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from typing import Any, Sequence
+
+from .config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
+from .errors import EOSError
+
+DATASET_CHOICES = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _methods(text: str) -> list[str]:
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    bad = [m for m in names if m not in METHODS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {','.join(bad) or text!r}; choose from {','.join(METHODS)}")
+    return names
+
+
+def _class_order(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"class order must be comma-separated integers, got {text!r}") from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits", choices=DATASET_CHOICES)
+    p.add_argument("--folder", help="image folder with one sub-folder per class (for --dataset folder)")
+    p.add_argument("--ratio", type=float, default=50.0, help="imbalance ratio n_max/n_min, 1..1000")
+    p.add_argument("--profile", default="exp", choices=PROFILES)
+    p.add_argument("--max-per-class", type=int, default=None, help="cap on the largest class")
+    p.add_argument("--class-order", type=_class_order, default=None, help="class ids, largest first")
+    p.add_argument("--model", default="auto", choices=MODELS)
+    p.add_argument("--loss", default="ce", choices=LOSSES)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--no-gap-snapshots", action="store_true", help="skip the per-epoch gap snapshots")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--data-dir", default=None, help="data root (default: $EOS_DATA_DIR or a per-user cache)")
+    p.add_argument("--runs-dir", default=None, help="runs folder (default: $EOS_RUNS_DIR or a per-user folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m eos_core", description="EOS Explorer engine.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = sub.add_parser("train", help="phase 1: train the CNN on imbalanced data")
+    _add_common(train)
+    run = sub.add_parser("run", help="phases 1-3: train, oversample embeddings, re-train the head")
+    _add_common(run)
+    run.add_argument("--methods", type=_methods, default=list(METHODS))
+    run.add_argument("--k", type=int, default=10, dest="k_neighbors", help="neighbours for the oversamplers")
+    run.add_argument("--head-epochs", type=int, default=10)
+    run.add_argument("--head-from-phase1", action="store_true", help="start the new head from the phase-1 head")
+    lst = sub.add_parser("list", help="list saved runs")
+    lst.add_argument("--runs-dir", default=None)
+    lst.add_argument("--json", action="store_true")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig an argument namespace describes (one seed drives data, training and head)."""
+    data = DataConfig(dataset=args.dataset, ratio=args.ratio, profile=args.profile, max_per_class=args.max_per_class,
+                      class_order=args.class_order, folder=args.folder, seed=args.seed)
+    train = TrainConfig(model=args.model, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        augment=not args.no_augment, device=args.device, seed=args.seed,
+                        gap_snapshots=not args.no_gap_snapshots)
+    head = HeadConfig(epochs=getattr(args, "head_epochs", 10), init_from_phase1=getattr(args, "head_from_phase1", False),
+                      seed=args.seed)
+    cfg = RunConfig(data=data, train=train, head=head, methods=getattr(args, "methods", list(METHODS)),
+                    k_neighbors=getattr(args, "k_neighbors", 10))
+    cfg.validate()
+    return cfg
+
+
+# --------------------------------------------------------------------------- output
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _phase1_json(p1) -> dict[str, Any]:
+    m = p1.metrics
+    return {
+        "run_id": p1.run_id,
+        "dataset": p1.config.data.dataset,
+        "classes": p1.classes,
+        "train_counts": p1.train_counts,
+        "test_counts": p1.test_counts,
+        "phase1": {k: m[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall")}
+        | {"train_recall": p1.train_recall, "groups": m.get("groups")},
+        "history": [{k: h[k] for k in ("epoch", "loss", "train_acc", "test_bacc", "seconds")} for h in p1.history],
+        "timings": p1.timings,
+    }
+
+
+def _print_phase1(p1) -> None:
+    m = p1.metrics
+    rows = [(c, name, p1.train_counts[c], p1.test_counts[c], p1.train_recall[c], m["per_class_recall"][c])
+            for c, name in enumerate(p1.classes)]
+    print(_table(["class", "name", "train n", "test n", "train acc", "test recall"], rows))
+    print()
+    print(f"balanced accuracy {m['balanced_accuracy']:.4f}   g-mean {m['g_mean']:.4f}   macro-F1 {m['macro_f1']:.4f}")
+    print(f"phase 1 {p1.timings['phase1_s']:.1f} s, embeddings {p1.timings['embed_s']:.2f} s, run {p1.run_id}")
+
+
+class _Bar:
+    """A tqdm progress bar on stderr fed by pipeline progress events."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="phase 1", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        if self.bar is None:
+            return
+        if ev["phase"] == "train":
+            self.bar.set_postfix(loss=f"{ev['loss']:.3f}", bacc=f"{ev['test_bacc']:.3f}")
+            self.bar.update(1)
+        elif ev["phase"] == "method":
+            self.bar.set_description(f"phase 2-3: {ev['name']} ({ev['index'] + 1}/{ev['total']})")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# --------------------------------------------------------------------------- commands
+
+def _cmd_train(args: argparse.Namespace, store) -> int:
+    from .pipeline import run_phase1
+
+    cfg = config_from_args(args)
+    bar = _Bar(cfg.train.epochs, not args.json)
+    try:
+        p1 = run_phase1(cfg, store=store, data_dir=args.data_dir, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(_phase1_json(p1)))
+    else:
+        _print_phase1(p1)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, store) -> int:
+    from .pipeline import run_pipeline
+
+    cfg = config_from_args(args)
+    bar = _Bar(cfg.train.epochs, not args.json)
+    try:
+        res = run_pipeline(cfg, store=store, data_dir=args.data_dir, progress=bar)
+    finally:
+        bar.close()
+    methods = {
+        name: {k: m.metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall",
+                                          "gap_closure", "enemy_share")}
+        | {"n_synthetic": m.n_synthetic, "seconds": m.seconds}
+        for name, m in res.methods.items()
+    }
+    if args.json:
+        out = _phase1_json(res.phase1)
+        out["methods"] = methods
+        out["gap"] = res.gap
+        print(json.dumps(out))
+        return 0
+    _print_phase1(res.phase1)
+    print()
+    best = max(methods, key=lambda n: methods[n]["balanced_accuracy"])
+    rows = [((name + " *") if name == best else name, m["balanced_accuracy"], m["g_mean"], m["macro_f1"],
+             m["n_synthetic"], m["seconds"]) for name, m in methods.items()]
+    print(_table(["method", "bal. acc", "g-mean", "macro-F1", "synthetic", "seconds"], rows))
+    gap = res.gap
+    print()
+    rows = [(g["class"], g["train_count"], g["accuracy_gap"], g["spread_ratio"], g["distance_gap"])
+            for g in gap["per_class"]]
+    print(_table(["class", "train n", "acc gap", "spread ratio", "distance gap"], rows))
+    rho = gap.get("size_gap_spearman") or {}
+    print("Spearman(train size, gap): " + ", ".join(f"{k} {_fmt(v)}" for k, v in rho.items()))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace, store) -> int:
+    runs = store.list_runs()
+    if args.json:
+        print(json.dumps([{"run_id": r.id, "status": r.status, "created": r.created, "config": r.config,
+                           "metrics": r.metrics} for r in runs]))
+        return 0
+    import time
+
+    rows = [(r.id, r.status, r.config.get("data", {}).get("dataset"), r.config.get("data", {}).get("ratio"),
+             (r.metrics.get("phase1") or {}).get("balanced_accuracy"), time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
+            for r in runs]
+    print(_table(["run", "status", "dataset", "ratio", "phase-1 bacc", "created"], rows) if rows else "No runs yet.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        from .store import RunStore
+
+        store = RunStore(args.runs_dir)
+        return {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list}[args.command](args, store)
+    except EOSError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130

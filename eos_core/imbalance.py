@@ -1,0 +1,106 @@
+"""Imbalance of the training set only (the test set stays as the dataset gives it).
+
+The ratio rho = n_max / n_min goes from 1 to 1000. Profiles:
+
+* ``exp``  — n_i = n_max · rho^(−i/(C−1)), the long-tail profile of LDAM-DRW and the EOS paper;
+* ``step`` — the first ``C // 2`` classes (in ``class_order``) keep n_max, the rest get n_max / rho.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+
+PROFILES = ("exp", "step")
+
+
+def _check_order(class_order: Sequence[int] | None, num_classes: int) -> np.ndarray:
+    if class_order is None:
+        return np.arange(num_classes)
+    order = np.asarray(list(class_order), dtype=np.int64)
+    if sorted(order.tolist()) != list(range(num_classes)):
+        raise ConfigError(f"class_order must be a permutation of 0..{num_classes - 1}, got {list(class_order)}.")
+    return order
+
+
+def class_counts(n_available: Sequence[int], ratio: float, profile: str = "exp", *,
+                 max_per_class: int | None = None, class_order: Sequence[int] | None = None) -> np.ndarray:
+    """Target per-class training counts.
+
+    Parameters
+    ----------
+    n_available : sequence of int, shape (C,)
+        Samples available per class (label order).
+    ratio : float
+        rho = n_max / n_min, in [1, 1000].
+    profile : {"exp", "step"}
+    max_per_class : int, optional
+        Cap on n_max, e.g. to keep a demo on Fashion-MNIST small.
+    class_order : sequence of int, optional
+        Class ids from largest to smallest; default ``0..C-1``.
+
+    Returns
+    -------
+    np.ndarray, int64, shape (C,)
+        Counts in label order; never more than available, never fewer than 1 (with a warning).
+    """
+    avail = np.asarray(list(n_available), dtype=np.int64)
+    c = len(avail)
+    if c < 2:
+        raise ConfigError("At least two classes are needed to make an imbalanced dataset.")
+    if not isinstance(ratio, (int, float, np.floating, np.integer)) or not np.isfinite(ratio) or not (1 <= ratio <= 1000):
+        raise ConfigError(f"Imbalance ratio must be between 1 and 1000, got {ratio!r}.")
+    if profile not in PROFILES:
+        raise ConfigError(f"Unknown imbalance profile {profile!r}; choose one of {', '.join(PROFILES)}.")
+    if max_per_class is not None and int(max_per_class) < 1:
+        raise ConfigError(f"The class cap must be at least 1, got {max_per_class!r}.")
+    if (avail < 1).any():
+        empty = np.flatnonzero(avail < 1).tolist()
+        raise ConfigError(f"Class(es) {empty} have no training samples at all.")
+    order = _check_order(class_order, c)
+    n_max = int(avail[order[0]])
+    if max_per_class is not None:
+        n_max = min(n_max, int(max_per_class))
+    pos = np.arange(c)
+    if profile == "exp":
+        # Same arithmetic as LDAM-DRW's IMBALANCECIFAR: int(n_max * (1/rho)^(i/(C-1))).
+        target = np.array([int(n_max * (1.0 / ratio) ** (i / (c - 1.0))) for i in pos], dtype=np.int64)
+    else:
+        target = np.where(pos < c // 2, n_max, int(n_max / ratio)).astype(np.int64)
+    counts = np.empty(c, dtype=np.int64)
+    counts[order] = target
+    counts = np.minimum(counts, avail)
+    if (counts < 1).any():
+        warnings.warn(
+            f"Ratio {ratio:g} with n_max={n_max} would leave class(es) {np.flatnonzero(counts < 1).tolist()} "
+            "empty; keeping one sample each.", stacklevel=2)
+        counts = np.maximum(counts, 1)
+    return counts
+
+
+def make_imbalanced(y: np.ndarray, ratio: float, profile: str = "exp", *, max_per_class: int | None = None,
+                    class_order: Sequence[int] | None = None, num_classes: int | None = None,
+                    seed: int = 0) -> np.ndarray:
+    """Choose an imbalanced subset of a training set, deterministically for a seed.
+
+    Parameters
+    ----------
+    y : np.ndarray, int, shape (N,)
+        Labels of the full training set.
+
+    Returns
+    -------
+    np.ndarray, int64, shape (M,)
+        Sorted row indices into ``y``; ``np.bincount(y[idx])`` equals :func:`class_counts`.
+    """
+    y = np.asarray(y)
+    c = int(num_classes if num_classes is not None else y.max() + 1)
+    avail = np.bincount(y, minlength=c)
+    counts = class_counts(avail, ratio, profile, max_per_class=max_per_class, class_order=class_order)
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(y == k))[: counts[k]] for k in range(c)]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
