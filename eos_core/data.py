@@ -200,13 +200,13 @@ def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_s
     """
     from PIL import Image, UnidentifiedImageError
     from sklearn.model_selection import train_test_split
-    from torchvision.datasets import ImageFolder
+    from torchvision.datasets import DatasetFolder
 
     root = Path(folder)
     if not root.is_dir():
         raise DatasetUnavailable(f"The image folder {root} does not exist or is not a folder.")
     try:
-        ds = ImageFolder(str(root), loader=lambda p: p, extensions=IMAGE_EXTENSIONS)
+        ds = DatasetFolder(str(root), loader=lambda p: p, extensions=IMAGE_EXTENSIONS)
     except (FileNotFoundError, RuntimeError) as err:
         raise DatasetUnavailable(
             f"{root} is not an image dataset: it needs one sub-folder per class with image files "

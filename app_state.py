@@ -1,0 +1,647 @@
+"""The one app-side module: caches, session keys, run selection and background jobs.
+
+Everything Streamlit-specific that pages share lives here, so pages stay thin scripts.
+
+* **Caches** — ``st.cache_resource`` for objects (the run store, datasets, loaded runs, the job
+  registry), ``st.cache_data`` for small derived tables. Heavy engine modules (torch, umap) are
+  imported inside functions, never at import time, so the first page shows quickly.
+* **Run selection** — ``st.session_state[RUN_KEY]`` mirrored in ``st.query_params["run"]``: a run
+  chosen on one page stays chosen on the others and survives a reload.
+* **Jobs** — a process-wide :class:`JobManager` (``st.cache_resource``) runs long work in threads.
+  A browser session only knows the job ids it started (``st.session_state[JOBS_KEY]`` and
+  ``st.query_params["job"]``, so a reload re-attaches); ids are random, so two sessions never see
+  each other's jobs. Finished runs land in the run store, which every session can list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+import secrets
+import threading
+import time
+import traceback
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import streamlit as st
+
+from eos_core.errors import Cancelled, DatasetUnavailable, EOSError
+
+RUN_KEY = "eos_run_id"
+JOBS_KEY = "eos_job_ids"
+JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+DATASET_LABELS = {
+    "digits": "digits (8×8, bundled — works offline)",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "svhn": "SVHN",
+    "folder": "my images (.zip upload)",
+}
+METHOD_LABELS = {
+    "none": "none (phase-1 head, baseline)",
+    "ros": "random over-sampling",
+    "smote": "SMOTE",
+    "bsmote": "Borderline-SMOTE",
+    "adasyn": "ADASYN",
+    "eos": "EOS (expansive over-sampling)",
+}
+
+
+# =============================================================================================
+# store and data
+
+
+def runs_root() -> str:
+    """The run-store folder: ``$EOS_RUNS_DIR`` or the engine's per-user default."""
+    from eos_core.store import default_runs_dir
+
+    return str(default_runs_dir())
+
+
+def data_dir() -> str | None:
+    return os.environ.get("EOS_DATA_DIR") or None
+
+
+@st.cache_resource(show_spinner=False)
+def _store(root: str):
+    from eos_core.store import RunStore
+
+    return RunStore(root)
+
+
+def get_store():
+    """The run store for the current ``EOS_RUNS_DIR`` (one instance per folder per process)."""
+    return _store(runs_root())
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
+def _dataset(name: str, folder: str | None, data_root: str | None):
+    from eos_core.data import load_dataset
+
+    return load_dataset(name, data_root, folder=folder)
+
+
+def load_data(name: str, folder: str | None = None):
+    """The dataset as an ``ImageData`` (cached per process). Raises ``DatasetUnavailable``."""
+    return _dataset(name, folder, data_dir())
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def dataset_counts(name: str, folder: str | None, data_root: str | None) -> dict[str, Any]:
+    """Class names and per-class train/test counts of the full dataset."""
+    d = _dataset(name, folder, data_root)
+    return {"classes": list(d.classes), "train": d.train_counts().tolist(), "test": d.test_counts().tolist(),
+            "channels": d.channels, "image_size": d.image_size}
+
+
+def data_for_run(cfg: dict) -> Any:
+    """The dataset a run was trained on (for thumbnails)."""
+    data = cfg.get("data", {})
+    return load_data(data.get("dataset", "digits"), data.get("folder"))
+
+
+# =============================================================================================
+# runs
+
+
+def list_runs(*, need: str | None = None) -> list:
+    """Runs of the store, newest first. ``need="embeddings"`` / ``"methods"``: only runs that
+    have that artifact (phase 1 done / phases 2–3 done)."""
+    store = get_store()
+    runs = store.list_runs()
+    if need:
+        runs = [r for r in runs if _has(store, r.id, need)]
+    return runs
+
+
+def _has(store, run_id: str, name: str) -> bool:
+    try:
+        return store.has(run_id, name, ".npz" if name.startswith(("embeddings", "projection", "synthetic")) else ".json")
+    except EOSError:
+        return False
+
+
+def run_label(rec) -> str:
+    """One line describing a run: dataset, ratio, loss, seed, status, date."""
+    cfg = rec.config or {}
+    d, t = cfg.get("data", {}), cfg.get("train", {})
+    when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
+    methods = cfg.get("methods") or []
+    return (f"{d.get('dataset', '?')} · ρ={_fmt_ratio(d.get('ratio'))} {d.get('profile', '')} · "
+            f"{t.get('loss', '?')} · {t.get('epochs', '?')} ep · seed {t.get('seed', 0)} · "
+            f"{len(methods)} method{'s' if len(methods) != 1 else ''} · {rec.status} · {when}")
+
+
+def _fmt_ratio(r: Any) -> str:
+    try:
+        return f"{float(r):g}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def sync_session() -> None:
+    """Restore the run / job ids from the URL into the session (after a reload) and write the
+    session's choices back into the URL (page switches drop query parameters)."""
+    ss = st.session_state
+    if RUN_KEY not in ss:
+        q = st.query_params.get("run")
+        ss[RUN_KEY] = q if isinstance(q, str) and RUN_ID_RE.match(q) else None
+    if JOBS_KEY not in ss:
+        q = st.query_params.get("job")
+        ss[JOBS_KEY] = [q] if isinstance(q, str) and JOB_ID_RE.match(q) and jobs().get(q) else []
+    _write_query_params()
+
+
+def _write_query_params() -> None:
+    ss = st.session_state
+    want = {}
+    if ss.get(RUN_KEY):
+        want["run"] = ss[RUN_KEY]
+    if ss.get(JOBS_KEY):
+        want["job"] = ss[JOBS_KEY][-1]
+    for k in ("run", "job"):
+        if k in want:
+            if st.query_params.get(k) != want[k]:
+                st.query_params[k] = want[k]
+        elif k in st.query_params:
+            del st.query_params[k]
+
+
+def current_run_id() -> str | None:
+    sync_session()
+    return st.session_state.get(RUN_KEY)
+
+
+def set_run(run_id: str | None) -> None:
+    st.session_state[RUN_KEY] = run_id
+    _write_query_params()
+
+
+def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_pick") -> Any | None:
+    """A selectbox of past runs; returns the chosen ``RunRecord`` (or ``None`` when there are none).
+
+    The choice is shared by every page (session + URL). ``need`` filters to runs that have the
+    artifacts the page shows.
+    """
+    where = where or st.sidebar
+    runs = list_runs(need=need)
+    if not runs:
+        return None
+    ids = [r.id for r in runs]
+    by_id = {r.id: r for r in runs}
+    cur = current_run_id()
+    if cur not in by_id:
+        cur = ids[0]
+        set_run(cur)
+    widget_key = f"{key}_widget"
+    # Keep the widget in step with the shared choice (it may have changed on another page).
+    if st.session_state.get(widget_key) != cur:
+        st.session_state[widget_key] = cur
+
+    def _changed() -> None:
+        set_run(st.session_state[widget_key])
+
+    where.selectbox("Run", ids, key=widget_key, format_func=lambda i: run_label(by_id[i]),
+                    on_change=_changed, help="Past runs from the run store (newest first). "
+                    "The run you pick here stays picked on every page and in the page URL.")
+    return by_id[cur]
+
+
+# ---------------------------------------------------------------------------------------------
+# loaded runs (cached per run and record version)
+
+
+def _version(store, run_id: str) -> float:
+    """Changes whenever the run's record changes (status / metrics / method added)."""
+    try:
+        return store.get_run(run_id).updated
+    except EOSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the run…")
+def _phase1(root: str, run_id: str, version: float):
+    from eos_core import pipeline
+
+    return pipeline.load_phase1(_store(root), run_id, with_model=False)
+
+
+def load_phase1(run_id: str):
+    store = get_store()
+    return _phase1(runs_root(), run_id, _version(store, run_id))
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the oversamplers' results…")
+def _methods(root: str, run_id: str, version: float):
+    from eos_core import pipeline
+
+    return pipeline.load_methods(_store(root), run_id)
+
+
+def load_methods(run_id: str) -> dict:
+    store = get_store()
+    return _methods(runs_root(), run_id, _version(store, run_id))
+
+
+def load_json(run_id: str, name: str, default: Any = None) -> Any:
+    store = get_store()
+    try:
+        if store.has(run_id, name, ".json"):
+            return store.load_json(run_id, name)
+    except (EOSError, ValueError, OSError):
+        pass
+    return default
+
+
+# =============================================================================================
+# background jobs
+
+
+@dataclass
+class Job:
+    """A unit of background work. Fields are written by the worker thread and read by pages."""
+
+    id: str
+    kind: str
+    label: str
+    key: str | None = None
+    status: str = "queued"  # queued | running | finished | failed | cancelled
+    progress: list[dict] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    run_id: str | None = None
+    error: str | None = None
+    detail: str | None = None
+    result: dict = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+
+    def push(self, info: dict) -> None:
+        """The engine's ``progress`` callback: keep every report (they are small dicts)."""
+        info = dict(info)
+        info.setdefault("t", time.time())
+        self.progress.append(info)
+        if info.get("run_id") and not self.run_id:
+            self.run_id = info["run_id"]
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+    def last(self, phase: str | None = None) -> dict | None:
+        for p in reversed(self.progress):
+            if phase is None or p.get("phase") == phase:
+                return p
+        return None
+
+
+class JobManager:
+    """Process-wide registry of jobs. At most ``max_concurrent`` heavy jobs run at once (2 CPU
+    cores are shared by every browser session); the rest wait in ``queued``."""
+
+    def __init__(self, max_concurrent: int = 1) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrent))
+
+    def get(self, job_id: str | None) -> Job | None:
+        if not job_id:
+            return None
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def find(self, key: str) -> Job | None:
+        """An active (or finished-successfully) job with this dedupe key."""
+        with self._lock:
+            for j in self._jobs.values():
+                if j.key == key and j.status in ("queued", "running", "finished"):
+                    return j
+        return None
+
+    def submit(self, kind: str, label: str, fn: Callable[[Job], dict | None], *, key: str | None = None,
+               heavy: bool = True) -> Job:
+        job = Job(id=secrets.token_hex(8), kind=kind, label=label, key=key)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._prune()
+        threading.Thread(target=self._run, args=(job, fn, heavy), name=f"eos-{kind}-{job.id}",
+                         daemon=True).start()
+        return job
+
+    def _run(self, job: Job, fn: Callable[[Job], dict | None], heavy: bool) -> None:
+        if heavy:
+            while not self._slots.acquire(timeout=0.5):
+                if job.cancel.is_set():
+                    job.status, job.finished = "cancelled", time.time()
+                    return
+        try:
+            job.status, job.started = "running", time.time()
+            result = fn(job)
+            if job.cancel.is_set() and job.status == "running" and result is None:
+                raise Cancelled("Cancelled by the user.")
+            job.result = result or {}
+            job.status = "finished"
+        except Cancelled:
+            job.status = "cancelled"
+            job.error = "Cancelled — nothing from this job was lost; finished runs stay in the store."
+        except EOSError as err:
+            job.status, job.error = "failed", str(err)
+        except Exception as err:  # noqa: BLE001 — shown to the user as one line, details folded
+            job.status = "failed"
+            job.error = f"Unexpected error ({type(err).__name__}): {err}"
+            job.detail = traceback.format_exc()
+        finally:
+            job.finished = time.time()
+            if heavy:
+                self._slots.release()
+
+    def _prune(self, keep: int = 200) -> None:
+        if len(self._jobs) <= keep:
+            return
+        done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.created)
+        for j in done[: len(self._jobs) - keep]:
+            self._jobs.pop(j.id, None)
+
+
+@st.cache_resource(show_spinner=False)
+def jobs() -> JobManager:
+    return JobManager(int(os.environ.get("EOS_MAX_JOBS", "1")))
+
+
+def session_job_ids() -> list[str]:
+    sync_session()
+    return list(st.session_state.get(JOBS_KEY, []))
+
+
+def current_job() -> Job | None:
+    """The newest job this browser session started (re-attached after a reload via the URL)."""
+    for jid in reversed(session_job_ids()):
+        j = jobs().get(jid)
+        if j is not None:
+            return j
+    return None
+
+
+def _remember_job(job: Job) -> None:
+    ids = [j for j in st.session_state.get(JOBS_KEY, []) if j != job.id] + [job.id]
+    st.session_state[JOBS_KEY] = ids[-20:]
+    _write_query_params()
+
+
+def forget_job() -> None:
+    st.session_state[JOBS_KEY] = []
+    _write_query_params()
+
+
+def start_training(cfg_dict: dict) -> Job:
+    """Phase 1, then phases 2–3 for ``cfg.methods``, then the run's UMAP map — in a thread."""
+    root, ddir = runs_root(), data_dir()
+    label = f"{cfg_dict['data']['dataset']} · ρ={_fmt_ratio(cfg_dict['data']['ratio'])}"
+
+    def work(job: Job) -> dict:
+        from eos_core import pipeline
+        from eos_core.config import RunConfig
+
+        store = _store(root)
+        cfg = RunConfig.from_dict(cfg_dict)
+        cfg.validate()
+        job.push({"phase": "start"})
+        p1 = pipeline.run_phase1(cfg, store=store, data_dir=ddir, progress=job.push, cancel=job.cancel)
+        job.run_id = p1.run_id
+        job.push({"phase": "phase1_done", "run_id": p1.run_id})
+        methods = pipeline.run_methods(p1, cfg, methods=list(cfg.methods), store=store,
+                                       progress=job.push, cancel=job.cancel)
+        job.push({"phase": "methods_done"})
+        if p1.run_id:
+            job.push({"phase": "map"})
+            try:
+                _compute_and_save_map(store, p1.run_id, p1=p1)
+            except Exception:  # noqa: BLE001 — the map can be computed later on page 2
+                job.push({"phase": "map_failed", "detail": traceback.format_exc(limit=3)})
+        return {"run_id": p1.run_id, "methods": list(methods)}
+
+    job = jobs().submit("train", label, work)
+    _remember_job(job)
+    return job
+
+
+# =============================================================================================
+# maps (2-D projections of the embeddings), saved with the run
+
+MAP_NAME = "projection_none"
+
+
+def _projection_module():
+    from eos_core import projection
+
+    return projection
+
+
+def _map_arrays(proj, p1) -> dict[str, np.ndarray]:
+    """Normalise the engine's Projection into arrays ``train``, ``test`` (N×2, M×2)."""
+    out: dict[str, np.ndarray] = {}
+    emb = p1.embeddings
+    train = _first(proj, ("train", "train_2d", "embedding", "coords"))
+    extra = getattr(proj, "extra", None)
+    test = None
+    if isinstance(extra, dict):
+        test = extra.get("test")
+    if test is None:
+        test = _first(proj, ("test", "test_2d"))
+    if train is None and hasattr(proj, "transform"):
+        train = proj.transform(emb.train_emb)
+    if test is None and hasattr(proj, "transform"):
+        test = proj.transform(emb.test_emb)
+    out["train"] = np.asarray(train, dtype=np.float32)
+    out["test"] = np.asarray(test, dtype=np.float32)
+    return out
+
+
+def _first(obj: Any, names: tuple[str, ...]) -> Any:
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        v = getattr(obj, n, None)
+        if v is not None:
+            return v
+    return None
+
+
+def _compute_and_save_map(store, run_id: str, *, p1=None, method: str = "umap") -> dict[str, np.ndarray]:
+    from eos_core import pipeline
+
+    projection = _projection_module()
+    if p1 is None:
+        p1 = pipeline.load_phase1(store, run_id, with_model=False)
+    emb = p1.embeddings
+    seed = int((p1.config.data.seed if hasattr(p1.config, "data") else 0) or 0)
+    proj = projection.fit_projection(emb.train_emb, method=method, extra={"test": emb.test_emb}, seed=seed)
+    arrays = _map_arrays(proj, p1)
+    if method == "umap":
+        store.save_arrays(run_id, MAP_NAME, **arrays)
+        _save_projector(store, run_id, proj)
+    return arrays
+
+
+def _save_projector(store, run_id: str, proj) -> None:
+    """Keep the fitted projector with the run if the engine can serialise it (for synthetic points)."""
+    save = getattr(_projection_module(), "save_projection", None)
+    if save is None:
+        return
+    try:
+        save(proj, store.run_dir(run_id) / "projector.pkl")
+    except Exception:  # noqa: BLE001 — optional
+        pass
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _saved_map(root: str, run_id: str, mtime: float) -> dict[str, np.ndarray]:
+    return _store(root).load_arrays(run_id, MAP_NAME)
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing a PCA preview…")
+def _pca_map(root: str, run_id: str, version: float) -> dict[str, np.ndarray]:
+    p1 = _phase1(root, run_id, version)
+    emb = p1.embeddings
+    tr = np.asarray(emb.train_emb, dtype=np.float64)
+    mean = tr.mean(axis=0)
+    _, _, vt = np.linalg.svd(tr - mean, full_matrices=False)
+    comp = vt[:2].T
+    return {"train": ((tr - mean) @ comp).astype(np.float32),
+            "test": ((np.asarray(emb.test_emb, dtype=np.float64) - mean) @ comp).astype(np.float32)}
+
+
+def get_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], str, Job | None]:
+    """The run's 2-D map: ``(arrays, kind, job)``.
+
+    ``kind="umap"`` when the saved UMAP map exists (loaded in well under a second); otherwise a
+    PCA preview (``kind="pca"``) while a background job computes and saves the UMAP map (shared
+    by every session looking at this run).
+    """
+    store, root = get_store(), runs_root()
+    path = store.run_dir(run_id) / f"{MAP_NAME}.npz"
+    if path.exists():
+        return _saved_map(root, run_id, path.stat().st_mtime), "umap", None
+    job = jobs().find(f"map:{root}:{run_id}")
+    if job is None and start:
+        def work(j: Job) -> dict:
+            _compute_and_save_map(_store(root), run_id)
+            return {"run_id": run_id}
+
+        job = jobs().submit("map", f"UMAP map of {run_id}", work, key=f"map:{root}:{run_id}", heavy=False)
+        job.run_id = run_id
+    if job is not None and job.status == "finished" and path.exists():
+        return _saved_map(root, run_id, path.stat().st_mtime), "umap", None
+    return _pca_map(root, run_id, _version(store, run_id)), "pca", job
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread | None:
+    """Once per process: import and JIT-compile UMAP in the background (numba takes seconds),
+    a little after start-up so the first page is not slowed down."""
+
+    def work() -> None:
+        time.sleep(2.0)
+        try:
+            fn = getattr(_projection_module(), "warm_up_umap", None)
+            if fn is not None:
+                fn()
+        except Exception:  # noqa: BLE001 — warm-up is best effort
+            pass
+
+    t = threading.Thread(target=work, name="eos-umap-warmup", daemon=True)
+    t.start()
+    return t
+
+
+# =============================================================================================
+# image-folder upload
+
+MAX_UPLOAD_FILES = 100_000
+MAX_UNCOMPRESSED = 2 * 1024**3
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def extract_image_zip(data: bytes) -> tuple[str, list[str]]:
+    """Unpack an uploaded .zip with one sub-folder per class into a generated folder.
+
+    Only image files are written, each under a sanitised class-folder name with a generated file
+    name: nothing the user typed or named becomes a path as is. Returns ``(folder, class_names)``;
+    raises ``DatasetUnavailable`` with one sentence when the upload is not an image dataset.
+    """
+    from eos_core.data import IMAGE_EXTENSIONS
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise DatasetUnavailable("The upload is not a .zip archive; zip a folder that has one sub-folder of images per class.") from None
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if len(infos) > MAX_UPLOAD_FILES:
+            raise DatasetUnavailable(f"The archive has {len(infos)} files; at most {MAX_UPLOAD_FILES} are supported.")
+        if sum(i.file_size for i in infos) > MAX_UNCOMPRESSED:
+            raise DatasetUnavailable("The archive unpacks to more than 2 GB; use a smaller image set.")
+        images = []
+        for i in infos:
+            parts = [p for p in i.filename.replace("\\", "/").split("/") if p not in ("", ".")]
+            if not parts or any(p == ".." or p.startswith(".") for p in parts) or parts[0] == "__MACOSX":
+                continue
+            if Path(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS:
+                images.append((parts, i))
+        if not images:
+            raise DatasetUnavailable("The archive has no image files (" + ", ".join(IMAGE_EXTENSIONS) + ").")
+        # Strip one wrapping folder ("my_set/cat/1.png") when every image sits below it.
+        tops = {p[0] for p, _ in images}
+        if len(tops) == 1 and all(len(p) >= 3 for p, _ in images):
+            images = [(p[1:], i) for p, i in images]
+        if any(len(p) < 2 for p, _ in images):
+            raise DatasetUnavailable("Images must sit in one sub-folder per class (class_name/image.png), not at the top of the archive.")
+        classes = sorted({p[0] for p, _ in images})
+        if len(classes) < 2:
+            raise DatasetUnavailable(f"The archive has {len(classes)} class folder; at least 2 are needed.")
+        root = Path(runs_root()) / "uploads" / secrets.token_hex(8)
+        names = {}
+        for k, c in enumerate(classes):
+            safe = _SAFE.sub("_", c).strip("._-")[:60] or "class"
+            names[c] = f"{safe}" if safe not in names.values() else f"{safe}_{k}"
+        for n, (p, info) in enumerate(images):
+            target = root / names[p[0]] / f"{n:07d}{Path(p[-1]).suffix.lower()}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                dst.write(src.read())
+    return str(root), [names[c] for c in classes]
+
+
+# =============================================================================================
+# small page helpers
+
+
+def explain(text: str, *, title: str = "What am I looking at?") -> None:
+    with st.expander(title, expanded=False):
+        st.markdown(text)
+
+
+def show_error(err: BaseException) -> None:
+    """A user error as one clear line; an unexpected one with its traceback folded away."""
+    if isinstance(err, EOSError):
+        st.error(str(err), icon="⚠️")
+    else:
+        st.error(f"Something went wrong ({type(err).__name__}): {err}", icon="⚠️")
+        with st.expander("Technical details"):
+            st.code("".join(traceback.format_exception(err)), language="text")
+
+
+def config_of(rec_or_p1) -> dict:
+    cfg = getattr(rec_or_p1, "config", rec_or_p1)
+    if dataclasses.is_dataclass(cfg):
+        return cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
+    return dict(cfg or {})

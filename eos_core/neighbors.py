@@ -1,0 +1,379 @@
+"""Exact k-nearest-neighbour search on faiss, wrapped as a scikit-learn estimator.
+
+Two things live here:
+
+* :class:`FaissNearestNeighbors` — a drop-in for ``sklearn.neighbors.NearestNeighbors`` (Euclidean,
+  brute force) backed by a faiss ``IndexFlatL2``. It follows the ``KNeighborsMixin`` contract
+  (``kneighbors`` / ``kneighbors_graph``, ``X=None`` excludes each point itself), is ``clone``-able,
+  and imbalanced-learn's samplers accept it for ``k_neighbors=`` / ``m_neighbors=`` /
+  ``n_neighbors=``.
+* :func:`nearest_enemies` — for every row, its k nearest rows of *other* classes.
+
+The search is exact: faiss computes squared L2 distances in float32 with a BLAS matrix product, so
+indices equal scikit-learn's brute force up to float32 ties and distances agree to float32
+precision.
+
+Why the OpenBLAS core-type hint below: the faiss-cpu wheel bundles an old OpenBLAS (0.3.15) that
+does not recognise recent Intel/AMD CPU models and silently falls back to its ``Prescott`` (SSE3)
+kernels, which makes the distance GEMM — i.e. the whole search — about 2.5–3x slower (measured on
+the project's 2-core Xeon box: 12.4k x 64 self-search 0.87 s -> 0.33 s). OpenBLAS reads
+``OPENBLAS_CORETYPE`` once, when the library is loaded, so the hint must be set before ``faiss`` is
+first imported. It is only set when the variable is unset, faiss is not imported yet, and
+``/proc/cpuinfo`` proves the CPU has the instructions of the chosen kernel (so it can never select
+an unsupported one). Set ``EOS_NO_OPENBLAS_HINT=1`` to disable it.
+
+Threads: faiss uses OpenMP with one thread per core by default. That is left as is: on the 2-core
+box, 1 thread only wins while other processes already saturate the cores.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from .errors import ConfigError
+
+__all__ = ["FaissNearestNeighbors", "nearest_enemies", "faiss_gpu_available"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _openblas_coretype_hint() -> str | None:
+    """OpenBLAS kernel name the CPU provably supports (Linux x86-64 only), or None."""
+    if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+            else:
+                return None
+    except OSError:
+        return None
+    # The instruction sets each OpenBLAS kernel family compiles against.
+    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "fma"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
+
+
+if (
+    "faiss" not in sys.modules
+    and not os.environ.get("OPENBLAS_CORETYPE")
+    and not os.environ.get("EOS_NO_OPENBLAS_HINT")
+):
+    _hint = _openblas_coretype_hint()
+    if _hint:
+        os.environ["OPENBLAS_CORETYPE"] = _hint
+
+import faiss  # noqa: E402  (must come after the core-type hint, see the module docstring)
+
+
+def faiss_gpu_available() -> bool:
+    """True when this faiss build has GPU support and sees at least one GPU."""
+    get_num_gpus = getattr(faiss, "get_num_gpus", None)
+    return bool(get_num_gpus and get_num_gpus() > 0 and hasattr(faiss, "index_cpu_to_all_gpus"))
+
+
+def _use_gpu(device: str) -> bool:
+    dev = (device or "auto").lower()
+    if dev not in DEVICES:
+        raise ConfigError(f"Unknown neighbour-search device {device!r}; choose one of {', '.join(DEVICES)}.")
+    if dev == "cpu":
+        return False
+    if dev == "cuda" and not faiss_gpu_available():
+        raise ConfigError("Device 'cuda' was requested for the neighbour search but faiss sees no GPU.")
+    return faiss_gpu_available()
+
+
+def _as_float32(X, what: str = "X") -> np.ndarray:
+    """Validated C-contiguous float32 (n, d) copy-if-needed of ``X``; rejects NaN/inf."""
+    X = check_array(X, dtype=np.float32, order="C", ensure_all_finite=False, input_name=what)
+    # Cheap first test (one pass, no temporary), as scikit-learn does: a finite sum proves every
+    # value finite; only a non-finite sum (NaN/inf, or overflow) pays for the element-wise check.
+    if not np.isfinite(X.sum(dtype=np.float64)) and not np.isfinite(X).all():
+        raise ConfigError(f"The {what} array passed to the neighbour search contain NaN or infinite values.")
+    return X
+
+
+def _build_index(X: np.ndarray, use_gpu: bool):
+    index = faiss.IndexFlatL2(X.shape[1])
+    if use_gpu:
+        index = faiss.index_cpu_to_all_gpus(index)
+    index.add(X)
+    return index
+
+
+def _search(index, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """faiss search; returns (squared L2 float32 (n, k), int64 indices (n, k))."""
+    if len(Q) == 0:
+        return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
+    return index.search(Q, k)
+
+
+def _sqrt_clip(d2: np.ndarray) -> np.ndarray:
+    # faiss uses ||x||^2 + ||y||^2 - 2 x.y, which can round to tiny negatives.
+    np.maximum(d2, 0.0, out=d2)
+    return np.sqrt(d2, out=d2)
+
+
+class FaissNearestNeighbors(BaseEstimator):
+    """Exact Euclidean k-NN on a faiss ``IndexFlatL2``, with scikit-learn's ``NearestNeighbors`` API.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Number of neighbours returned by :meth:`kneighbors` when ``n_neighbors`` is not given.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        ``"auto"`` moves the index to all GPUs when this faiss build sees one, else stays on CPU.
+
+    Attributes
+    ----------
+    index_ : faiss.Index
+        The fitted flat L2 index holding the training points.
+    n_samples_fit_ : int
+        Number of training points.
+    n_features_in_ : int
+        Dimensionality of the training points.
+
+    Notes
+    -----
+    Inputs are converted to C-contiguous float32 (faiss's only dtype); distances are returned as
+    float32. The fitted estimator pickles (the index is serialised with faiss).
+    """
+
+    def __init__(self, n_neighbors=5, *, device="auto"):
+        self.n_neighbors = n_neighbors
+        self.device = device
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Index the training points.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training points (converted to float32).
+        y : ignored
+
+        Returns
+        -------
+        self : FaissNearestNeighbors
+        """
+        self._check_n_neighbors(self.n_neighbors)
+        use_gpu = _use_gpu(self.device)
+        X = _as_float32(X)
+        self.index_ = _build_index(X, use_gpu)
+        self.n_samples_fit_ = int(X.shape[0])
+        self.n_features_in_ = int(X.shape[1])
+        self._on_gpu = use_gpu
+        return self
+
+    @staticmethod
+    def _check_n_neighbors(k) -> int:
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ConfigError(f"n_neighbors must be a positive integer, got {k!r}.")
+        return int(k)
+
+    # -- queries ---------------------------------------------------------------------------
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Find the k nearest training points of each query point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features) or None
+            Query points. ``None`` queries the training points themselves and excludes each point
+            from its own neighbours (scikit-learn semantics).
+        n_neighbors : int or None
+            Number of neighbours; defaults to the constructor's ``n_neighbors``.
+        return_distance : bool, default=True
+            Also return the Euclidean distances.
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries, n_neighbors), float32
+            Euclidean distances, ascending per row (only when ``return_distance``).
+        neigh_ind : ndarray of shape (n_queries, n_neighbors), int64
+            Row indices into the training points.
+        """
+        check_is_fitted(self, "index_")
+        k = self._check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
+        query_is_train = X is None
+        n_fit = self.n_samples_fit_
+        if query_is_train:
+            if k > n_fit - 1:
+                raise ConfigError(
+                    f"Asked for {k} neighbours of each training point (itself excluded) but only "
+                    f"{n_fit} points were fitted; use at most {n_fit - 1}."
+                )
+            Q = self._stored_points()
+            d2, idx = _search(self.index_, Q, k + 1)
+            d2, idx = self._drop_self(d2, idx)
+        else:
+            if k > n_fit:
+                raise ConfigError(
+                    f"Asked for {k} neighbours but only {n_fit} points were fitted; use at most {n_fit}."
+                )
+            Q = _as_float32(X)
+            if Q.shape[1] != self.n_features_in_:
+                raise ConfigError(
+                    f"X has {Q.shape[1]} features but the neighbour index was fitted with "
+                    f"{self.n_features_in_}."
+                )
+            d2, idx = _search(self.index_, Q, k)
+        if not return_distance:
+            return idx
+        return _sqrt_clip(d2), idx
+
+    def _stored_points(self) -> np.ndarray:
+        """The fitted points back from the index, (n_samples_fit, n_features) float32."""
+        index = faiss.index_gpu_to_cpu(self.index_) if self._on_gpu else self.index_
+        # IndexFlat keeps its vectors in one contiguous buffer; this is a copy-free view.
+        return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+
+    @staticmethod
+    def _drop_self(d2: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Remove each query's own row from a (n, k+1) self-search -> (n, k).
+
+        As scikit-learn does, the column holding the query's own index is dropped; when exact
+        duplicates push the point itself out of its k+1 results, the last column is dropped.
+        """
+        n, k1 = idx.shape
+        is_self = idx == np.arange(n, dtype=idx.dtype)[:, None]
+        # Common case: the point itself is its own first neighbour -> a plain column slice.
+        if is_self[:, 0].all():
+            return d2[:, 1:], idx[:, 1:]
+        no_self = ~is_self.any(axis=1)
+        is_self[no_self, -1] = True
+        # Several identical copies can never make one row match its own index twice.
+        keep = ~is_self
+        return d2[keep].reshape(n, k1 - 1), idx[keep].reshape(n, k1 - 1)
+
+    def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
+        """Sparse graph of k-neighbours, like ``NearestNeighbors.kneighbors_graph``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features) or None
+            Query points; ``None`` uses the training points, each excluded from its neighbours.
+        n_neighbors : int or None
+            Number of neighbours per row.
+        mode : {"connectivity", "distance"}, default="connectivity"
+            Ones, or the Euclidean distances, as the stored values.
+
+        Returns
+        -------
+        A : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+            ``A[i, j]`` is set when ``j`` is one of the neighbours of ``i``.
+        """
+        if mode not in ("connectivity", "distance"):
+            raise ConfigError(f"Unsupported kneighbors_graph mode {mode!r}; use 'connectivity' or 'distance'.")
+        check_is_fitted(self, "index_")
+        k = self._check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
+        if mode == "connectivity":
+            idx = self.kneighbors(X, k, return_distance=False)
+            data = np.ones(idx.size, dtype=np.float64)
+        else:
+            dist, idx = self.kneighbors(X, k, return_distance=True)
+            data = dist.ravel().astype(np.float64)
+        n_queries = idx.shape[0]
+        indptr = np.arange(0, n_queries * k + 1, k)
+        return sp.csr_matrix((data, idx.ravel(), indptr), shape=(n_queries, self.n_samples_fit_))
+
+    # -- pickling: faiss indexes are SWIG objects; store them serialised ---------------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        index = state.pop("index_", None)
+        if index is not None:
+            cpu = faiss.index_gpu_to_cpu(index) if state.get("_on_gpu") else index
+            state["_index_bytes"] = faiss.serialize_index(cpu)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        blob = state.pop("_index_bytes", None)
+        super().__setstate__(state)
+        if blob is not None:
+            index = faiss.deserialize_index(blob)
+            if getattr(self, "_on_gpu", False):
+                if faiss_gpu_available():
+                    index = faiss.index_cpu_to_all_gpus(index)
+                else:
+                    self._on_gpu = False
+            self.index_ = index
+
+
+def nearest_enemies(X, y, k, *, device="auto", only_class=None):
+    """k nearest neighbours of each row among the rows of *other* classes.
+
+    Computed per class: one flat index over the other classes' points, queried with that class's
+    points — one exact search per class instead of filtering a shared index per query.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Points (converted to float32).
+    y : array-like of shape (n_samples,)
+        Class labels.
+    k : int
+        Number of enemies per row; at most the number of points outside the smallest queried class.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where faiss searches.
+    only_class : label or None, default=None
+        Compute the enemies of this class's rows only.
+
+    Returns
+    -------
+    idx : ndarray of shape (n_rows, k), int64
+        Row indices into ``X`` of the nearest other-class points, nearest first. ``n_rows`` is
+        ``n_samples``, or the size of ``only_class`` (its rows in increasing order).
+    dist : ndarray of shape (n_rows, k), float32
+        The matching Euclidean distances.
+    """
+    use_gpu = _use_gpu(device)
+    X = _as_float32(X)
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        raise ConfigError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
+    k = FaissNearestNeighbors._check_n_neighbors(k)
+    classes, y_enc = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ConfigError("Nearest enemies need at least two classes, but y has only one.")
+    if only_class is not None:
+        hits = np.flatnonzero(classes == only_class)
+        if len(hits) == 0:
+            raise ConfigError(f"Class {only_class!r} does not occur in y.")
+        todo = [int(hits[0])]
+        n_rows = int((y_enc == hits[0]).sum())
+    else:
+        todo = range(len(classes))
+        n_rows = len(X)
+    idx_out = np.empty((n_rows, k), dtype=np.int64)
+    dist_out = np.empty((n_rows, k), dtype=np.float32)
+    # Row positions of each class, and of everything else, grouped by class in one stable sort.
+    order = np.argsort(y_enc, kind="stable")
+    bounds = np.searchsorted(y_enc[order], np.arange(len(classes) + 1))
+    for c in todo:
+        rows = order[bounds[c]:bounds[c + 1]]
+        others = np.concatenate([order[: bounds[c]], order[bounds[c + 1]:]])
+        if k > len(others):
+            raise ConfigError(
+                f"Asked for {k} nearest enemies but class {classes[c]!r} has only {len(others)} "
+                "points of other classes."
+            )
+        index = _build_index(np.ascontiguousarray(X[others]), use_gpu)
+        d2, local = _search(index, np.ascontiguousarray(X[rows]), k)
+        out_rows = rows if only_class is None else slice(None)
+        idx_out[out_rows] = others[local]
+        dist_out[out_rows] = _sqrt_clip(d2)
+    return idx_out, dist_out
