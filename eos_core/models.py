@@ -80,6 +80,10 @@ class _EmbedHeadModel(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def first_conv(self) -> nn.Conv2d:  # pragma: no cover - abstract
+        """The convolution that sees the images; its weight's memory format is followed."""
+        raise NotImplementedError
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / std`` per channel, in the memory format of the convolution weights.
 
@@ -89,8 +93,7 @@ class _EmbedHeadModel(nn.Module):
             ``(N, C, H, W)`` images in ``[0, 1]``.
         """
         x = (x - self.mean) / self.std
-        first = next(m for m in self.modules() if isinstance(m, nn.Conv2d))
-        if first.weight.is_contiguous(memory_format=torch.channels_last):
+        if self.first_conv().weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -205,6 +208,9 @@ class SmallCNN(_EmbedHeadModel):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def first_conv(self) -> nn.Conv2d:
+        return self.conv[0]
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images ``(N, C, H, W)`` -> embeddings ``(N, embed_dim)``."""
         h = self.pool(self.conv(x)).flatten(1)
@@ -293,6 +299,9 @@ class ResNet32(_EmbedHeadModel):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
         self.to(memory_format=torch.channels_last)
+
+    def first_conv(self) -> nn.Conv2d:
+        return self.stem[0]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images ``(N, C, H, W)`` -> embeddings ``(N, 64)`` (global average pool)."""
