@@ -19,5 +19,8 @@ pages = [
 ]
 page = st.navigation(pages)
 app_state.sync_session()
-app_state.warm_up()
-page.run()
+try:
+    page.run()
+finally:
+    # After the page is drawn: import torch once per process and warm up UMAP in the background.
+    app_state.warm_up()

@@ -143,6 +143,17 @@ def selected_ids(event: Any) -> list[int]:
     return out
 
 
+def customdata(*columns: Sequence[Any]) -> np.ndarray:
+    """An (n, k) object array with one column per argument, keeping ints as ints (``np.column_stack``
+    would turn every value into a string when one column holds text)."""
+    n = len(columns[0]) if columns else 0
+    out = np.empty((n, len(columns)), dtype=object)
+    for j, col in enumerate(columns):
+        vals = col.tolist() if isinstance(col, (np.ndarray, pd.Series)) else list(col)
+        out[:, j] = vals
+    return out
+
+
 def _get(obj: Any, key: str, default: Any) -> Any:
     if obj is None:
         return default
@@ -237,13 +248,13 @@ def map_points(
 
 def _point_customdata(df: pd.DataFrame, names: list[str], counts: np.ndarray) -> np.ndarray:
     pred_names = [names[p] if 0 <= p < len(names) else "–" for p in df["pred"]]
-    return np.column_stack([
-        df["gid"].to_numpy(),
+    return customdata(
+        df["gid"].astype(int),
         [names[v] for v in df["label"]],
         pred_names,
-        counts[df["label"].to_numpy()],
-        df["split"].to_numpy(),
-    ]).astype(object)
+        counts[df["label"].to_numpy()].astype(int),
+        df["split"],
+    )
 
 
 _HOVER = ("<b>class %{customdata[1]}</b> (%{customdata[4]})<br>predicted %{customdata[2]}"
@@ -311,6 +322,30 @@ def embedding_map(
 # page 2: gap
 
 
+def gap_values(report: Mapping[str, Any] | None, num_classes: int) -> dict[str, list[float]]:
+    """Per-measure lists (length C) from a gap report dict — either the engine's
+    ``GapReport.to_dict()`` form (``{"per_class": [{class, spread_ratio, ...}], ...}``) or the
+    per-epoch snapshot form (``{measure: [per-class values]}``). None becomes NaN."""
+    out: dict[str, list[float]] = {}
+    if not report:
+        return out
+    rows = report.get("per_class") if isinstance(report, Mapping) else None
+    for m in GAP_METRICS:
+        vals = [float("nan")] * num_classes
+        if rows:
+            found = False
+            for i, r in enumerate(rows):
+                c = int(r.get("class", i))
+                if 0 <= c < num_classes and m in r:
+                    found = True
+                    vals[c] = float("nan") if r[m] is None else float(r[m])
+            if found:
+                out[m] = vals
+        elif m in report and report[m] is not None and len(report[m]) == num_classes:
+            out[m] = [float("nan") if v is None else float(v) for v in report[m]]
+    return out
+
+
 def gap_frame(classes: Sequence[str] | None, train_counts: Sequence[int],
               values: Mapping[str, Sequence[float]]) -> pd.DataFrame:
     """Per-class gap table ordered by class size (largest first)."""
@@ -336,17 +371,20 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def gap_bars(df: pd.DataFrame, *, metrics: Sequence[str] | None = None, title: str | None = None) -> go.Figure:
+def gap_bars(df: pd.DataFrame, *, metrics: Sequence[str] | None = None, title: str | None = None,
+             rho: Mapping[str, float | None] | None = None) -> go.Figure:
     """One bar panel per gap metric, classes left→right from largest to smallest.
 
-    Each panel title carries the Spearman correlation between class size and that gap.
+    Each panel title carries the Spearman correlation between class size and that gap (``rho``
+    when given, e.g. the engine's ``size_gap_spearman``, else computed here).
     """
     metrics = [m for m in (metrics or list(GAP_METRICS)) if m in df.columns]
     titles = []
     for m in metrics:
-        rho = spearman(df["train_n"], df[m])
+        r = (rho or {}).get(m)
+        rho_m = float(r) if r is not None else spearman(df["train_n"], df[m])
         titles.append(f"{GAP_METRICS.get(m, m)} — Spearman(size, gap) = "
-                      + ("n/a" if math.isnan(rho) else f"{rho:+.2f}"))
+                      + ("n/a" if math.isnan(rho_m) else f"{rho_m:+.2f}"))
     fig = make_subplots(rows=max(len(metrics), 1), cols=1, shared_xaxes=True,
                         subplot_titles=titles, vertical_spacing=0.12)
     labels = [legend_name(n, c) for n, c in zip(df["class"], df["train_n"])]
@@ -453,7 +491,7 @@ def synthetic_map(
         fig.add_trace(go.Scattergl(
             x=enemies["x"], y=enemies["y"], mode="markers", name="enemies (other classes)",
             marker=dict(symbol="square-open", size=6, color="#888"),
-            customdata=np.column_stack([enemies["gid"], [names[v] for v in enemies["label"]]]).astype(object),
+            customdata=customdata(enemies["gid"].astype(int), [names[v] for v in enemies["label"]]),
             hovertemplate="enemy · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
         ))
     for c in order_by_size(counts):
@@ -463,7 +501,7 @@ def synthetic_map(
                 x=r["x"], y=r["y"], mode="markers", name=legend_name(names[c], counts[c]),
                 legendgroup=f"class{c}", marker=dict(color=class_color(c), size=float(sizes[c]) + 2,
                                                      line=dict(width=1, color="white")),
-                customdata=np.column_stack([r["gid"], [names[c]] * len(r)]).astype(object),
+                customdata=customdata(r["gid"].astype(int), [names[c]] * len(r)),
                 hovertemplate="real · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
             ))
         s = synth[synth["label"] == c]
@@ -472,23 +510,33 @@ def synthetic_map(
                 x=s["x"], y=s["y"], mode="markers", name=f"{names[c]} synthetic ({len(s)})",
                 legendgroup=f"class{c}",
                 marker=dict(color=class_color(c), size=5, symbol="diamond", opacity=0.45),
-                customdata=np.column_stack([s["gid"], [names[c]] * len(s)]).astype(object),
+                customdata=customdata(s["gid"].astype(int), [names[c]] * len(s)),
                 hovertemplate="synthetic · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
             ))
     if segments is not None and not segments.empty:
-        xs, ys = _segment_xy(segments)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="base → enemy",
-                                 line=dict(color="black", width=1.5, dash="dot"), hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=segments["x1"], y=segments["y1"], mode="markers", name="enemy reached",
-                                 marker=dict(symbol="x", size=10, color="black"), hoverinfo="skip"))
-        if "sx" in segments:
-            fig.add_trace(go.Scatter(x=segments["sx"], y=segments["sy"], mode="markers", name="selected synthetic",
-                                     marker=dict(symbol="diamond", size=12, color="black",
-                                                 line=dict(width=1, color="white")), hoverinfo="skip"))
+        for t in segment_traces(segments):
+            fig.add_trace(t)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(dragmode="lasso")
     return _layout(fig, title=title, height=height)
+
+
+def segment_traces(segments: pd.DataFrame) -> list[go.Scatter]:
+    """Dotted base → partner segments, the partner marked with an x and (with ``sx, sy``) the
+    selected synthetic points as black diamonds. Not selectable (no ``customdata``)."""
+    xs, ys = _segment_xy(segments)
+    out = [
+        go.Scatter(x=xs, y=ys, mode="lines", name="base → partner", line=dict(color="black", width=1.5, dash="dot"),
+                   hoverinfo="skip"),
+        go.Scatter(x=segments["x1"], y=segments["y1"], mode="markers", name="partner reached",
+                   marker=dict(symbol="x", size=10, color="black"), hoverinfo="skip"),
+    ]
+    if "sx" in segments:
+        out.append(go.Scatter(x=segments["sx"], y=segments["sy"], mode="markers", name="selected synthetic",
+                              marker=dict(symbol="diamond", size=12, color="black", line=dict(width=1, color="white")),
+                              hoverinfo="skip"))
+    return out
 
 
 def _segment_xy(seg: pd.DataFrame) -> tuple[list[float | None], list[float | None]]:
@@ -626,6 +674,17 @@ def history_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     cols = ["epoch", "loss", "train_acc", "test_bacc", "seconds"]
     rows = [{k: h.get(k) for k in cols} for h in history if isinstance(h, Mapping) and "epoch" in h]
     return pd.DataFrame(rows, columns=cols)
+
+
+def training_curve(history: Sequence[Mapping[str, Any]], *, height: int = 300) -> go.Figure:
+    """Loss (left axis) and test balanced accuracy (right axis) per epoch."""
+    df = history_frame(history)
+    fig = go.Figure()
+    fig.add_scatter(x=df["epoch"], y=df["loss"], name="loss", mode="lines+markers")
+    fig.add_scatter(x=df["epoch"], y=df["test_bacc"], name="test balanced acc", mode="lines+markers", yaxis="y2")
+    fig.update_layout(yaxis=dict(title="loss"), xaxis_title="epoch",
+                      yaxis2=dict(title="balanced acc", overlaying="y", side="right", range=[0, 1]))
+    return _layout(fig, title="Training curve", height=height)
 
 
 def figure_html(fig: go.Figure) -> str:

@@ -73,9 +73,21 @@ def data_dir() -> str | None:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str):
+    return plain_store(root)
+
+
+_PLAIN_STORES: dict[str, Any] = {}
+_PLAIN_LOCK = threading.Lock()
+
+
+def plain_store(root: str):
+    """The store for worker threads (no Streamlit cache call outside a script run)."""
     from eos_core.store import RunStore
 
-    return RunStore(root)
+    with _PLAIN_LOCK:
+        if root not in _PLAIN_STORES:
+            _PLAIN_STORES[root] = RunStore(root)
+        return _PLAIN_STORES[root]
 
 
 def get_store():
@@ -348,7 +360,7 @@ class JobManager:
             result = fn(job)
             if job.cancel.is_set() and job.status == "running" and result is None:
                 raise Cancelled("Cancelled by the user.")
-            job.result = result or {}
+            job.result = {**job.result, **(result or {})}
             job.status = "finished"
         except Cancelled:
             job.status = "cancelled"
@@ -402,7 +414,7 @@ def forget_job() -> None:
     _write_query_params()
 
 
-def start_training(cfg_dict: dict) -> Job:
+def start_training(cfg_dict: dict, *, meta: dict | None = None) -> Job:
     """Phase 1, then phases 2–3 for ``cfg.methods``, then the run's UMAP map — in a thread."""
     root, ddir = runs_root(), data_dir()
     label = f"{cfg_dict['data']['dataset']} · ρ={_fmt_ratio(cfg_dict['data']['ratio'])}"
@@ -411,11 +423,12 @@ def start_training(cfg_dict: dict) -> Job:
         from eos_core import pipeline
         from eos_core.config import RunConfig
 
-        store = _store(root)
+        store = plain_store(root)
         cfg = RunConfig.from_dict(cfg_dict)
         cfg.validate()
         job.push({"phase": "start"})
-        p1 = pipeline.run_phase1(cfg, store=store, data_dir=ddir, progress=job.push, cancel=job.cancel)
+        p1 = pipeline.run_phase1(cfg, store=store, data_dir=ddir, progress=job.push, cancel=job.cancel,
+                                 finalize=False)
         job.run_id = p1.run_id
         job.push({"phase": "phase1_done", "run_id": p1.run_id})
         methods = pipeline.run_methods(p1, cfg, methods=list(cfg.methods), store=store,
@@ -429,7 +442,9 @@ def start_training(cfg_dict: dict) -> Job:
                 job.push({"phase": "map_failed", "detail": traceback.format_exc(limit=3)})
         return {"run_id": p1.run_id, "methods": list(methods)}
 
+    import_engine()
     job = jobs().submit("train", label, work)
+    job.result = {"meta": meta or {}}
     _remember_job(job)
     return job
 
@@ -437,87 +452,55 @@ def start_training(cfg_dict: dict) -> Job:
 # =============================================================================================
 # maps (2-D projections of the embeddings), saved with the run
 
-MAP_NAME = "projection_none"
+MAP_NAME = "projection_umap"  # <run>/projection_umap.npz, written by Projection.save
 
 
-def _projection_module():
-    from eos_core import projection
-
-    return projection
+def _map_path(store, run_id: str) -> Path:
+    return store.run_dir(run_id) / f"{MAP_NAME}.npz"
 
 
-def _map_arrays(proj, p1) -> dict[str, np.ndarray]:
-    """Normalise the engine's Projection into arrays ``train``, ``test`` (N×2, M×2)."""
-    out: dict[str, np.ndarray] = {}
-    emb = p1.embeddings
-    train = _first(proj, ("train", "train_2d", "embedding", "coords"))
-    extra = getattr(proj, "extra", None)
-    test = None
-    if isinstance(extra, dict):
-        test = extra.get("test")
-    if test is None:
-        test = _first(proj, ("test", "test_2d"))
-    if train is None and hasattr(proj, "transform"):
-        train = proj.transform(emb.train_emb)
-    if test is None and hasattr(proj, "transform"):
-        test = proj.transform(emb.test_emb)
-    out["train"] = np.asarray(train, dtype=np.float32)
-    out["test"] = np.asarray(test, dtype=np.float32)
+def _proj_arrays(proj) -> dict[str, np.ndarray]:
+    """``train``, ``test`` and any ``synthetic_<method>`` (N×2 float32) from a Projection."""
+    out = {"train": np.asarray(proj.train_xy, dtype=np.float32)}
+    for name, xy in (proj.extra_xy or {}).items():
+        out[name] = np.asarray(xy, dtype=np.float32)
     return out
 
 
-def _first(obj: Any, names: tuple[str, ...]) -> Any:
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        v = getattr(obj, n, None)
-        if v is not None:
-            return v
-    return None
-
-
-def _compute_and_save_map(store, run_id: str, *, p1=None, method: str = "umap") -> dict[str, np.ndarray]:
+def _compute_and_save_map(store, run_id: str, *, p1=None) -> dict[str, np.ndarray]:
+    """Fit the run's UMAP map on the training embeddings, place the test embeddings and every
+    saved oversampler's synthetic points into it, and save it with the run."""
     from eos_core import pipeline
+    from eos_core.projection import fit_projection
 
-    projection = _projection_module()
     if p1 is None:
         p1 = pipeline.load_phase1(store, run_id, with_model=False)
     emb = p1.embeddings
-    seed = int((p1.config.data.seed if hasattr(p1.config, "data") else 0) or 0)
-    proj = projection.fit_projection(emb.train_emb, method=method, extra={"test": emb.test_emb}, seed=seed)
-    arrays = _map_arrays(proj, p1)
-    if method == "umap":
-        store.save_arrays(run_id, MAP_NAME, **arrays)
-        _save_projector(store, run_id, proj)
-    return arrays
-
-
-def _save_projector(store, run_id: str, proj) -> None:
-    """Keep the fitted projector with the run if the engine can serialise it (for synthetic points)."""
-    save = getattr(_projection_module(), "save_projection", None)
-    if save is None:
-        return
-    try:
-        save(proj, store.run_dir(run_id) / "projector.pkl")
-    except Exception:  # noqa: BLE001 — optional
-        pass
+    extra = {"test": emb.test_emb}
+    for m in (store.load_json(run_id, "methods") if store.has(run_id, "methods", ".json") else {}):
+        if store.has(run_id, f"synthetic_{m}", ".npz"):
+            x = store.load_arrays(run_id, f"synthetic_{m}")["X_syn"]
+            if len(x):
+                extra[f"synthetic_{m}"] = x
+    proj = fit_projection(emb.train_emb, method="umap", extra=extra, seed=run_seed(p1), train_y=emb.train_y)
+    proj.save(_map_path(store, run_id))
+    return _proj_arrays(proj)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _saved_map(root: str, run_id: str, mtime: float) -> dict[str, np.ndarray]:
-    return _store(root).load_arrays(run_id, MAP_NAME)
+    from eos_core.projection import Projection
+
+    return _proj_arrays(Projection.load(_map_path(_store(root), run_id)))
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing a PCA preview…")
 def _pca_map(root: str, run_id: str, version: float) -> dict[str, np.ndarray]:
+    from eos_core.projection import fit_projection
+
     p1 = _phase1(root, run_id, version)
     emb = p1.embeddings
-    tr = np.asarray(emb.train_emb, dtype=np.float64)
-    mean = tr.mean(axis=0)
-    _, _, vt = np.linalg.svd(tr - mean, full_matrices=False)
-    comp = vt[:2].T
-    return {"train": ((tr - mean) @ comp).astype(np.float32),
-            "test": ((np.asarray(emb.test_emb, dtype=np.float64) - mean) @ comp).astype(np.float32)}
+    return _proj_arrays(fit_projection(emb.train_emb, method="pca", extra={"test": emb.test_emb}, seed=0))
 
 
 def get_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], str, Job | None]:
@@ -528,13 +511,15 @@ def get_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], 
     by every session looking at this run).
     """
     store, root = get_store(), runs_root()
-    path = store.run_dir(run_id) / f"{MAP_NAME}.npz"
+    path = _map_path(store, run_id)
     if path.exists():
         return _saved_map(root, run_id, path.stat().st_mtime), "umap", None
     job = jobs().find(f"map:{root}:{run_id}")
     if job is None and start:
+        import_engine()
+
         def work(j: Job) -> dict:
-            _compute_and_save_map(_store(root), run_id)
+            _compute_and_save_map(plain_store(root), run_id)
             return {"run_id": run_id}
 
         job = jobs().submit("map", f"UMAP map of {run_id}", work, key=f"map:{root}:{run_id}", heavy=False)
@@ -544,13 +529,23 @@ def get_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], 
     return _pca_map(root, run_id, _version(store, run_id)), "pca", job
 
 
+def import_engine() -> None:
+    """Import torch (through ``eos_core.pipeline``) in the script thread.
+
+    Importing torch in a worker thread while the page runs scipy code is unsafe: scipy's
+    array-API helpers peek at ``sys.modules["torch"]`` and fail on a half-initialised module. So
+    torch is imported here, before any job thread starts, and never first in a thread."""
+    import eos_core.pipeline  # noqa: F401
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread | None:
-    """Once per process: import and JIT-compile UMAP in the background (numba takes seconds),
-    a little after start-up so the first page is not slowed down."""
+    """Once per process, after the first page is drawn (``app.py`` calls it last): import torch
+    here in the script thread (see :func:`import_engine`), then JIT-compile UMAP in a background
+    thread (numba needs seconds) so the first map of a session is quick."""
+    import_engine()
 
     def work() -> None:
-        time.sleep(2.0)
         try:
             fn = getattr(_projection_module(), "warm_up_umap", None)
             if fn is not None:
@@ -645,3 +640,186 @@ def config_of(rec_or_p1) -> dict:
     if dataclasses.is_dataclass(cfg):
         return cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
     return dict(cfg or {})
+
+
+# =============================================================================================
+# synthetic points (page 3)
+
+
+def run_seed(p1) -> int:
+    return int(getattr(getattr(p1.config, "train", None), "seed", 0) or 0)
+
+
+@st.cache_data(max_entries=24, show_spinner="Over-sampling the embeddings…")
+def _synthetic(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, np.ndarray]:
+    store = _store(root)
+    p1 = _phase1(root, run_id, version)
+    name = f"synthetic_{method}"
+    if int(k) == int(p1.config.k_neighbors) and store.has(run_id, name, ".npz"):
+        arr = store.load_arrays(run_id, name)
+    else:
+        from eos_core.oversampling import resample
+
+        e = p1.embeddings
+        x, y, prov = resample(method, e.train_emb, e.train_y, k_neighbors=int(k), random_state=run_seed(p1))
+        prov = prov or {}
+        arr = {"X_syn": x, "y_syn": y,
+               "base": np.asarray(prov.get("base", np.zeros(0, np.int64))),
+               "partner": np.asarray(prov.get("partner", np.zeros(0, np.int64))),
+               "r": np.asarray(prov.get("r", np.zeros(0, np.float32)))}
+    return {k_: np.asarray(v) for k_, v in arr.items()}
+
+
+def synthetic(run_id: str, method: str, k: int) -> dict[str, np.ndarray]:
+    """``X_syn, y_syn, base, partner, r`` for one oversampler and k: the saved arrays when the run
+    used this k, else resampled (and cached)."""
+    store = get_store()
+    return _synthetic(runs_root(), run_id, _version(store, run_id), method, int(k))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _train_index(root: str, run_id: str, version: float):
+    from eos_core.neighbors import FaissNearestNeighbors
+
+    p1 = _phase1(root, run_id, version)
+    return FaissNearestNeighbors(n_neighbors=10, device="cpu").fit(p1.embeddings.train_emb)
+
+
+def nearest_real(run_id: str, X: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """``(dist, idx)`` of the k nearest real training embeddings (rows of ``train_emb``)."""
+    store = get_store()
+    nn = _train_index(runs_root(), run_id, _version(store, run_id))
+    if len(X) == 0:
+        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    return nn.kneighbors(np.asarray(X, dtype=np.float32), n_neighbors=k)
+
+
+@st.cache_data(max_entries=24, show_spinner="Placing the synthetic points on the map…")
+def _placed(root: str, run_id: str, version: float, method: str, k: int, map_kind: str,
+            map_mtime: float) -> np.ndarray:
+    syn = _synthetic(root, run_id, version, method, k)
+    X = syn["X_syn"]
+    if len(X) == 0:
+        return np.zeros((0, 2), np.float32)
+    store = _store(root)
+    arrays = (_saved_map(root, run_id, map_mtime) if map_kind == "umap" else _pca_map(root, run_id, version))
+    nn = _train_index(root, run_id, version)
+    dist, idx = nn.kneighbors(np.asarray(X, dtype=np.float32), n_neighbors=min(10, nn.n_samples_fit_))
+    del store
+    w = 1.0 / (np.asarray(dist, dtype=np.float64) + 1e-6)
+    w /= w.sum(axis=1, keepdims=True)
+    xy = np.asarray(arrays["train"], dtype=np.float64)[idx]  # (S, k, 2)
+    return (w[:, :, None] * xy).sum(axis=1).astype(np.float32)
+
+
+def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarray:
+    """2-D positions of the synthetic points on the run's map.
+
+    The saved UMAP map already holds the run's synthetic sets placed by UMAP's ``transform``;
+    otherwise (another k, or the PCA preview) each point goes to the distance-weighted mean map
+    position of its 10 nearest real training embeddings (UMAP's transform starts from that same
+    estimate)."""
+    store = get_store()
+    path = _map_path(store, run_id)
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    if map_kind == "umap" and path.exists():
+        saved = _saved_map(runs_root(), run_id, mtime).get(f"synthetic_{method}")
+        if saved is not None and len(saved) == len(synthetic(run_id, method, k)["y_syn"]):
+            p1 = load_phase1(run_id)
+            if int(k) == int(p1.config.k_neighbors):
+                return saved
+    return _placed(runs_root(), run_id, _version(store, run_id), method, int(k), map_kind, mtime)
+
+
+@st.cache_data(max_entries=24, show_spinner="Measuring the synthetic points…")
+def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, Any]:
+    from eos_core.gap import gap_closure, synthetic_enemy_share, synthetic_enemy_share_per_class
+
+    p1 = _phase1(root, run_id, version)
+    e = p1.embeddings
+    c = len(p1.classes)
+    if method == "none":
+        x = np.zeros((0, e.train_emb.shape[1]), np.float32)
+        y = np.zeros(0, np.int64)
+    else:
+        syn = _synthetic(root, run_id, version, method, k)
+        x, y = syn["X_syn"], syn["y_syn"]
+    closure = gap_closure(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
+    share = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else float("nan")
+    per_class = (synthetic_enemy_share_per_class(e.train_emb, e.train_y, x, y, num_classes=c) if len(x)
+                 else np.full(c, np.nan))
+    return {"closure": np.asarray(closure, dtype=float), "enemy_share": float(share),
+            "enemy_share_per_class": np.asarray(per_class, dtype=float), "n": int(len(x))}
+
+
+def synthetic_quality(run_id: str, method: str, k: int) -> dict[str, Any]:
+    """Gap closure per class (``method="none"``: before oversampling) and the share of synthetic
+    points whose nearest real neighbour is an enemy."""
+    store = get_store()
+    return _quality(runs_root(), run_id, _version(store, run_id), method, int(k))
+
+
+# =============================================================================================
+# comparisons across runs (page 4)
+
+_SEED_PATHS = (("data", "seed"), ("train", "seed"), ("head", "seed"))
+
+
+def config_signature(cfg: dict) -> str:
+    """The config with seeds, device and method list removed: runs with equal signatures differ
+    only by seed."""
+    import copy
+    import json
+
+    c = copy.deepcopy(cfg or {})
+    for a, b in _SEED_PATHS:
+        c.get(a, {}).pop(b, None)
+    c.get("train", {}).pop("device", None)
+    c.pop("methods", None)
+    return json.dumps(c, sort_keys=True, default=str)
+
+
+def same_config_runs(rec) -> list:
+    """Runs (with phase-3 results) whose config equals ``rec``'s up to the seeds, ``rec`` first."""
+    sig = config_signature(rec.config)
+    out = [rec]
+    for r in list_runs(need="methods"):
+        if r.id != rec.id and config_signature(r.config) == sig:
+            out.append(r)
+    return out
+
+
+def start_seeds(cfg_dict: dict, seeds: list[int], *, meta: dict | None = None) -> Job:
+    """Train the same config for several seeds, one after the other, in one background job."""
+    import copy
+
+    root, ddir = runs_root(), data_dir()
+    label = f"{cfg_dict['data']['dataset']} · seeds {', '.join(map(str, seeds))}"
+
+    def work(job: Job) -> dict:
+        from eos_core import pipeline
+        from eos_core.config import RunConfig
+
+        store = plain_store(root)
+        done = []
+        for i, s in enumerate(seeds):
+            if job.cancel.is_set():
+                raise Cancelled("Cancelled by the user.")
+            d = copy.deepcopy(cfg_dict)
+            for a, b in _SEED_PATHS:
+                d.setdefault(a, {})[b] = int(s)
+            cfg = RunConfig.from_dict(d)
+            job.push({"phase": "seed", "seed": s, "index": i, "total": len(seeds)})
+            p1 = pipeline.run_phase1(cfg, store=store, data_dir=ddir, progress=job.push, cancel=job.cancel,
+                                     finalize=False)
+            job.run_id = p1.run_id
+            pipeline.run_methods(p1, cfg, methods=list(cfg.methods), store=store, progress=job.push,
+                                 cancel=job.cancel)
+            done.append(p1.run_id)
+        return {"run_ids": done, "run_id": None}
+
+    import_engine()
+    job = jobs().submit("seeds", label, work)
+    job.result = {"meta": meta or {}}
+    _remember_job(job)
+    return job

@@ -143,15 +143,20 @@ class _Bar:
     """A tqdm progress bar on stderr fed by pipeline progress events."""
 
     def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
         self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="phase 1", unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, ev: dict[str, Any]) -> None:
-        if self.bar is None:
+        if not self.enabled:
             return
+        if self.bar is None:
+            # Opened on the first event, so that an error while loading data prints one line only.
+            if ev["phase"] == "data":
+                return
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc="phase 1", unit="epoch", file=sys.stderr, dynamic_ncols=True)
         if ev["phase"] == "train":
             self.bar.set_postfix(loss=f"{ev['loss']:.3f}", bacc=f"{ev['test_bacc']:.3f}")
             self.bar.update(1)
@@ -166,9 +171,9 @@ class _Bar:
 # --------------------------------------------------------------------------- commands
 
 def _cmd_train(args: argparse.Namespace, store) -> int:
+    cfg = config_from_args(args)
     from .pipeline import run_phase1
 
-    cfg = config_from_args(args)
     bar = _Bar(cfg.train.epochs, not args.json)
     try:
         p1 = run_phase1(cfg, store=store, data_dir=args.data_dir, progress=bar)
@@ -182,9 +187,9 @@ def _cmd_train(args: argparse.Namespace, store) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, store) -> int:
+    cfg = config_from_args(args)
     from .pipeline import run_pipeline
 
-    cfg = config_from_args(args)
     bar = _Bar(cfg.train.epochs, not args.json)
     try:
         res = run_pipeline(cfg, store=store, data_dir=args.data_dir, progress=bar)

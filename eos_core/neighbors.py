@@ -13,17 +13,22 @@ The search is exact: faiss computes squared L2 distances in float32 with a BLAS 
 indices equal scikit-learn's brute force up to float32 ties and distances agree to float32
 precision.
 
-Why the OpenBLAS core-type hint below: the faiss-cpu wheel bundles an old OpenBLAS (0.3.15) that
-does not recognise recent Intel/AMD CPU models and silently falls back to its ``Prescott`` (SSE3)
-kernels, which makes the distance GEMM — i.e. the whole search — about 2.5–3x slower (measured on
-the project's 2-core Xeon box: 12.4k x 64 self-search 0.87 s -> 0.33 s). OpenBLAS reads
-``OPENBLAS_CORETYPE`` once, when the library is loaded, so the hint must be set before ``faiss`` is
-first imported. It is only set when the variable is unset, faiss is not imported yet, and
-``/proc/cpuinfo`` proves the CPU has the instructions of the chosen kernel (so it can never select
-an unsupported one). Set ``EOS_NO_OPENBLAS_HINT=1`` to disable it.
+Two library-load-time settings are applied to faiss's *own* bundled runtimes (set only around
+``import faiss`` when the variables are unset, then removed again; ``EOS_NO_FAISS_ENV_HINTS=1``
+disables both). Both were measured on the project's 2-core Xeon box:
 
-Threads: faiss uses OpenMP with one thread per core by default. That is left as is: on the 2-core
-box, 1 thread only wins while other processes already saturate the cores.
+* ``OPENBLAS_CORETYPE``: the faiss-cpu wheel bundles an old OpenBLAS (0.3.15) that does not
+  recognise recent CPU models and silently falls back to its ``Prescott`` (SSE3) kernels, making the
+  distance GEMM — i.e. the whole search — 2.5-3x slower (12.4k x 64 self-search, 1 thread: 0.87 s
+  -> 0.33 s). The hint names a kernel only when ``/proc/cpuinfo`` proves the CPU has its
+  instructions, so it can never select an unsupported one.
+* ``OMP_WAIT_POLICY=PASSIVE``: with the default spin-waiting, faiss's OpenMP threads collapse as
+  soon as another process (a training job, the app) uses a core — the same 12.4k x 64 search went
+  from 0.34 s to 1.2 s with the default policy on a loaded box; passive waiting keeps it near the
+  idle-box time (as faiss's own troubleshooting notes recommend for OpenBLAS builds).
+
+Threads: faiss keeps its default of one OpenMP thread per core (2 threads beat 1 on an idle box:
+0.79 s vs 1.25 s for 12.4k queries into 50k x 64).
 """
 
 from __future__ import annotations
@@ -67,16 +72,33 @@ def _openblas_coretype_hint() -> str | None:
     return None
 
 
-if (
-    "faiss" not in sys.modules
-    and not os.environ.get("OPENBLAS_CORETYPE")
-    and not os.environ.get("EOS_NO_OPENBLAS_HINT")
-):
-    _hint = _openblas_coretype_hint()
-    if _hint:
-        os.environ["OPENBLAS_CORETYPE"] = _hint
+def _import_faiss():
+    """Import faiss with the library-load-time settings described in the module docstring.
 
-import faiss  # noqa: E402  (must come after the core-type hint, see the module docstring)
+    Both variables are read once, when faiss's own bundled OpenBLAS and libgomp are loaded, so
+    they are set only around the import and then restored: nothing else in the process (torch's
+    own OpenMP runtime, numpy's OpenBLAS) sees them.
+    """
+    if "faiss" in sys.modules or os.environ.get("EOS_NO_FAISS_ENV_HINTS"):
+        import faiss as mod
+
+        return mod
+    wanted = {"OMP_WAIT_POLICY": "PASSIVE"}
+    coretype = _openblas_coretype_hint()
+    if coretype:
+        wanted["OPENBLAS_CORETYPE"] = coretype
+    added = [name for name in wanted if not os.environ.get(name)]
+    for name in added:
+        os.environ[name] = wanted[name]
+    try:
+        import faiss as mod
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+    return mod
+
+
+faiss = _import_faiss()
 
 
 def faiss_gpu_available() -> bool:
@@ -237,8 +259,13 @@ class FaissNearestNeighbors(BaseEstimator):
 
     def _stored_points(self) -> np.ndarray:
         """The fitted points back from the index, (n_samples_fit, n_features) float32."""
-        index = faiss.index_gpu_to_cpu(self.index_) if self._on_gpu else self.index_
-        # IndexFlat keeps its vectors in one contiguous buffer; this is a copy-free view.
+        if self._on_gpu:
+            # A temporary CPU copy of the index: copy its buffer out before the copy is freed.
+            index = faiss.index_gpu_to_cpu(self.index_)
+            return faiss.vector_to_array(index.codes).view(np.float32).reshape(index.ntotal, index.d)
+        index = self.index_
+        # IndexFlat keeps its vectors in one contiguous buffer; this is a copy-free view that lives
+        # as long as the index (held by self).
         return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
 
     @staticmethod
@@ -292,7 +319,8 @@ class FaissNearestNeighbors(BaseEstimator):
 
     # -- pickling: faiss indexes are SWIG objects; store them serialised ---------------------
     def __getstate__(self):
-        state = super().__getstate__()
+        # object.__getstate__ returns the live __dict__ itself: copy before removing the index.
+        state = dict(super().__getstate__())
         index = state.pop("index_", None)
         if index is not None:
             cpu = faiss.index_gpu_to_cpu(index) if state.get("_on_gpu") else index

@@ -1,0 +1,163 @@
+"""Page 2 — the train-vs-test gap in embedding space, per class."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import app_plots as P
+import app_state as S
+from eos_core.errors import EOSError
+
+S.sync_session()
+st.title("Embedding gap")
+S.explain("""
+**What am I looking at?** Every image becomes a point: the CNN's *embedding* (the features its
+last layer reads) squeezed to 2-D with UMAP. Points of one colour are one class. **Filled dots are
+training images, open circles test images.**
+
+For a large class the training points are spread out and the test points fall among them. For a
+**minority class** the network has seen only a few examples, so the training points huddle in a tight
+clump while the test points of the same class scatter around it — often into other classes'
+territory, which is exactly where they get misclassified. That difference is the
+**generalization gap in embedding space**, and it is wider for smaller classes.
+
+* The legend lists classes from the **smallest** to the largest (`n=` is the number of training
+  images); smaller classes have bigger markers. Click a legend entry to hide a class,
+  double-click to show only that class.
+* **Select points** (click, box or lasso in the chart's toolbar) to see their images beside the map.
+* The **gap bars** measure the gap per class: *spread ratio* (how much wider the test points spread
+  than the training points, 1 = no gap), *distance gap* (how far test points sit from their class's
+  training centre compared with training points) and *accuracy gap* (training recall minus test
+  recall). Spearman's ρ between class size and gap is negative when smaller classes have bigger gaps.
+* **Watch the gap open** replays the per-class gap over the training epochs.
+""")
+
+rec = S.run_picker(need="embeddings")
+if rec is None:
+    st.info("No trained run yet. Train one on **Setup & train** first — a digits run takes well under a minute.")
+    st.page_link("pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.stop()
+
+try:
+    p1 = S.load_phase1(rec.id)
+except EOSError as err:
+    S.show_error(err)
+    st.stop()
+
+classes = list(p1.classes)
+counts = np.asarray(p1.train_counts)
+emb = p1.embeddings
+n_train = len(emb.train_y)
+train_pred = np.asarray(emb.train_logits).argmax(1)
+test_pred = np.asarray(emb.test_logits).argmax(1)
+
+# ------------------------------------------------------------------------------------------ map
+st.subheader("Train and test embeddings in one map")
+c1, c2, c3 = st.columns([1.2, 1, 1])
+layout = c1.segmented_control("Layout", ["overlay", "side by side"], default="overlay", key="gap_layout",
+                              persist_state="session") or "overlay"
+total = n_train + len(emb.test_y)
+cap = c2.number_input("Max points per split", min_value=500, max_value=max(500, total), step=1000,
+                      value=min(5000, max(500, total)), key="gap_cap", persist_state="session",
+                      help="Above this, points are sampled per class; small classes are always kept whole.")
+only_minority = c3.toggle("Only minority classes", key="gap_only_min", persist_state="session",
+                          help="Hide every class that has as many training images as the largest one.")
+
+try:
+    arrays, kind, map_job = S.get_map(rec.id)
+except EOSError as err:
+    S.show_error(err)
+    st.stop()
+
+if kind == "pca":
+    if map_job is not None and map_job.status == "failed":
+        st.warning(f"The UMAP map could not be computed ({map_job.error}); showing the PCA map instead.")
+    else:
+
+        @st.fragment(run_every=1.0)
+        def wait_for_umap() -> None:
+            arrays_now, kind_now, _ = S.get_map(rec.id, start=False)
+            if kind_now == "umap":
+                st.rerun()
+            st.caption("⏳ This is a quick **PCA preview**. The UMAP map is being computed in the background "
+                       "and saved with the run; it replaces this map by itself when ready.")
+
+        wait_for_umap()
+
+points = P.map_points(arrays["train"], emb.train_y, arrays["test"], emb.test_y,
+                      train_pred=train_pred, test_pred=test_pred, cap=int(cap), seed=0)
+if only_minority:
+    points = points[points["label"].isin(P.minority_classes(counts))]
+
+map_col, gallery_col = st.columns([3, 1.1], gap="medium")
+with map_col:
+    fig = P.embedding_map(points, classes=classes, train_counts=counts,
+                          layout="side" if layout == "side by side" else "overlay",
+                          title=f"{'UMAP' if kind == 'umap' else 'PCA preview'} of the embeddings · {len(points)} points")
+    event = st.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            config={"displaylogo": False, "scrollZoom": True})
+with gallery_col:
+    st.markdown("**Selected images**")
+    gids = P.selected_ids(event)
+    if not gids:
+        st.caption("Select points in the map (click, box or lasso) to see their images here.")
+    else:
+        try:
+            data = S.data_for_run(S.config_of(rec))
+            shown = gids[:24]
+            imgs, caps = [], []
+            for gid in shown:
+                if gid < n_train:
+                    img = data.x_train[int(p1.train_idx[gid])]
+                    y, pr, split = emb.train_y[gid], train_pred[gid], "train"
+                else:
+                    row = gid - n_train
+                    img = data.x_test[row]
+                    y, pr, split = emb.test_y[row], test_pred[row], "test"
+                imgs.append(P.thumbnail_png(img))
+                mark = "✓" if y == pr else f"→ {classes[pr]}"
+                caps.append(f"{split} · {classes[y]} {mark}")
+            st.image(imgs, caption=caps, width=72)
+            if len(gids) > len(shown):
+                st.caption(f"{len(gids)} selected, first {len(shown)} shown.")
+        except EOSError as err:
+            S.show_error(err)
+
+# ------------------------------------------------------------------------------------------ gap bars
+st.subheader("Gap per class")
+values = P.gap_values(p1.gap, len(classes))
+gdf = P.gap_frame(classes, counts, values)
+available = [m for m in P.GAP_METRICS if m in gdf.columns and gdf[m].notna().any()]
+if not available:
+    st.info("This run has no per-class gap measurements.")
+else:
+    engine_rho = dict((p1.gap or {}).get("size_gap_spearman") or {})
+    rho = {m: (engine_rho[m] if engine_rho.get(m) is not None else P.spearman(gdf["train_n"], gdf[m]))
+           for m in available}
+    st.plotly_chart(P.gap_bars(gdf, metrics=available, rho=rho), key="gap_bars", config={"displaylogo": False})
+    st.caption("Spearman correlation between class size and gap: "
+               + " · ".join(f"{m.replace('_', ' ')} {('n/a' if np.isnan(v) else f'{v:+.2f}')}" for m, v in rho.items())
+               + ". Negative: the smaller the class, the larger its gap.")
+    with st.expander("Gap table"):
+        st.dataframe(gdf.round(4), hide_index=True, key="gap_table")
+        st.download_button("Download CSV", gdf.to_csv(index=False), file_name=f"gap_{rec.id}.csv",
+                           mime="text/csv", key="gap_csv")
+
+# ------------------------------------------------------------------------------------------ over epochs
+st.subheader("Watch the gap open")
+hist = [h for h in (p1.history or []) if h.get("gap")]
+if not hist:
+    st.info("This run kept no per-epoch gap snapshots (turn on gap snapshots in the training config).")
+else:
+    metric = st.segmented_control("Gap measure", [m for m in P.GAP_METRICS if m in hist[-1]["gap"]],
+                                  default="spread_ratio", key="gap_epoch_metric",
+                                  format_func=lambda m: P.GAP_METRICS[m].split(" (")[0]) or "spread_ratio"
+    t1, t2 = st.tabs(["Lines", "Animation"])
+    with t1:
+        st.plotly_chart(P.gap_over_epochs(hist, classes=classes, train_counts=counts, metric=metric),
+                        key="gap_epochs", config={"displaylogo": False})
+    with t2:
+        st.plotly_chart(P.gap_animation(hist, classes=classes, train_counts=counts, metric=metric),
+                        key="gap_anim", config={"displaylogo": False})
+        st.caption("Press ▶ to replay the training; drag the slider to stop at an epoch.")

@@ -1,0 +1,164 @@
+"""Page 4 — phase 3: the re-trained head's accuracy for every oversampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import app_plots as P
+import app_state as S
+from eos_core.errors import EOSError
+
+S.sync_session()
+st.title("Head accuracy")
+S.explain("""
+**What am I looking at?** After oversampling the embeddings (phase 2), only the network's last
+linear layer — the *head* — is re-trained on the balanced embeddings (phase 3), once per
+oversampler, and scored on the balanced test set. *none* is the head trained in phase 1 on the
+imbalanced data: the baseline.
+
+* **Balanced accuracy** is the mean recall over classes: every class counts the same, however
+  small. **G-mean** (geometric mean of recalls) drops sharply when any class is poorly recognised.
+  **Macro-F1** averages the per-class F1 scores. ★ marks the best value of each.
+* The **recall heatmap** shows, per class (largest → smallest), which oversampler helps which
+  class; the minority classes on the right are where oversampling should make a difference.
+* The **confusion matrix** shows where each class's test images go (rows: true class).
+* Runs of the **same configuration with other seeds** give error bars (mean ± standard deviation):
+  differences smaller than the bars are not to be trusted.
+
+Downloads: tables as CSV, figures as HTML (interactive, opens offline). For a PNG, use the camera
+icon in a figure's toolbar (top right of the chart).
+""")
+
+rec = S.run_picker(need="methods")
+if rec is None:
+    st.info("No run with re-trained heads yet. Train one on **Setup & train** (choose at least one oversampler).")
+    st.page_link("pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.stop()
+
+summary = S.load_json(rec.id, "methods", {}) or {}
+meta = S.load_json(rec.id, "phase1", {}) or {}
+if not summary:
+    st.info("This run has no phase-3 results yet.")
+    st.stop()
+classes = list(meta.get("classes") or [])
+counts = np.asarray(meta.get("train_counts") or [])
+if not len(classes):
+    first = next(iter(summary.values()))
+    classes = [str(i) for i in range(len(first.get("per_class_recall", [])))]
+    counts = np.ones(len(classes), int)
+
+
+def html_button(fig, name: str, key: str) -> None:
+    st.download_button("Download figure (HTML)", lambda: P.figure_html(fig), file_name=f"{name}_{rec.id}.html",
+                       mime="text/html", key=key, icon="⬇️")
+
+
+# ------------------------------------------------------------------------------------------ table
+st.subheader("Test scores per oversampler")
+table = P.metrics_table(summary)
+styled = table.style.format({"balanced_accuracy": "{:.4f}", "g_mean": "{:.4f}", "macro_f1": "{:.4f}",
+                             "seconds": "{:.2f}"}).highlight_max(
+    subset=["balanced_accuracy", "g_mean", "macro_f1"], color="#c8e6c9")
+st.dataframe(styled, hide_index=True, key="metrics_table",
+             column_config={"balanced_accuracy": "balanced acc", "g_mean": "g-mean", "macro_f1": "macro-F1",
+                            "seconds": "seconds (phases 2–3)", "n_synthetic": "synthetic points",
+                            "best": "best"})
+d1, d2 = st.columns([1, 3])
+d1.download_button("Download table (CSV)", table.to_csv(index=False), file_name=f"head_metrics_{rec.id}.csv",
+                   mime="text/csv", key="metrics_csv", icon="⬇️")
+groups = {m: (r.get("groups") or {}) for m, r in summary.items()}
+if any(v for g in groups.values() for v in g.values() if v is not None):
+    gdf = pd.DataFrame([{"method": m, **{k: g.get(k) for k in ("many", "medium", "few")}} for m, g in groups.items()])
+    with st.expander("Accuracy by class-size group (many / medium / few training images)"):
+        st.dataframe(gdf.round(4), hide_index=True, key="groups_table")
+
+# ------------------------------------------------------------------------------------------ recall
+st.subheader("Recall per class")
+recalls = {m: r["per_class_recall"] for m, r in summary.items() if r.get("per_class_recall") is not None}
+if recalls:
+    heat = P.recall_heatmap(recalls, classes=classes, train_counts=counts)
+    st.plotly_chart(heat, key="recall_heatmap", config={"displaylogo": False})
+    html_button(heat, "recall_heatmap", "recall_html")
+
+# ------------------------------------------------------------------------------------------ confusion
+st.subheader("Confusion matrices")
+names = list(summary)
+best = table.loc[table["balanced_accuracy"].idxmax(), "method"] if table["balanced_accuracy"].notna().any() else names[0]
+default = list(dict.fromkeys([m for m in ("none", best) if m in names]))
+show = st.multiselect("Oversamplers", names, default=default, key="confusion_methods",
+                      format_func=S.METHOD_LABELS.get)
+normalize = st.toggle("Row-normalised (share of each true class)", value=True, key="confusion_norm")
+cols = st.columns(min(max(len(show), 1), 3))
+for i, m in enumerate(show):
+    conf = summary[m].get("confusion")
+    if conf is None:
+        continue
+    with cols[i % len(cols)]:
+        fig = P.confusion_figure(conf, classes=classes, normalize=normalize,
+                                 title=f"{m} · balanced acc {summary[m].get('balanced_accuracy', float('nan')):.3f}")
+        st.plotly_chart(fig, key=f"confusion_{m}", config={"displaylogo": False})
+
+# ------------------------------------------------------------------------------------------ seeds
+st.subheader("Several seeds")
+same = S.same_config_runs(rec)
+rows = []
+for r in same:
+    res = S.load_json(r.id, "methods", {}) or {}
+    seed = (r.config.get("train") or {}).get("seed", 0)
+    for m, v in res.items():
+        rows.append({"run": r.id, "seed": seed, "method": m, "balanced_accuracy": v.get("balanced_accuracy"),
+                     "g_mean": v.get("g_mean"), "macro_f1": v.get("macro_f1")})
+per_seed = pd.DataFrame(rows)
+n_seeds = per_seed["run"].nunique() if len(per_seed) else 0
+if n_seeds >= 2:
+    metric = st.segmented_control("Metric", list(P.METRIC_COLUMNS), default="balanced_accuracy",
+                                  format_func=P.METRIC_COLUMNS.get, key="seed_metric") or "balanced_accuracy"
+    summ = P.seeds_summary(per_seed, metric)
+    fig = P.seeds_bars(summ, metric=metric, title=f"Mean ± std over {n_seeds} runs (seeds)")
+    st.plotly_chart(fig, key="seeds_bars", config={"displaylogo": False})
+    s1, s2 = st.columns([1, 1])
+    with s1:
+        html_button(fig, "seeds", "seeds_html")
+    with s2:
+        st.download_button("Download per-seed table (CSV)", per_seed.to_csv(index=False),
+                           file_name=f"head_metrics_seeds_{rec.id}.csv", mime="text/csv", key="seeds_csv", icon="⬇️")
+    st.dataframe(summ.round(4), hide_index=True, key="seeds_table")
+else:
+    st.caption("Only one run with this configuration: train it again with other seeds to get error bars.")
+job = S.current_job()
+busy = job is not None and job.active
+c1, c2 = st.columns([1, 3])
+n_more = c1.number_input("More seeds", 1, 10, 2, key="more_seeds")
+if c2.button(f"Train {int(n_more)} more seed(s) of this configuration", key="more_seeds_button", disabled=busy,
+             help="Runs in the background; follow it on Setup & train. Finished runs appear here."):
+    taken = {int((r.config.get("train") or {}).get("seed", 0)) for r in same}
+    seeds, s = [], 0
+    while len(seeds) < int(n_more):
+        if s not in taken:
+            seeds.append(s)
+        s += 1
+    try:
+        S.start_seeds(S.config_of(rec), seeds, meta={"classes": classes, "train": counts.tolist()})
+        st.success(f"Training seeds {', '.join(map(str, seeds))} in the background — progress on **Setup & train**.")
+    except EOSError as err:
+        S.show_error(err)
+if busy:
+    st.caption(f"A job of yours is running: {job.label} ({job.status}).")
+
+# ------------------------------------------------------------------------------------------ compare
+with st.expander("Compare with other runs"):
+    others = [r for r in S.list_runs(need="methods") if r.id != rec.id]
+    pick = st.multiselect("Runs", [r.id for r in others], key="compare_runs",
+                          format_func=lambda i: next(S.run_label(r) for r in others if r.id == i))
+    if pick:
+        comp = {rec.id: summary}
+        for rid in pick:
+            comp[rid] = S.load_json(rid, "methods", {}) or {}
+        cdf = pd.DataFrame({rid: {m: v.get("balanced_accuracy") for m, v in res.items()} for rid, res in comp.items()})
+        cdf.index.name = "method"
+        st.caption("Balanced accuracy per method (rows) and run (columns).")
+        st.dataframe(cdf.round(4), key="compare_table")
+        st.download_button("Download (CSV)", cdf.to_csv(), file_name="compare_runs.csv", mime="text/csv",
+                           key="compare_csv")

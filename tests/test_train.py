@@ -1,0 +1,95 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from eos_core.augment import AugmentSpec, augment_batch
+from eos_core.config import DataConfig, RunConfig, TrainConfig
+from eos_core.embeddings import compute_embeddings
+from eos_core.errors import Cancelled, TrainingDiverged
+from eos_core.pipeline import load_phase1, run_phase1
+from eos_core.store import RunStore
+from eos_core.train import lr_at, train_model
+
+
+def test_lr_schedule_warmup_then_late_decay():
+    cfg = TrainConfig(epochs=40, lr=0.1, warmup_frac=0.05, decay_at=(0.8, 0.9))
+    spe = 10  # steps per epoch; warm-up = 2 epochs = 20 steps
+    assert lr_at(0, spe, cfg) == pytest.approx(0.1 / 20)
+    assert lr_at(19, spe, cfg) == pytest.approx(0.1)
+    assert lr_at(20, spe, cfg) == pytest.approx(0.1)
+    assert lr_at(31 * spe, spe, cfg) == pytest.approx(0.1)
+    assert lr_at(32 * spe, spe, cfg) == pytest.approx(0.1 * 1e-2)
+    assert lr_at(36 * spe, spe, cfg) == pytest.approx(0.1 * 1e-4)
+
+
+def test_augment_shift_moves_pixels_and_keeps_shape():
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 3, 3] = 1.0
+    g = torch.Generator().manual_seed(0)
+    out = augment_batch(x, AugmentSpec(pad=1, flip=False), g)
+    assert out.shape == x.shape
+    assert torch.all(out.sum(dim=(1, 2, 3)) == 1.0)  # a 1-pixel shift of an inner pixel keeps it
+    rows, cols = np.nonzero(out[:, 0].numpy().reshape(64, -1))[1] // 8, None
+    positions = {tuple(np.argwhere(o[0].numpy() == 1.0)[0]) for o in out}
+    assert positions <= {(r, c) for r in (2, 3, 4) for c in (2, 3, 4)}
+    assert len(positions) > 3  # really random
+    flipped = augment_batch(x, AugmentSpec(pad=0, flip=True), torch.Generator().manual_seed(1))
+    assert {tuple(np.argwhere(o[0].numpy() == 1.0)[0]) for o in flipped} == {(3, 3), (3, 4)}
+
+
+def _digits_cfg(**train) -> RunConfig:
+    t = dict(epochs=25, seed=0, gap_snapshots=True, snapshot_size=300)
+    t.update(train)
+    return RunConfig(data=DataConfig(dataset="digits", ratio=10, seed=0), train=TrainConfig(**t))
+
+
+def test_short_digits_run_really_learns_and_is_saved(tmp_path):
+    store = RunStore(tmp_path)
+    events = []
+    p1 = run_phase1(_digits_cfg(), store=store, progress=events.append)
+    assert p1.metrics["balanced_accuracy"] > 0.6  # chance is 0.1
+    assert [e["epoch"] for e in events if e["phase"] == "train"] == list(range(1, 26))
+    assert p1.history[-1]["gap"] is not None and len(p1.history[-1]["gap"]["spread_ratio"]) == 10
+    e = p1.embeddings
+    assert e.train_emb.dtype == np.float32 and e.train_emb.shape[0] == sum(p1.train_counts)
+    assert e.test_emb.shape[0] == 540 and e.test_logits.shape == (540, 10)
+    assert store.get_run(p1.run_id).status == "finished"
+    again = load_phase1(store, p1.run_id, with_model=True)
+    assert np.array_equal(again.embeddings.test_emb, e.test_emb)
+    emb, logits = compute_embeddings(again.model, np.zeros((3, 1, 8, 8), np.float32))
+    assert emb.shape == (3, e.train_emb.shape[1]) and logits.shape == (3, 10)
+    with torch.no_grad():
+        assert np.allclose(again.head(torch.from_numpy(e.test_emb)).numpy(), e.test_logits, atol=1e-5)
+
+
+def test_same_seed_same_history():
+    a = run_phase1(_digits_cfg(epochs=3, gap_snapshots=False))
+    b = run_phase1(_digits_cfg(epochs=3, gap_snapshots=False))
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    assert np.array_equal(a.embeddings.test_emb, b.embeddings.test_emb)
+
+
+def test_nan_loss_stops_with_clear_message():
+    from eos_core.models import build_model
+
+    x = np.full((32, 1, 8, 8), np.nan, np.float32)
+    y = np.arange(32) % 4
+    model = build_model("small_cnn", in_channels=1, num_classes=4, image_size=8)
+    with pytest.raises(TrainingDiverged, match="loss became nan"):
+        train_model(model, x, y, x[:4], y[:4], TrainConfig(epochs=2), num_classes=4, device=torch.device("cpu"))
+
+
+def test_cancel_between_batches_marks_run_cancelled(tmp_path):
+    store = RunStore(tmp_path)
+    cancel = threading.Event()
+
+    def on_progress(ev):
+        if ev["phase"] == "train" and ev["epoch"] == 1:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        run_phase1(_digits_cfg(epochs=5), store=store, progress=on_progress, cancel=cancel)
+    (rec,) = store.list_runs()
+    assert rec.status == "cancelled"
