@@ -107,12 +107,37 @@ def load_data(name: str, folder: str | None = None):
     return _dataset(name, folder, data_dir())
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner="Reading the dataset's class sizes…")
 def dataset_counts(name: str, folder: str | None, data_root: str | None) -> dict[str, Any]:
-    """Class names and per-class train/test counts of the full dataset."""
+    """Class names and per-class train/test counts of the full dataset.
+
+    Kept on disk (``<runs>/.cache/dataset_counts.json``) for the standard datasets, so a fresh
+    server draws the first page's chart without loading the dataset (sklearn alone takes seconds).
+    """
+    import json
+
+    cache = Path(runs_root()) / ".cache" / "dataset_counts.json"
+    key = json.dumps([name, folder, data_root])
+    saved: dict = {}
+    if folder is None:
+        try:
+            saved = json.loads(cache.read_text())
+            if key in saved:
+                return saved[key]
+        except (OSError, ValueError):
+            saved = {}
     d = _dataset(name, folder, data_root)
-    return {"classes": list(d.classes), "train": d.train_counts().tolist(), "test": d.test_counts().tolist(),
+    info = {"classes": list(d.classes), "train": d.train_counts().tolist(), "test": d.test_counts().tolist(),
             "channels": d.channels, "image_size": d.image_size}
+    if folder is None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps({**saved, key: info}))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return info
 
 
 def data_for_run(cfg: dict) -> Any:
@@ -240,28 +265,70 @@ def _version(store, run_id: str) -> float:
         return 0.0
 
 
+@dataclass
+class RunEmbeddings:
+    train_emb: np.ndarray
+    train_logits: np.ndarray
+    train_y: np.ndarray
+    test_emb: np.ndarray
+    test_logits: np.ndarray
+    test_y: np.ndarray
+
+
+@dataclass
+class RunView:
+    """A saved phase 1, read straight from the run store without torch (the same field names as
+    ``eos_core.pipeline.Phase1Result``, minus the model and heads)."""
+
+    run_id: str
+    config: Any  # eos_core.config.RunConfig
+    classes: list[str]
+    train_counts: list[int]
+    test_counts: list[int]
+    train_idx: np.ndarray
+    history: list[dict]
+    embeddings: RunEmbeddings
+    metrics: dict
+    train_recall: list[float]
+    timings: dict
+    gap: dict
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def read_phase1(store, run_id: str) -> RunView:
+    """Re-open a saved phase 1 from its artifacts (``phase1.json``, ``embeddings.npz``,
+    ``history.json``, ``gap.json``). Raises ``EOSError`` when phase 1 is not complete."""
+    from eos_core.config import RunConfig
+
+    rec = store.get_run(run_id)
+    if not store.has(run_id, "phase1", ".json"):
+        raise EOSError(f"Run {run_id} has no finished phase 1 (status: {rec.status}).")
+    meta = store.load_json(run_id, "phase1")
+    arr = store.load_arrays(run_id, "embeddings")
+    emb = RunEmbeddings(*(arr[k] for k in ("train_emb", "train_logits", "train_y", "test_emb", "test_logits",
+                                          "test_y")))
+    return RunView(
+        run_id=run_id, config=RunConfig.from_dict(rec.config), classes=list(meta["classes"]),
+        train_counts=list(meta["train_counts"]), test_counts=list(meta["test_counts"]), train_idx=arr["train_idx"],
+        history=store.load_json(run_id, "history") if store.has(run_id, "history", ".json") else [],
+        embeddings=emb, metrics=meta.get("metrics", {}), train_recall=list(meta.get("train_recall", [])),
+        timings=meta.get("timings", {}),
+        gap=store.load_json(run_id, "gap") if store.has(run_id, "gap", ".json") else {},
+    )
+
+
 @st.cache_resource(max_entries=6, show_spinner="Loading the run…")
-def _phase1(root: str, run_id: str, version: float):
-    from eos_core import pipeline
-
-    return pipeline.load_phase1(_store(root), run_id, with_model=False)
+def _phase1(root: str, run_id: str, version: float) -> RunView:
+    return read_phase1(_store(root), run_id)
 
 
-def load_phase1(run_id: str):
+def load_phase1(run_id: str) -> RunView:
+    """The run's phase 1 (embeddings, counts, history, gap), cached per run version."""
     store = get_store()
     return _phase1(runs_root(), run_id, _version(store, run_id))
-
-
-@st.cache_resource(max_entries=6, show_spinner="Loading the oversamplers' results…")
-def _methods(root: str, run_id: str, version: float):
-    from eos_core import pipeline
-
-    return pipeline.load_methods(_store(root), run_id)
-
-
-def load_methods(run_id: str) -> dict:
-    store = get_store()
-    return _methods(runs_root(), run_id, _version(store, run_id))
 
 
 def load_json(run_id: str, name: str, default: Any = None) -> Any:
@@ -470,11 +537,10 @@ def _proj_arrays(proj) -> dict[str, np.ndarray]:
 def _compute_and_save_map(store, run_id: str, *, p1=None) -> dict[str, np.ndarray]:
     """Fit the run's UMAP map on the training embeddings, place the test embeddings and every
     saved oversampler's synthetic points into it, and save it with the run."""
-    from eos_core import pipeline
     from eos_core.projection import fit_projection
 
     if p1 is None:
-        p1 = pipeline.load_phase1(store, run_id, with_model=False)
+        p1 = read_phase1(store, run_id)
     emb = p1.embeddings
     extra = {"test": emb.test_emb}
     for m in (store.load_json(run_id, "methods") if store.has(run_id, "methods", ".json") else {}):

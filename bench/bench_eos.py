@@ -53,6 +53,7 @@ import imblearn  # noqa: E402
 import sklearn  # noqa: E402
 from imblearn.over_sampling import SMOTE  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
+from threadpoolctl import threadpool_info  # noqa: E402
 
 K = 10
 RHO = 100.0
@@ -273,7 +274,11 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "faiss": faiss.__version__,
         "faiss_omp_threads": faiss.omp_get_max_threads(),
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        # Kernel faiss's bundled OpenBLAS actually runs (see eos_core.neighbors on the hint).
+        "faiss_openblas_arch": next(
+            (i.get("architecture") for i in threadpool_info()
+             if i.get("prefix") == "libopenblas" and "faiss" in i.get("filepath", "")), None),
+        "faiss_env_hints": not os.environ.get("EOS_NO_FAISS_ENV_HINTS"),
         "numpy": np.__version__,
         "scikit_learn": sklearn.__version__,
         "imbalanced_learn": imblearn.__version__,

@@ -53,7 +53,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", choices=MODELS)
     p.add_argument("--loss", default="ce", choices=LOSSES)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 128, smaller for tiny sets")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--no-gap-snapshots", action="store_true", help="skip the per-epoch gap snapshots")

@@ -61,14 +61,16 @@ class DataConfig:
 class TrainConfig:
     """Phase 1: end-to-end CNN training (the paper's recipe, scaled to the epoch count).
 
-    The paper trains 200 epochs with lr 0.1, 5 warm-up epochs and a step decay (x0.1) at epochs 160
-    and 180; here warm-up and decay points are fractions of ``epochs`` so short runs keep the shape.
+    The paper trains 200 epochs with lr 0.1, 5 warm-up epochs and a step decay at epochs 160 and 180;
+    here warm-up and decay points are fractions of ``epochs`` so short runs keep the shape.
+    ``batch_size=None`` means the paper's 128, reduced for tiny training sets so that an epoch has
+    at least 16 steps (on 8x8 digits a 128 batch would give 3 steps an epoch and an untrained net).
     """
 
     model: str = "auto"
     loss: str = "ce"
     epochs: int = 30
-    batch_size: int = 128
+    batch_size: int | None = None
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 2e-4
@@ -89,10 +91,19 @@ class TrainConfig:
             raise ConfigError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
         if not (1 <= int(self.epochs) <= 1000):
             raise ConfigError(f"Epochs must be between 1 and 1000, got {self.epochs!r}.")
-        if int(self.batch_size) < 1:
+        if self.batch_size is not None and int(self.batch_size) < 1:
             raise ConfigError(f"Batch size must be at least 1, got {self.batch_size!r}.")
         if not (float(self.lr) > 0):
             raise ConfigError(f"Learning rate must be positive, got {self.lr!r}.")
+
+    def effective_batch_size(self, n_train: int) -> int:
+        """The batch size used for ``n_train`` training images."""
+        if self.batch_size is not None:
+            return max(1, min(int(self.batch_size), n_train))
+        size = 128
+        while size > 16 and n_train / size < 16:
+            size //= 2
+        return max(1, min(size, n_train))
 
     to_dict = dataclasses.asdict
 

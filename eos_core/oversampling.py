@@ -409,7 +409,8 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
         return X_syn, y_syn, None
     if name == "ros":
         X_res, y_res = _build("ros", k, k, random_state, sampling_strategy).fit_resample(X, y)
-        return X_res[n:], y_res[n:].astype(np.int64, copy=False), None
+        # Copy so the returned rows do not keep the resampled originals alive.
+        return X_res[n:].copy(), y_res[n:].astype(np.int64), None
     if name == "eos":
         if k >= n:
             warnings.warn(f"k_neighbors={k} reduced to {n - 1} for EOS: only {n} samples.", stacklevel=2)

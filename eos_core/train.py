@@ -138,7 +138,7 @@ def train_model(
                            focal_gamma=cfg.focal_gamma, device=device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     n = len(xt)
-    bs = min(int(cfg.batch_size), n)
+    bs = cfg.effective_batch_size(n)
     steps_per_epoch = max(1, math.ceil(n / bs))
     history: list[EpochStats] = []
     x_snap = y_snap = None

@@ -256,29 +256,24 @@ if job is not None and not job.active:
         st.rerun()
 
 run_id = S.current_run_id()
-if run_id:
-    try:
-        p1 = S.load_phase1(run_id)
-        summary = S.load_json(run_id, "methods", {}) or {}
-        st.subheader("Per-class results")
-        st.caption(f"Run {run_id} · test recall per class for the phase-1 model and each re-trained head.")
-        df = pd.DataFrame({
-            "class": p1.classes, "train n": p1.train_counts, "test n": p1.test_counts,
-            "train recall": np.round(p1.train_recall, 3),
-        })
-        for name, m in summary.items():
-            rec = m.get("per_class_recall")
-            if rec is not None:
-                df[f"recall · {name}"] = np.round(np.asarray(rec, dtype=float), 3)
-        spread = P.gap_values(p1.gap, len(df)).get("spread_ratio")
-        if spread is not None:
-            df["gap · spread ratio"] = np.round(np.asarray(spread, dtype=float), 3)
-        st.dataframe(df, hide_index=True, key="results_table")
-        if summary:
-            st.dataframe(P.metrics_table(summary).round(4), hide_index=True, key="results_summary")
-    except EOSError as err:
-        if job is None or not job.active:
-            st.info(f"The selected run has no results to show yet ({err})")
+meta = S.load_json(run_id, "phase1") if run_id else None
+if meta:
+    summary = S.load_json(run_id, "methods", {}) or {}
+    st.subheader("Per-class results")
+    st.caption(f"Run {run_id} · test recall per class for the phase-1 model and each re-trained head.")
+    df = pd.DataFrame({"class": meta["classes"], "train n": meta["train_counts"], "test n": meta["test_counts"],
+                       "train recall": np.round(np.asarray(meta.get("train_recall", []), dtype=float), 3)
+                       if meta.get("train_recall") else np.nan})
+    for name, m in summary.items():
+        rec = m.get("per_class_recall")
+        if rec is not None:
+            df[f"recall · {name}"] = np.round(np.asarray(rec, dtype=float), 3)
+    spread = P.gap_values(S.load_json(run_id, "gap", {}), len(df)).get("spread_ratio")
+    if spread is not None:
+        df["gap · spread ratio"] = np.round(np.asarray(spread, dtype=float), 3)
+    st.dataframe(df, hide_index=True, key="results_table")
+    if summary:
+        st.dataframe(P.metrics_table(summary).round(4), hide_index=True, key="results_summary")
 
 with st.expander("Past runs in the store", expanded=False):
     try:

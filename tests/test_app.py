@@ -335,7 +335,7 @@ def test_page3_synthetic_inspector(trained) -> None:
     text = " ".join(m.value for m in at.markdown)
     assert "synthetic #" in text and "r = " in text and "partner class" in text
     assert any(t.get("name") == "base → partner" for t in _charts(at)["syn_sel_eos"]["data"])
-    assert len(at.get("imgs")) >= 3  # base, partner and nearest-neighbour thumbnails
+    assert len(at.get("image")) >= 3  # base, partner and nearest-neighbour thumbnails
     closure = _charts(at)["syn_closure"]
     assert [t["name"] for t in closure["data"]] == ["none", "eos", "smote"]
     at.slider(key="syn_k").set_value(3).run()  # another k: resampled on the fly

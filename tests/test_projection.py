@@ -71,6 +71,7 @@ def test_umap_transform_places_points_by_class(umap_map):
     assert (nearest_centroid(p.extra_xy["synthetic_eos"]) == 2).all()
 
 
+@pytest.mark.filterwarnings("ignore:n_jobs value")
 def test_umap_trustworthiness_close_to_umap_defaults(umap_map):
     """The faiss-kNN map is as trustworthy as umap-learn's defaults (within 0.02), fitted on the
     same rows. (Rows placed by transform instead of fitted cost ~0.025 more on this toy set.)"""
