@@ -19,6 +19,7 @@ pages = [
 ]
 page = st.navigation(pages)
 app_state.sync_session()
+app_state.sidebar_status()
 try:
     page.run()
 finally:

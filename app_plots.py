@@ -212,7 +212,7 @@ def count_bars(classes: Sequence[str], train_counts: Sequence[int], test_counts:
     fig.update_layout(barmode="group", xaxis_title="class", yaxis_title="images",
                       xaxis_type="category")
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", dtick=1)  # decades only: minor labels clutter short ranges
     return _layout(fig, height=320)
 
 
@@ -496,19 +496,22 @@ def synthetic_map(
         ))
     for c in order_by_size(counts):
         r = real[real["label"] == c]
+        s = synth[synth["label"] == c]
+        if r.empty and s.empty:
+            continue
+        name = legend_name(names[c], counts[c]) + (f" (+{len(s)} syn)" if len(s) else "")
         if not r.empty:
             fig.add_trace(go.Scattergl(
-                x=r["x"], y=r["y"], mode="markers", name=legend_name(names[c], counts[c]),
+                x=r["x"], y=r["y"], mode="markers", name=name,
                 legendgroup=f"class{c}", marker=dict(color=class_color(c), size=float(sizes[c]) + 2,
                                                      line=dict(width=1, color="white")),
                 customdata=customdata(r["gid"].astype(int), [names[c]] * len(r)),
                 hovertemplate="real · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
             ))
-        s = synth[synth["label"] == c]
         if not s.empty:
             fig.add_trace(go.Scattergl(
-                x=s["x"], y=s["y"], mode="markers", name=f"{names[c]} synthetic ({len(s)})",
-                legendgroup=f"class{c}",
+                x=s["x"], y=s["y"], mode="markers", name=name if r.empty else f"{names[c]} synthetic",
+                legendgroup=f"class{c}", showlegend=r.empty,
                 marker=dict(color=class_color(c), size=5, symbol="diamond", opacity=0.45),
                 customdata=customdata(s["gid"].astype(int), [names[c]] * len(s)),
                 hovertemplate="synthetic · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",

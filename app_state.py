@@ -46,6 +46,8 @@ DATASET_LABELS = {
     "svhn": "SVHN",
     "folder": "my images (.zip upload)",
 }
+METHOD_SHORT = {"none": "none", "ros": "ROS", "smote": "SMOTE", "bsmote": "Borderline-SMOTE",
+                "adasyn": "ADASYN", "eos": "EOS"}
 METHOD_LABELS = {
     "none": "none (phase-1 head, baseline)",
     "ros": "random over-sampling",
@@ -229,7 +231,7 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
     The choice is shared by every page (session + URL). ``need`` filters to runs that have the
     artifacts the page shows.
     """
-    where = where or st.sidebar
+    where = where or st
     runs = list_runs(need=need)
     if not runs:
         return None
@@ -399,12 +401,17 @@ class JobManager:
             return self._jobs.get(job_id)
 
     def find(self, key: str) -> Job | None:
-        """An active (or finished-successfully) job with this dedupe key."""
+        """The newest job with this dedupe key (whatever its status)."""
         with self._lock:
-            for j in self._jobs.values():
-                if j.key == key and j.status in ("queued", "running", "finished"):
-                    return j
-        return None
+            found = [j for j in self._jobs.values() if j.key == key]
+        return max(found, key=lambda j: j.created) if found else None
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job from the registry (e.g. to retry a failed map)."""
+        with self._lock:
+            j = self._jobs.get(job_id)
+            if j is not None and not j.active:
+                del self._jobs[job_id]
 
     def submit(self, kind: str, label: str, fn: Callable[[Job], dict | None], *, key: str | None = None,
                heavy: bool = True) -> Job:
@@ -581,6 +588,9 @@ def get_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], 
     if path.exists():
         return _saved_map(root, run_id, path.stat().st_mtime), "umap", None
     job = jobs().find(f"map:{root}:{run_id}")
+    if job is not None and job.status in ("finished", "cancelled") and not path.exists():
+        jobs().forget(job.id)  # the map file went away (run folder cleaned): compute again
+        job = None
     if job is None and start:
         import_engine()
 
@@ -889,3 +899,15 @@ def start_seeds(cfg_dict: dict, seeds: list[int], *, meta: dict | None = None) -
     job.result = {"meta": meta or {}}
     _remember_job(job)
     return job
+
+
+def sidebar_status() -> None:
+    """A one-line reminder in the sidebar while this session's job runs (drawn on every page)."""
+    job = current_job()
+    if job is None or not job.active:
+        return
+    last = job.last("train")
+    text = (f"epoch {last['epoch']}/{last['epochs']}" if last and job.last() is last
+            else (job.last() or {}).get("phase", job.status))
+    st.sidebar.caption(f"⏳ Training in the background: {job.label} · {text}. "
+                       "Progress and Cancel are on *Setup & train*.")

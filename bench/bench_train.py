@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def machine() -> dict:
-    import torch
-
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+from common import ROOT, data_dir, machine, write_result
 
 
 def cold_digits_cli(repeats: int) -> dict:
@@ -62,13 +50,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--data-dir", default=os.environ.get("EOS_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    ap.add_argument("--data-dir", default=data_dir())
     args = ap.parse_args()
     out = {"machine": machine(), "digits_cli_cold": cold_digits_cli(args.repeats),
            "fashion_rho100": fashion_epochs(args.data_dir, args.epochs)}
-    dest = ROOT / "bench" / "results" / "train_cpu.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(out, indent=1))
+    write_result("train_cpu", out)
     d, f = out["digits_cli_cold"], out["fashion_rho100"]
     print("| measure | value | goal |\n|---|---|---|")
     print(f"| digits `train` default, cold process (median of {args.repeats}) | {d['median_s']:.1f} s | ≤ 20 s |")

@@ -6,8 +6,9 @@ accuracy (as the original scripts do) would leak the test set into model selecti
 
 Speed matters (the app re-trains one head per oversampler): the whole embedding matrix lives on the
 device, each epoch draws one seeded ``torch.randperm`` and gathers the shuffled rows once, and
-mini-batches are contiguous slices — no ``DataLoader``. The loss is summed on the device and read
-back once per epoch (one sync instead of one per step).
+mini-batches are contiguous slices — no ``DataLoader``. The softmax-regression gradient and the SGD
+update are written out (see :func:`_ce_and_grads` for why), and the loss is summed on the device and
+read back once per epoch (one sync instead of one per step).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import HeadConfig
@@ -53,7 +53,8 @@ def _check_inputs(emb: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[np.
         raise ConfigError(f"Labels must lie in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}.")
     if not np.isfinite(emb).all():
         raise ConfigError("The embeddings contain NaN or infinite values.")
-    return emb, y
+    # torch.from_numpy warns on read-only arrays (memory-mapped .npz members); copy those
+    return (emb if emb.flags.writeable else emb.copy()), (y if y.flags.writeable else y.copy())
 
 
 def _initial_head(dim: int, num_classes: int, init: nn.Linear | None, cfg: HeadConfig) -> nn.Linear:
@@ -90,6 +91,66 @@ def _warmup_factor(step: int, warmup_steps: int) -> float:
     if warmup_steps <= 0:
         return 1.0
     return min(1.0, (step + 1) / warmup_steps)
+
+
+def _ce_and_grads(
+    xb: torch.Tensor, yb: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy of a linear head and the gradients of its batch *mean*.
+
+    Written out (softmax regression) instead of ``F.cross_entropy`` + autograd: PyTorch's CPU
+    log-softmax / NLL kernels open a thread-parallel region even for a (128, 10) tensor, and on a
+    busy 2-core machine each such region can wait a whole scheduler slice — the head then took
+    ~60 s instead of ~1 s. These element-wise ops and two small matmuls stay on one thread, and skip
+    autograd's bookkeeping. ``tests/test_head.py`` checks the result against autograd +
+    ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    xb : (B, D) float tensor
+    yb : (B,) int64 tensor
+    weight : (C, D) float tensor
+    bias : (C,) float tensor
+
+    Returns
+    -------
+    loss_sum : () tensor
+        Sum over the batch of ``-log softmax(z)_y`` (summed so epochs average exactly).
+    grad_w : (C, D) tensor
+    grad_b : (C,) tensor
+    """
+    z = torch.addmm(bias, xb, weight.t())  # (B, C) logits
+    z = z - z.amax(dim=1, keepdim=True)  # stable softmax
+    logp = z - z.exp().sum(dim=1, keepdim=True).log()
+    y1 = yb.view(-1, 1)
+    loss_sum = -logp.gather(1, y1).sum()
+    g = logp.exp_()  # softmax probabilities, reused as dL/dz
+    g.scatter_add_(1, y1, torch.full_like(g[:, :1], -1.0))
+    g.div_(yb.shape[0])  # gradient of the batch mean
+    return loss_sum, g.t().mm(xb), g.sum(dim=0)
+
+
+class _SGDState:
+    """``torch.optim.SGD`` (momentum, coupled weight decay, no dampening/Nesterov) on two tensors.
+
+    Per step: ``d = grad + wd * p``; ``buf = momentum * buf + d`` (``buf = d`` at the first step, the
+    same thing with ``buf = 0``); ``p -= lr * buf``. Weight decay applies to the bias too, as it does
+    for ``torch.optim.SGD(head.parameters(), weight_decay=...)``.
+    """
+
+    def __init__(self, *params: torch.Tensor, momentum: float, weight_decay: float) -> None:
+        self.params = params
+        self.bufs = [torch.zeros_like(p) for p in params]
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    @torch.no_grad()
+    def step(self, *grads: torch.Tensor, lr: float) -> None:
+        for p, g, buf in zip(self.params, grads, self.bufs, strict=True):
+            if self.weight_decay:
+                g = g.add(p, alpha=self.weight_decay)
+            buf.mul_(self.momentum).add_(g)
+            p.add_(buf, alpha=-lr)
 
 
 def train_head(
@@ -149,12 +210,11 @@ def train_head(
     batch = max(1, int(cfg.batch_size))
     epochs = int(cfg.epochs)
 
-    head = _initial_head(dim, int(num_classes), init, cfg).to(dev).train()
+    head = _initial_head(dim, int(num_classes), init, cfg).to(dev)
+    weight, bias = head.weight.detach(), head.bias.detach()  # updated in place below
+    state = _SGDState(weight, bias, momentum=float(cfg.momentum), weight_decay=float(cfg.weight_decay))
     x_all = torch.from_numpy(emb).to(dev)
     y_all = torch.from_numpy(y).to(dev)
-    opt = torch.optim.SGD(
-        head.parameters(), lr=float(cfg.lr), momentum=float(cfg.momentum), weight_decay=float(cfg.weight_decay)
-    )
     gen = torch.Generator().manual_seed(int(cfg.seed))  # CPU generator: same order on every device
     steps_per_epoch = math.ceil(n / batch)
     warmup_steps = int(cfg.warmup_epochs) * steps_per_epoch
@@ -167,17 +227,13 @@ def train_head(
         xs, ys = x_all[perm], y_all[perm]  # one gather per epoch; batches below are views
         loss_sum = torch.zeros((), device=dev)
         for start in range(0, n, batch):
-            for group in opt.param_groups:
-                group["lr"] = float(cfg.lr) * _warmup_factor(step, warmup_steps)
             xb, yb = xs[start : start + batch], ys[start : start + batch]
-            loss = F.cross_entropy(head(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * yb.shape[0]
+            loss, grad_w, grad_b = _ce_and_grads(xb, yb, weight, bias)
+            state.step(grad_w, grad_b, lr=float(cfg.lr) * _warmup_factor(step, warmup_steps))
+            loss_sum += loss
             step += 1
         epoch_loss = float(loss_sum) / n
-        if not math.isfinite(epoch_loss):
+        if not math.isfinite(epoch_loss) or not bool(torch.isfinite(weight).all()):
             raise TrainingDiverged(f"Head training diverged at epoch {epoch + 1}: the loss became {epoch_loss}.")
         if progress is not None:
             progress(epoch + 1, epochs, epoch_loss)
@@ -210,6 +266,8 @@ def predict_head(
     emb = np.asarray(emb, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[1] != head.in_features:
         raise ConfigError(f"Embeddings of shape {emb.shape} do not fit a head expecting {head.in_features} features.")
+    if not emb.flags.writeable:
+        emb = emb.copy()
     dev = _device(device)
     # a private copy on the device: the caller's head keeps its device and mode
     h = copy.deepcopy(head).to(dev).float().eval()

@@ -87,7 +87,10 @@ with left:
     seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="setup_seed",
                            persist_state="session", help="Same config, other seeds → error bars on Head accuracy.")
     methods = st.multiselect("Oversamplers (phases 2–3)", list(METHODS), default=list(METHODS), key="setup_methods",
-                             persist_state="session", format_func=S.METHOD_LABELS.get)
+                             persist_state="session", format_func=S.METHOD_SHORT.get,
+                             help="none: the phase-1 head (baseline) · ROS: random over-sampling (copies) · "
+                                  "SMOTE / Borderline-SMOTE / ADASYN: interpolate within a class · "
+                                  "EOS: interpolate toward the nearest enemies (other classes).")
     k = st.slider("k neighbours (SMOTE family and EOS)", 1, 30, 10, key="setup_k", persist_state="session")
 
 # ------------------------------------------------------------------------------------------ counts

@@ -73,6 +73,9 @@ except EOSError as err:
 if kind == "pca":
     if map_job is not None and map_job.status == "failed":
         st.warning(f"The UMAP map could not be computed ({map_job.error}); showing the PCA map instead.")
+        if st.button("Try the UMAP map again", key="gap_retry_map"):
+            S.jobs().forget(map_job.id)
+            st.rerun()
     else:
 
         @st.fragment(run_every=1.0)

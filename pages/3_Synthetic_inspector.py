@@ -65,7 +65,7 @@ run_k = int(p1.config.k_neighbors)
 
 c1, c2, c3 = st.columns([2, 1, 1.4])
 methods = c1.multiselect("Oversamplers", choices, default=[m for m in ("eos", "smote") if m in choices],
-                         key="syn_methods", persist_state="session", format_func=S.METHOD_LABELS.get)
+                         key="syn_methods", persist_state="session", format_func=S.METHOD_SHORT.get)
 k = c2.slider("k neighbours", 1, 30, run_k, key="syn_k",
               help=f"This run used k={run_k}; other values are resampled on the fly (and cached).")
 show_cls = c3.multiselect("Minority classes", minority, default=minority, key="syn_classes",

@@ -322,11 +322,11 @@ def test_page3_synthetic_inspector(trained) -> None:
     charts = _charts(at)
     assert {"syn_sel_eos", "syn_sel_smote", "syn_enemy_share", "syn_closure"} <= set(charts)
     eos = charts["syn_sel_eos"]
-    syn_traces = [t for t in eos["data"] if "synthetic" in t.get("name", "")]
+    syn_traces = [t for t in eos["data"] if "synthetic" in t.get("hovertemplate", "")]
     n_train = sum(int(n) for n in at.dataframe[0].value["train n"]) if at.dataframe else None
     syn_ids = [row[0] for t in syn_traces for row in t["customdata"]]
     assert syn_ids and all(isinstance(g, int) for g in syn_ids)
-    real_ids = [row[0] for t in eos["data"] if "· n=" in t.get("name", "") for row in t["customdata"]]
+    real_ids = [row[0] for t in eos["data"] if "real" in t.get("hovertemplate", "") for row in t["customdata"]]
     assert min(syn_ids) > max(real_ids)  # synthetic rows come after the real rows: no collisions
     del n_train
     assert any(t.get("name") == "enemies (other classes)" for t in eos["data"])
@@ -343,7 +343,9 @@ def test_page3_synthetic_inspector(trained) -> None:
     assert "syn_sel_eos" in _charts(at)
 
 
-def test_page4_head_accuracy_with_seeds(trained) -> None:
+@pytest.fixture(scope="module")
+def second_seed(trained) -> str:
+    """The same config with seed 1, made through the engine's pipeline (no map saved)."""
     from eos_core import pipeline
     from eos_core.config import RunConfig
     from eos_core.store import RunStore
@@ -352,8 +354,10 @@ def test_page4_head_accuracy_with_seeds(trained) -> None:
     cfg = store.get_run(trained["run"]).config
     for part in ("data", "train", "head"):
         cfg[part]["seed"] = 1
-    pipeline.run_pipeline(RunConfig.from_dict(cfg), store=store)  # the same config, another seed
+    return pipeline.run_pipeline(RunConfig.from_dict(cfg), store=store).phase1.run_id
 
+
+def test_page4_head_accuracy_with_seeds(trained, second_seed) -> None:
     at = _app(PAGE4, run=trained["run"])
     _ok(at)
     table = at.dataframe[0].value
@@ -366,6 +370,15 @@ def test_page4_head_accuracy_with_seeds(trained) -> None:
     assert seeds["x"] == METHODS and "error_y" in seeds
     labels = [b.label for b in at.get("download_button")]
     assert "Download table (CSV)" in labels and "Download figure (HTML)" in labels
+
+
+def test_page2_pca_preview_until_the_umap_map_is_saved(trained, second_seed) -> None:
+    at = _app(PAGE2, run=second_seed)
+    _ok(at)
+    assert "PCA preview" in _charts(at)["gap_map"]["layout"]["title"]["text"]
+    assert any("UMAP map is being computed" in c.value for c in at.caption)
+    _wait_job(at, lambda a: "UMAP" in _charts(a)["gap_map"]["layout"]["title"]["text"], timeout=90)
+    assert (trained["runs"] / second_seed / "projection_umap.npz").exists()
 
 
 def test_cancel_stops_the_job(trained) -> None:

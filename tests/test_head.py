@@ -151,3 +151,31 @@ def test_attach_head_combined_predictions_equal_head_on_embeddings():
 
     with pytest.raises(ConfigError):
         attach_head(model, nn.Linear(7, 5))
+
+
+def test_matches_autograd_and_torch_sgd():
+    """The written-out softmax-regression step is exactly torch's CE + SGD recipe."""
+    x, y = _blobs(n_per_class=150, seed=2)
+    cfg = HeadConfig(epochs=3, batch_size=128, lr=0.1, momentum=0.9, weight_decay=2e-4, warmup_epochs=1, seed=5)
+    torch.manual_seed(1)
+    init = nn.Linear(16, 4)
+    ours = train_head(x, y, cfg, num_classes=4, init=init)
+
+    ref = copy.deepcopy(init)
+    opt = torch.optim.SGD(ref.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = -(-len(y) // cfg.batch_size)
+    step = 0
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(y), generator=gen)
+        for start in range(0, len(y), cfg.batch_size):
+            b = perm[start : start + cfg.batch_size]
+            for group in opt.param_groups:  # linear per-step warm-up over the first epoch
+                group["lr"] = cfg.lr * min(1.0, (step + 1) / steps_per_epoch)
+            opt.zero_grad()
+            nn.functional.cross_entropy(ref(xt[b]), yt[b]).backward()
+            opt.step()
+            step += 1
+    torch.testing.assert_close(ours.weight, ref.weight, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours.bias, ref.bias, rtol=1e-4, atol=1e-5)

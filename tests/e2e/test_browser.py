@@ -1,0 +1,157 @@
+"""One real-browser end-to-end run: a short digits training through the UI, then every page.
+
+Headless Chromium (Debian's package, driven by playwright) against ``streamlit run app.py`` with an
+empty temporary run store. On *Setup & train* the test sets a short run (6 epochs, default digits
+dataset and oversamplers), clicks **Train**, waits for the background job to finish, then opens
+every page from the sidebar and checks that its Plotly charts are drawn and that no Streamlit
+exception or error box is shown. A full-page screenshot of every page goes to
+``test-artifacts/e2e/<page>.png`` (git-ignored), the server log to ``test-artifacts/e2e/streamlit.log``.
+
+Run it alone with ``.venv/bin/python -m pytest -m e2e``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+
+EPOCHS = 6
+TRAIN_TIMEOUT_S = 180
+
+# (screenshot name, sidebar label, page title, chart keys that must be drawn)
+PAGES = [
+    ("setup_and_train", "Setup & train", "Setup & train", ["counts_chart", "train_curve", "live_gap"]),
+    ("embedding_gap", "Embedding gap", "Embedding gap", ["gap_map", "gap_bars", "gap_epochs"]),
+    ("synthetic_inspector", "Synthetic inspector", "Synthetic inspector",
+     ["syn_sel_eos", "syn_sel_smote", "syn_enemy_share", "syn_closure"]),
+    ("head_accuracy", "Head accuracy", "Head accuracy", ["recall_heatmap", "confusion_none"]),
+]
+
+RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'
+EXCEPTION = '[data-testid="stException"]'
+ERROR_BOX = '[data-testid="stAlertContentError"]'
+
+
+def wait_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.75) -> None:
+    """Wait until the script run indicator has been gone for ``quiet_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if page.locator(RUNNING).count():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the app was still running after {timeout_s:.0f} s")
+
+
+def full_page_screenshot(page, path) -> None:
+    """Streamlit scrolls inside its own container, so a plain full-page shot only covers the
+    viewport: grow the viewport to the content height first."""
+    height = page.evaluate("""() => {
+        let h = document.documentElement.scrollHeight;
+        for (const el of document.querySelectorAll('main, section, div')) {
+            const oy = getComputedStyle(el).overflowY;
+            if ((oy === 'auto' || oy === 'scroll') && el.scrollHeight > el.clientHeight + 4) {
+                h = Math.max(h, el.scrollHeight);
+            }
+        }
+        return h;
+    }""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(height + 40, size["height"]), 12000))})
+    page.wait_for_timeout(600)  # Plotly re-lays out responsive charts
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+def problems_on(page) -> list[str]:
+    out = []
+    for sel, what in ((EXCEPTION, "exception"), (ERROR_BOX, "error box")):
+        loc = page.locator(sel)
+        for i in range(loc.count()):
+            out.append(f"{what}: {loc.nth(i).inner_text()[:500]}")
+    return out
+
+
+def drawn_charts(page, keys: list[str]) -> dict[str, bool]:
+    """Per chart key: is there a Plotly plot with its SVG layers inside the element?"""
+    return {k: page.locator(f".st-key-{k} .js-plotly-plot .main-svg").count() > 0 for k in keys}
+
+
+def check_page(page, name: str, title: str, keys: list[str], server) -> None:
+    page.get_by_role("heading", name=title, level=1).wait_for(timeout=30_000)
+    deadline = time.monotonic() + 60
+    while True:
+        drawn = drawn_charts(page, keys)
+        if all(drawn.values()) or problems_on(page) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(200)
+    wait_idle(page)
+    full_page_screenshot(page, ARTIFACTS / f"{name}.png")
+    drawn = drawn_charts(page, keys)
+    problems = problems_on(page)
+    assert not problems, f"{title}: {problems}\n--- server log ---\n{server.log_tail()}"
+    assert all(drawn.values()), f"{title}: charts not drawn: {[k for k, v in drawn.items() if not v]}"
+    n_plots = page.locator(".js-plotly-plot").count()
+    assert n_plots >= len(keys), f"{title}: {n_plots} Plotly charts, expected at least {len(keys)}"
+
+
+def test_digits_run_through_every_page(browser, streamlit_server) -> None:
+    server = streamlit_server
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    page.set_default_timeout(30_000)
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+
+    timings: dict[str, float] = {}
+    t_start = time.monotonic()
+    page.goto(server.url + "/")
+    train = page.get_by_role("button", name="Train", exact=False).first
+    train.wait_for(timeout=90_000)
+    wait_idle(page)
+    timings["first_page_s"] = time.monotonic() - t_start
+
+    # A short run: default digits dataset, ratio and oversamplers; few epochs.
+    epochs = page.locator(".st-key-setup_epochs input")
+    epochs.fill(str(EPOCHS))
+    epochs.press("Enter")
+    wait_idle(page)
+    assert epochs.input_value() == str(EPOCHS)
+    assert train.is_enabled(), "the Train button is disabled on a fresh digits setup"
+
+    t0 = time.monotonic()
+    train.click()
+    done = page.locator('[data-testid="stAlertContentSuccess"]', has_text="finished in")
+    failed = page.locator(ERROR_BOX)
+    while not done.count():
+        assert not failed.count(), f"training failed: {failed.first.inner_text()}\n{server.log_tail()}"
+        assert not page.locator(EXCEPTION).count(), f"exception while training:\n{server.log_tail()}"
+        assert time.monotonic() - t0 < TRAIN_TIMEOUT_S, (
+            f"training did not finish within {TRAIN_TIMEOUT_S} s\n{server.log_tail()}")
+        page.wait_for_timeout(500)
+    wait_idle(page)
+    timings["training_s"] = time.monotonic() - t0
+
+    for name, nav_label, title, keys in PAGES:
+        t_page = time.monotonic()
+        if name != "setup_and_train":
+            page.locator('[data-testid="stSidebarNav"] a', has_text=nav_label).click()
+        check_page(page, name, title, keys, server)
+        timings[f"{name}_s"] = time.monotonic() - t_page
+        if name == "embedding_gap":
+            map_title = page.locator(".st-key-gap_map .gtitle").first.text_content() or ""
+            assert map_title.startswith("UMAP"), f"the saved UMAP map is not shown: {map_title!r}"
+
+    print("e2e timings:", {k: round(v, 1) for k, v in timings.items()})
+    # The run chosen on one page stays chosen (and in the URL).
+    assert "run=" in page.url
+    assert not [e for e in console_errors if "plotly" in e.lower() or "uncaught" in e.lower()], console_errors
