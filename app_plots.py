@@ -604,7 +604,8 @@ def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["method", "balanced_accuracy", "g_mean", "macro_f1", "seconds", "n_synthetic"])
     best = {k: df[k].max() for k in METRIC_COLUMNS if len(df) and df[k].notna().any()}
     df["best"] = [
-        " ".join("★" + METRIC_COLUMNS[k] for k, v in best.items() if np.isclose(row[k], v)) for _, row in df.iterrows()
+        " ".join("★" + METRIC_COLUMNS[k] for k, v in best.items() if np.isclose(row[k], v))
+        for _, row in df.iterrows()
     ]
     return df
 

@@ -164,7 +164,8 @@ def list_runs(*, need: str | None = None) -> list:
 
 def _has(store, run_id: str, name: str) -> bool:
     try:
-        return store.has(run_id, name, ".npz" if name.startswith(("embeddings", "projection", "synthetic")) else ".json")
+        suffix = ".npz" if name.startswith(("embeddings", "projection", "synthetic")) else ".json"
+        return store.has(run_id, name, suffix)
     except EOSError:
         return False
 
@@ -237,9 +238,9 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
         return None
     ids = [r.id for r in runs]
     by_id = {r.id: r for r in runs}
-    cur = current_run_id()
-    if cur not in by_id:
-        cur = ids[0]
+    chosen = current_run_id()
+    cur = chosen if chosen in by_id else ids[0]
+    if chosen is None:
         set_run(cur)
     widget_key = f"{key}_widget"
     # Keep the widget in step with the shared choice (it may have changed on another page).
@@ -252,6 +253,9 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
     where.selectbox("Run", ids, key=widget_key, format_func=lambda i: run_label(by_id[i]),
                     on_change=_changed, help="Past runs from the run store (newest first). "
                     "The run you pick here stays picked on every page and in the page URL.")
+    if chosen is not None and chosen != cur:
+        where.caption(f"The run chosen elsewhere ({chosen}) has nothing to show here yet; showing the newest run "
+                      "that has.")
     return by_id[cur]
 
 
@@ -610,8 +614,26 @@ def import_engine() -> None:
 
     Importing torch in a worker thread while the page runs scipy code is unsafe: scipy's
     array-API helpers peek at ``sys.modules["torch"]`` and fail on a half-initialised module. So
-    torch is imported here, before any job thread starts, and never first in a thread."""
+    torch is imported here, before any job thread starts, and never first in a thread.
+
+    It also sets torch's intra-op threads once per process: ``$EOS_TORCH_THREADS``, else one less
+    than the CPU count (at least 1). The app shares its cores between a training thread, map jobs
+    and page reruns; with every core given to torch, spinning OpenMP workers made a 3-epoch digits
+    phase 1 take 24 s instead of 0.6 s on the project's busy 2-core box.
+    """
+    global _THREADS_SET
     import eos_core.pipeline  # noqa: F401
+
+    if not _THREADS_SET:
+        import torch
+
+        env = os.environ.get("EOS_TORCH_THREADS", "")
+        n = int(env) if env.isdigit() and int(env) > 0 else max(1, (os.cpu_count() or 1) - 1)
+        torch.set_num_threads(n)
+        _THREADS_SET = True
+
+
+_THREADS_SET = False
 
 
 @st.cache_resource(show_spinner=False)
@@ -654,7 +676,8 @@ def extract_image_zip(data: bytes) -> tuple[str, list[str]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise DatasetUnavailable("The upload is not a .zip archive; zip a folder that has one sub-folder of images per class.") from None
+        raise DatasetUnavailable(
+            "The upload is not a .zip archive; zip a folder that has one sub-folder of images per class.") from None
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > MAX_UPLOAD_FILES:
@@ -675,7 +698,8 @@ def extract_image_zip(data: bytes) -> tuple[str, list[str]]:
         if len(tops) == 1 and all(len(p) >= 3 for p, _ in images):
             images = [(p[1:], i) for p, i in images]
         if any(len(p) < 2 for p, _ in images):
-            raise DatasetUnavailable("Images must sit in one sub-folder per class (class_name/image.png), not at the top of the archive.")
+            raise DatasetUnavailable(
+                "Images must sit in one sub-folder per class (class_name/image.png), not at the top of the archive.")
         classes = sorted({p[0] for p, _ in images})
         if len(classes) < 2:
             raise DatasetUnavailable(f"The archive has {len(classes)} class folder; at least 2 are needed.")

@@ -9,7 +9,9 @@ Timed, per size (median of the repeats, after the warm-ups listed in the JSON):
 
 (a) ``EOS(k_neighbors=10).fit_resample`` (faiss neighbours, everything included).
 (b) The bare faiss search the method needs: build an ``IndexFlatL2`` over all points and search
-    every point's k+1 neighbours. EOS overhead = (a) / (b) - 1 (goal <= 30 %). The EOS run is also
+    the k+1 neighbours of the same queries EOS makes — the points of the classes being filled
+    (with "auto", every class but the majority). EOS overhead = (a) / (b) - 1 (goal <= 30 %).
+    For reference, the search of *every* point (k+1) is also timed at the two smaller sizes. The EOS run is also
     split from the inside (time spent in its own neighbour fit + search), which is immune to other
     processes' load changing between (a) and (b).
 (c) ``reference_eos``: a faithful re-implementation of the public reference script
@@ -178,21 +180,25 @@ class TimedFaissNN(FaissNearestNeighbors):
         return out
 
 
-def bare_search(X: np.ndarray) -> None:
+def bare_search(X: np.ndarray, rows: np.ndarray | None = None) -> None:
     index = faiss.IndexFlatL2(X.shape[1])
     index.add(X)
-    index.search(X, K + 1)
+    index.search(X if rows is None else np.ascontiguousarray(X[rows]), K + 1)
 
 
-def timed(fn, warmup: int, repeats: int) -> dict:
+def timed_interleaved(fns: dict, warmup: int, repeats: int) -> dict:
+    """Median wall time of each function; the repeats alternate between the functions so that
+    load from other processes drifting over time hits all of them alike."""
     for _ in range(warmup):
-        fn()
-    runs = []
+        for fn in fns.values():
+            fn()
+    runs = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return {"median_s": statistics.median(runs), "runs_s": runs, "warmup": warmup}
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            runs[name].append(time.perf_counter() - t)
+    return {name: {"median_s": statistics.median(r), "runs_s": r, "warmup": warmup} for name, r in runs.items()}
 
 
 def log(msg: str) -> None:
@@ -206,7 +212,6 @@ def bench_size(name: str, skip_reference: bool) -> dict:
     res: dict = {"n": n, "d": d, "k": K, "class_counts": counts.tolist(),
                  "n_synthetic": int(counts.max() * len(counts) - n)}
 
-    log(f"{name}: EOS")
     inside = []
 
     def run_eos():
@@ -216,20 +221,22 @@ def bench_size(name: str, skip_reference: bool) -> dict:
         inside.append(TimedFaissNN.spent)
         res["eos_candidates"] = {int(c): v for c, v in eos.n_candidates_.items()}
 
-    res["eos"] = timed(run_eos, warmup, repeats)
+    query_rows = np.flatnonzero(y != np.argmax(counts))  # what EOS queries under "auto"
+    res["n_queries"] = int(len(query_rows))
+    fns = {
+        "eos": run_eos,
+        "search": lambda: bare_search(X, query_rows),
+        "smote": lambda: SMOTE(k_neighbors=K, random_state=0).fit_resample(X, y),
+    }
+    if n <= 50_000:
+        fns["search_all_points"] = lambda: bare_search(X)
+        # The plain FaissNearestNeighbors path (what users run): the timing subclass is free.
+        fns["eos_plain"] = lambda: EOS(k_neighbors=K, random_state=0).fit_resample(X, y)
+    log(f"{name}: {', '.join(fns)} (interleaved, {warmup} warm-up, {repeats} repeats)")
+    res.update(timed_interleaved(fns, warmup, repeats))
     res["eos_inside_search_s"] = statistics.median(inside[warmup:])
-    # The plain FaissNearestNeighbors path (what users run), once, to show the subclass costs nothing.
-    t = time.perf_counter()
-    EOS(k_neighbors=K, random_state=0).fit_resample(X, y)
-    res["eos_plain_once_s"] = time.perf_counter() - t
-
-    log(f"{name}: bare faiss search")
-    res["search"] = timed(lambda: bare_search(X), warmup, repeats)
     res["eos_overhead_vs_search"] = res["eos"]["median_s"] / res["search"]["median_s"] - 1.0
     res["eos_overhead_inside"] = res["eos"]["median_s"] / res["eos_inside_search_s"] - 1.0
-
-    log(f"{name}: imblearn SMOTE (sklearn neighbours)")
-    res["smote"] = timed(lambda: SMOTE(k_neighbors=K, random_state=0).fit_resample(X, y), warmup, repeats)
 
     est = estimate_reference_s(X, y) if name == "100k" else None
     if skip_reference or (est is not None and est > REFERENCE_LIMIT_S):
@@ -240,17 +247,23 @@ def bench_size(name: str, skip_reference: bool) -> dict:
         )
         log(f"{name}: reference skipped ({res['reference_skipped']})")
     else:
-        log(f"{name}: reference_eos")
+        log(f"{name}: reference_eos, each run paired with an EOS run")
         ref_out = {}
 
         def run_ref():
             ref_out["out"] = reference_eos(X, y)
 
-        res["reference"] = timed(run_ref, min(warmup, 1) if n <= 20_000 else 0, repeats if n <= 20_000 else 2)
+        # Pairs (EOS, reference) back to back: the speed-up is the median of the pair ratios, so
+        # load changes between pairs cancel out. The reference gets no warm-up beyond 20k rows
+        # (Python and the libraries are warm by then; a run costs tens of seconds).
+        pairs = timed_interleaved({"eos_paired": fns.get("eos_plain", run_eos), "reference": run_ref},
+                                  min(warmup, 1) if n <= 20_000 else 0, repeats)
+        res.update(pairs)
         _, _, rb, rp = ref_out["out"]
         res["reference_partner_is_enemy"] = float(np.mean(y[rp] != y[rb]))
         res["reference_partner_is_base"] = float(np.mean(rp == rb))
-        res["eos_speedup_vs_reference"] = res["reference"]["median_s"] / res["eos"]["median_s"]
+        res["eos_speedup_vs_reference"] = statistics.median(
+            r / e for r, e in zip(pairs["reference"]["runs_s"], pairs["eos_paired"]["runs_s"]))
     res["eos_speedup_vs_smote"] = res["smote"]["median_s"] / res["eos"]["median_s"]
     return res
 
@@ -292,17 +305,20 @@ def fmt(x, spec=".2f", suffix=""):
 
 def markdown(results: dict) -> str:
     rows = [
-        "| size | synthetic | EOS (s) | bare faiss search (s) | EOS overhead vs search | "
-        "overhead (in-run split) | reference (s) | EOS speed-up vs reference | SMOTE (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| size | synthetic | EOS (s) | bare faiss search, same queries (s) | EOS overhead | "
+        "overhead, in-run split | all-points search (s) | reference (s) | EOS speed-up vs reference "
+        "| SMOTE (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, r in results["sizes"].items():
+    for r in results["sizes"].values():
         ref = r.get("reference")
+        all_pts = r.get("search_all_points")
         rows.append(
             f"| {r['n']:,} x {r['d']} | {r['n_synthetic']:,} | {r['eos']['median_s']:.3f} | "
-            f"{r['search']['median_s']:.3f} | {100 * r['eos_overhead_vs_search']:+.1f} % | "
-            f"{100 * r['eos_overhead_inside']:+.1f} % | "
-            f"{fmt(ref['median_s'] if ref else None, '.2f')} | "
+            f"{r['search']['median_s']:.3f} ({r['n_queries']:,} queries) | "
+            f"{100 * r['eos_overhead_vs_search']:+.1f} % | {100 * r['eos_overhead_inside']:+.1f} % | "
+            f"{fmt(all_pts['median_s'] if all_pts else None, '.3f')} | "
+            f"{fmt(ref['median_s'] if ref else None, '.2f') if ref else 'skipped'} | "
             f"{fmt(r.get('eos_speedup_vs_reference'), '.1f', 'x')} | {r['smote']['median_s']:.3f} |"
         )
     return "\n".join(rows)

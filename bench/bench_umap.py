@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -297,6 +298,8 @@ def main() -> None:
         return worker_load(args.worker_load)
 
     sys.path.insert(0, str(ROOT))
+    # umap-learn / sklearn chatter from the reference run (n_jobs vs seed, disconnected graph).
+    warnings.filterwarnings("ignore", category=UserWarning)
     started = dt.datetime.now(dt.timezone.utc)
     d = make_data()
     with tempfile.TemporaryDirectory(prefix="eos_bench_umap_") as tmp_s:

@@ -45,7 +45,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .errors import ConfigError
 
-__all__ = ["FaissNearestNeighbors", "nearest_enemies", "faiss_gpu_available"]
+__all__ = ["FaissNearestNeighbors", "nearest_enemies", "drop_self", "faiss_gpu_available"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -149,6 +149,39 @@ def _sqrt_clip(d2: np.ndarray) -> np.ndarray:
     return np.sqrt(d2, out=d2)
 
 
+def drop_self(idx: np.ndarray, self_rows: np.ndarray, dist: np.ndarray | None = None):
+    """Remove each query's own row from a k+1 self-search.
+
+    Parameters
+    ----------
+    idx : ndarray of shape (n, k + 1)
+        Neighbour indices of points that are themselves in the searched set.
+    self_rows : ndarray of shape (n,)
+        The row each query point has in the searched set.
+    dist : ndarray of shape (n, k + 1) or None
+        Matching distances, filtered the same way.
+
+    Returns
+    -------
+    idx : ndarray of shape (n, k)
+    dist : ndarray of shape (n, k) or None
+
+    Notes
+    -----
+    As scikit-learn does, the column holding the query's own row is dropped; when exact duplicates
+    push the point itself out of its k+1 results, the last column is dropped instead.
+    """
+    n, k1 = idx.shape
+    is_self = idx == np.asarray(self_rows, dtype=idx.dtype)[:, None]
+    # Common case: the point itself is its own first neighbour -> a plain column slice.
+    if is_self[:, 0].all():
+        return idx[:, 1:], None if dist is None else dist[:, 1:]
+    is_self[~is_self.any(axis=1), -1] = True
+    # A row can match its own index only once, so exactly one column per row is dropped.
+    keep = ~is_self
+    return idx[keep].reshape(n, k1 - 1), None if dist is None else dist[keep].reshape(n, k1 - 1)
+
+
 class FaissNearestNeighbors(BaseEstimator):
     """Exact Euclidean k-NN on a faiss ``IndexFlatL2``, with scikit-learn's ``NearestNeighbors`` API.
 
@@ -240,7 +273,7 @@ class FaissNearestNeighbors(BaseEstimator):
                 )
             Q = self._stored_points()
             d2, idx = _search(self.index_, Q, k + 1)
-            d2, idx = self._drop_self(d2, idx)
+            idx, d2 = drop_self(idx, np.arange(n_fit), d2)
         else:
             if k > n_fit:
                 raise ConfigError(
@@ -267,24 +300,6 @@ class FaissNearestNeighbors(BaseEstimator):
         # IndexFlat keeps its vectors in one contiguous buffer; this is a copy-free view that lives
         # as long as the index (held by self).
         return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-
-    @staticmethod
-    def _drop_self(d2: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Remove each query's own row from a (n, k+1) self-search -> (n, k).
-
-        As scikit-learn does, the column holding the query's own index is dropped; when exact
-        duplicates push the point itself out of its k+1 results, the last column is dropped.
-        """
-        n, k1 = idx.shape
-        is_self = idx == np.arange(n, dtype=idx.dtype)[:, None]
-        # Common case: the point itself is its own first neighbour -> a plain column slice.
-        if is_self[:, 0].all():
-            return d2[:, 1:], idx[:, 1:]
-        no_self = ~is_self.any(axis=1)
-        is_self[no_self, -1] = True
-        # Several identical copies can never make one row match its own index twice.
-        keep = ~is_self
-        return d2[keep].reshape(n, k1 - 1), idx[keep].reshape(n, k1 - 1)
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Sparse graph of k-neighbours, like ``NearestNeighbors.kneighbors_graph``.

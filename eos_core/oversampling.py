@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn_compat.utils.validation import validate_data
 
 from .errors import ConfigError
-from .neighbors import FaissNearestNeighbors, nearest_enemies
+from .neighbors import FaissNearestNeighbors, drop_self, nearest_enemies
 
 __all__ = ["EOS", "METHODS", "make_sampler", "resample"]
 
@@ -70,9 +70,10 @@ def _interpolate(X: np.ndarray, base: np.ndarray, partner: np.ndarray, r: np.nda
 class EOS(BaseOverSampler):
     """Expansive Over-Sampling: interpolate from border samples towards their nearest enemies.
 
-    For every sample, its ``k_neighbors`` nearest neighbours are searched in the whole training set
-    (all classes, the point itself excluded). A sample is a *base candidate* of its class when at
-    least one of those neighbours belongs to another class (an *enemy*). To fill a class, bases are
+    For every sample of a class to fill, its ``k_neighbors`` nearest neighbours are searched in the
+    whole training set (all classes, the point itself excluded; samples of classes that get no
+    synthetic points are never bases, so they are not queried). A sample is a *base candidate* of
+    its class when at least one of those neighbours belongs to another class (an *enemy*). To fill a class, bases are
     drawn uniformly with replacement from its candidates, each base's partner uniformly among the
     enemies in its k-neighbourhood, and ``x_new = x_base + r * (x_partner - x_base)`` with
     ``r ~ U[0, 1)`` per synthetic point; the label is the base's class. A class whose samples have
@@ -90,7 +91,8 @@ class EOS(BaseOverSampler):
         Neighbourhood size (the paper's k).
     nn_estimator : KNeighborsMixin-like estimator or None, default=None
         Neighbour search to use; it is cloned, given ``n_neighbors=k_neighbors + 1`` (the point
-        itself plus k, as imbalanced-learn's ``nn_k_``) and queried with ``kneighbors(None, k)``.
+        itself plus k, as imbalanced-learn's ``nn_k_``), fitted on all of ``X`` and queried with
+        the rows of the classes to fill; each point's own row is then dropped.
         ``None`` uses :class:`~eos_core.neighbors.FaissNearestNeighbors`.
 
     Attributes
@@ -103,7 +105,8 @@ class EOS(BaseOverSampler):
         ``"base"`` (S,) int64 and ``"partner"`` (S,) int64 row indices into the ``X`` given, and
         ``"r"`` (S,) float32, in synthetic-row order.
     n_candidates_ : dict
-        Class label -> number of base candidates (samples with an enemy among their k neighbours).
+        Class label -> number of base candidates (samples with an enemy among their k neighbours),
+        for the classes that were filled.
     fallback_classes_ : list
         Classes that had no candidate and used every sample with its nearest enemies.
 
@@ -227,63 +230,69 @@ class EOS(BaseOverSampler):
         X32 = X if X.dtype == np.float32 else X.astype(np.float32)
         nn = self._make_nn(k)
         nn.fit(X32)
-        nbrs = np.asarray(nn.kneighbors(None, n_neighbors=k, return_distance=False))  # (n, k)
         self.nn_ = nn
 
         classes, y_enc = np.unique(y, return_inverse=True)
         y_enc = y_enc.astype(np.int32, copy=False)
-        enemy = y_enc[nbrs] != y_enc[:, None]  # (n, k) bool
-        n_enemies = enemy.sum(axis=1, dtype=np.int32)  # (n,)
-
         # Rows of each class without a Python scan per class: one stable sort by class code.
         order = np.argsort(y_enc, kind="stable")
         bounds = np.searchsorted(y_enc[order], np.arange(len(classes) + 1))
-
+        fill = [
+            (label, int(np.searchsorted(classes, label)), int(n_gen))
+            for label, n_gen in self.sampling_strategy_.items()
+            if n_gen > 0
+        ]
         self.n_candidates_, self.fallback_classes_ = {}, []
-        bases, labels, fb_parts = [], [], []  # fb_parts: (slot offset, table rows, enemy table)
-        n_syn = 0
-        for label, n_gen in self.sampling_strategy_.items():
-            c = int(np.searchsorted(classes, label))
-            rows = order[bounds[c]:bounds[c + 1]]
-            cand = rows[n_enemies[rows] > 0]
-            self.n_candidates_[label] = int(len(cand))
-            if n_gen <= 0:
-                continue
-            if len(cand) == 0:
-                # No sample of this class sees an enemy within k: use all of them, each with its
-                # own nearest enemies (at most as many as there are other-class points).
-                self.fallback_classes_.append(label)
-                k_fb = min(k, len(X) - len(rows))
-                table, _ = nearest_enemies(X32, y_enc, k_fb, device=getattr(nn, "device", "auto"), only_class=c)
-                pick = gen.integers(0, len(rows), size=n_gen)
-                fb_parts.append((n_syn, pick, table))
-                bases.append(rows[pick])
-            else:
-                bases.append(cand[gen.integers(0, len(cand), size=n_gen)])
-            labels.append(np.full(n_gen, label, dtype=y.dtype))
-            n_syn += n_gen
-
-        if n_syn == 0:
+        if not fill:
             empty = np.empty(0, np.int64)
             self.provenance_ = {"base": empty, "partner": empty.copy(), "r": np.empty(0, np.float32)}
             return empty, empty.copy(), np.empty(0, np.float32), np.empty(0, dtype=y.dtype)
 
-        base = np.concatenate(bases).astype(np.int64, copy=False)
-        partner = np.empty_like(base)
+        # Only the classes being filled are queried (against all points): the neighbourhoods of
+        # other samples are never used, so this is exact, and with "auto" it skips the majority
+        # class (40 % of the rows for a rho=100 exponential profile) in the dominant cost.
+        q_rows = np.concatenate([order[bounds[c]:bounds[c + 1]] for _, c, _ in fill])
+        table = np.asarray(nn.kneighbors(X32[q_rows], n_neighbors=k + 1, return_distance=False))
+        table, _ = drop_self(table, q_rows)  # (Q, k): row t holds the neighbours of q_rows[t]
+        enemy = y_enc[table] != y_enc[q_rows][:, None]  # (Q, k) bool
+        n_enemies = enemy.sum(axis=1, dtype=np.int32)  # (Q,)
+
+        picks, labels, fb_parts = [], [], []  # fb_parts: (slot offset, class rows, picks, enemy table)
+        n_syn, off = 0, 0
+        for label, c, n_gen in fill:
+            n_c = int(bounds[c + 1] - bounds[c])
+            cand = off + np.flatnonzero(n_enemies[off:off + n_c] > 0)  # positions in the table
+            self.n_candidates_[label] = int(len(cand))
+            if len(cand) == 0:
+                # No sample of this class sees an enemy within k: use all of them, each with its
+                # own nearest enemies (at most as many as there are other-class points).
+                self.fallback_classes_.append(label)
+                k_fb = min(k, len(X) - n_c)
+                fb_table, _ = nearest_enemies(X32, y_enc, k_fb, device=getattr(nn, "device", "auto"), only_class=c)
+                pick = gen.integers(0, n_c, size=n_gen)
+                fb_parts.append((n_syn, pick, fb_table))
+                picks.append(off + pick)
+            else:
+                picks.append(cand[gen.integers(0, len(cand), size=n_gen)])
+            labels.append(np.full(n_gen, label, dtype=y.dtype))
+            n_syn += n_gen
+            off += n_c
+
+        t = np.concatenate(picks)  # table position of each synthetic point's base
+        base = q_rows[t].astype(np.int64, copy=False)
+        partner = np.empty(n_syn, dtype=np.int64)
         regular = np.ones(n_syn, dtype=bool)
-        for off, pick, table in fb_parts:
-            sl = slice(off, off + len(pick))
+        for slot, pick, fb_table in fb_parts:
+            sl = slice(slot, slot + len(pick))
             regular[sl] = False
-            partner[sl] = table[pick, gen.integers(0, table.shape[1], size=len(pick))]
-        b = base[regular] if fb_parts else base
+            # fb_table rows follow the class's rows in increasing order, as the table does.
+            partner[sl] = fb_table[pick, gen.integers(0, fb_table.shape[1], size=len(pick))]
+        tr = t[regular] if fb_parts else t
         # Partner = the j-th enemy (in neighbour order) of the base, j ~ U{0..n_enemies-1}: the
         # running count of enemies along the row first exceeds j at that enemy's column.
-        j = gen.integers(0, n_enemies[b])
-        col = np.argmax(np.cumsum(enemy[b], axis=1, dtype=np.int32) > j[:, None], axis=1)
-        if fb_parts:
-            partner[regular] = nbrs[b, col]
-        else:
-            partner = nbrs[b, col].astype(np.int64, copy=False)
+        j = gen.integers(0, n_enemies[tr])
+        col = np.argmax(np.cumsum(enemy[tr], axis=1, dtype=np.int32) > j[:, None], axis=1)
+        partner[regular] = table[tr, col]
         r = gen.random(n_syn, dtype=np.float32)
 
         self.provenance_ = {"base": base, "partner": partner, "r": r}

@@ -339,7 +339,10 @@ def _fit_pca(
     if x.shape[1] < 2:
         raise ConfigError(f"A 2-D PCA map needs embeddings with at least 2 features, got {x.shape[1]}.")
     pca = PCA(n_components=2, random_state=seed).fit(x[fit_idx])
-    place = lambda a: pca.transform(a).astype(np.float32) if len(a) else np.empty((0, 2), np.float32)  # noqa: E731
+
+    def place(a: np.ndarray) -> np.ndarray:
+        return pca.transform(a).astype(np.float32) if len(a) else np.empty((0, 2), np.float32)
+
     params = {"explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio_]}
     return place(x), {name: place(arr) for name, arr in extra.items()}, params
 
@@ -398,6 +401,8 @@ def fit_projection(
         raise ConfigError(f"A map needs at least {_MIN_FIT_ROWS} training embeddings, got {len(x)}.")
     if int(n_neighbors) < 2:
         raise ConfigError(f"n_neighbors must be at least 2, got {n_neighbors!r}.")
+    if n_epochs is not None and int(n_epochs) < 3:  # transform runs n_epochs // 3 epochs
+        raise ConfigError(f"n_epochs must be at least 3, got {n_epochs!r}.")
     if not (0.0 <= float(min_dist) and math.isfinite(float(min_dist))):
         raise ConfigError(f"min_dist must be a non-negative number, got {min_dist!r}.")
     labels = None

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 from .augment import AugmentSpec, augment_batch
 from .config import TrainConfig
@@ -54,12 +55,6 @@ def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
     return cfg.lr
 
 
-def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
-    present = np.unique(y_true)
-    recalls = [(y_pred[y_true == c] == c).mean() for c in present]
-    return float(np.mean(recalls)) if recalls else float("nan")
-
-
 @torch.no_grad()
 def _embed_eval(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     embs, logits = [], []
@@ -81,11 +76,7 @@ def _gap_snapshot(model: torch.nn.Module, x_snap: torch.Tensor, y_snap: np.ndarr
         num_classes=num_classes, train_pred=tr_logits.argmax(1).cpu().numpy(),
         test_pred=test_logits[test_snap].argmax(1).cpu().numpy(),
     )
-    out: dict[str, list[float | None]] = {}
-    for key in ("spread_ratio", "distance_gap", "accuracy_gap"):
-        vals = np.asarray(getattr(rep, key), dtype=np.float64)
-        out[key] = [None if not np.isfinite(v) else float(v) for v in vals]
-    return out
+    return rep.snapshot()
 
 
 def train_model(
@@ -185,7 +176,7 @@ def train_model(
                                 snapshot_idx[1], num_classes)
         stats = EpochStats(
             epoch=epoch + 1, epochs=cfg.epochs, loss=float(loss_sum.item() / n), train_acc=float(correct.item() / n),
-            test_bacc=_balanced_accuracy(np.asarray(y_test), test_pred, num_classes),
+            test_bacc=float(balanced_accuracy_score(np.asarray(y_test), test_pred)),
             seconds=time.perf_counter() - t0, lr=float(opt.param_groups[0]["lr"]), gap=gap,
         )
         history.append(stats)

@@ -21,11 +21,22 @@ import app_plots as P
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGE1 = "pages/1_Setup_and_train.py"
-PAGE2 = "pages/2_Embedding_gap.py"
-PAGE3 = "pages/3_Synthetic_inspector.py"
-PAGE4 = "pages/4_Head_accuracy.py"
+PAGE1 = "app_pages/1_Setup_and_train.py"
+PAGE2 = "app_pages/2_Embedding_gap.py"
+PAGE3 = "app_pages/3_Synthetic_inspector.py"
+PAGE4 = "app_pages/4_Head_accuracy.py"
 METHODS = ["none", "smote", "eos"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads():
+    """The app sets torch's thread count once per process (app_state.import_engine); give the
+    rest of the test session the count it had."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
 
 
 # =============================================================================================
@@ -65,7 +76,8 @@ def test_selected_ids_map_back_to_rows() -> None:
     pts = P.map_points(xtr, ytr, xte, yte)
     fig = P.embedding_map(pts, classes=None, train_counts=counts)
     # Simulate Plotly's selection payload: point_index restarts per trace, customdata does not.
-    points = [{"curve_number": i, "point_index": 0, "customdata": list(t.customdata[0])} for i, t in enumerate(fig.data)]
+    points = [{"curve_number": i, "point_index": 0, "customdata": list(t.customdata[0])}
+              for i, t in enumerate(fig.data)]
     ids = P.selected_ids({"selection": {"points": points + points[:1]}})
     assert len(ids) == len(fig.data) and len(set(ids)) == len(ids)
     assert {int(pts.set_index("gid").loc[g, "label"]) for g in ids} == {0, 1, 2}
@@ -189,6 +201,10 @@ def test_every_page_renders_with_an_empty_store(runs_dir) -> None:
     at.select_slider(key="setup_ratio").set_value(10).run()  # the chart follows the slider before training
     y = _charts(at)["counts_chart"]["data"][0]["y"]
     assert y[-1] == int(y[0] / 10)
+    at.select_slider(key="setup_ratio").set_value(1000).run()  # would empty the smallest classes
+    _ok(at)
+    assert any("single image" in w.value for w in at.warning)
+    assert min(_charts(at)["counts_chart"]["data"][0]["y"]) == 1
     for page in (PAGE2, PAGE3, PAGE4):
         at.switch_page(page).run()
         _ok(at)
@@ -308,8 +324,10 @@ def test_page2_embedding_gap(trained) -> None:
     sizes = [int(n.split("n=")[1]) for n in names]
     assert len(names) == 10 and sizes == sorted(sizes)  # legend: smallest class first
     bars = charts["gap_bars"]
-    assert len(bars["data"]) == 3 and all(len(_arr(t["y"])) == 10 for t in bars["data"])
-    assert np.isfinite(_arr(bars["data"][0]["y"])).sum() >= 5
+    # one panel per gap measure the run could measure (accuracy gap always; the spread and distance
+    # gaps are undefined for classes whose embeddings collapsed), every class in each panel
+    assert 1 <= len(bars["data"]) <= 3 and all(len(_arr(t["y"])) == 10 for t in bars["data"])
+    assert all(np.isfinite(_arr(t["y"])).any() for t in bars["data"])
     assert any("Spearman" in c.value for c in at.caption)
     at.segmented_control(key="gap_layout").set_value("side by side").run()
     _ok(at)

@@ -176,14 +176,15 @@ def test_errors(data):
 # -- the other methods ---------------------------------------------------------------------------
 def test_make_sampler_types():
     assert make_sampler("none") is None
-    for name in METHODS[1:]:
+    assert type(make_sampler("ros", random_state=0)).__name__ == "RandomOverSampler"
+    eos = make_sampler("eos", k_neighbors=4, random_state=0, sampling_strategy="minority")
+    assert isinstance(eos, EOS) and eos.k_neighbors == 4 and eos.sampling_strategy == "minority"
+    expected = {"smote": ["k_neighbors"], "bsmote": ["k_neighbors", "m_neighbors"], "adasyn": ["n_neighbors"]}
+    for name, params in expected.items():
         s = make_sampler(name, k_neighbors=4, random_state=0)
-        for param in ("k_neighbors", "m_neighbors", "n_neighbors"):
-            nn = s.get_params().get(param)
-            if param != "k_neighbors" or name != "eos":
-                assert nn is None or isinstance(nn, FaissNearestNeighbors)
-                if nn is not None:
-                    assert nn.n_neighbors == 5  # k + the point itself
+        for param in params:
+            nn = s.get_params()[param]
+            assert isinstance(nn, FaissNearestNeighbors) and nn.n_neighbors == 5  # k + the point itself
 
 
 @pytest.mark.parametrize(

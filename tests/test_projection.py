@@ -164,6 +164,7 @@ def test_load_rejects_other_files(tmp_path):
         {"train_y": TRAIN_Y[:10]},
         {"max_fit": 2},
         {"n_neighbors": 1},
+        {"method": "umap", "n_epochs": 2},
     ],
 )
 def test_errors(kwargs):

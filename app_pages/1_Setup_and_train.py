@@ -200,7 +200,8 @@ def _describe(last: dict) -> str:
         return (f"Phase 1 · epoch {last['epoch']}/{last['epochs']} · loss {last['loss']:.4f} · "
                 f"train acc {last['train_acc']:.3f} · test balanced acc {last['test_bacc']:.3f}")
     if ph == "method":
-        return f"Phases 2–3 · {S.METHOD_LABELS.get(last['name'], last['name'])} ({last['index'] + 1}/{last['total']})"
+        name = S.METHOD_LABELS.get(last["name"], last["name"])
+        return f"Phases 2–3 · {name} ({last['index'] + 1}/{last['total']})"
     return PHASE_TEXT.get(ph, ph or "")
 
 

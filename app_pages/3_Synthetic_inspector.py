@@ -46,7 +46,7 @@ synthetic) has their label — higher than *none* means the synthetic points rea
 rec = S.run_picker(need="embeddings")
 if rec is None:
     st.info("No trained run yet. Train one on **Setup & train** first.")
-    st.page_link("pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.page_link("app_pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
     st.stop()
 
 try:
@@ -72,7 +72,8 @@ show_cls = c3.multiselect("Minority classes", minority, default=minority, key="s
                           format_func=lambda c: P.legend_name(classes[c], counts[c]))
 o1, o2 = st.columns([1, 1])
 context = o1.toggle("Show the other training points faintly", value=True, key="syn_context")
-cap = o2.number_input("Max synthetic points drawn per oversampler", 200, 200_000, 3000, step=500, key="syn_cap")
+cap = o2.number_input("Max points drawn (real and synthetic, each)", 200, 1_000_000, 3000, step=500, key="syn_cap",
+                      help="Above this, points are sampled; the smallest classes are kept whole.")
 
 if not minority:
     st.info("This run is balanced (ρ = 1): no class needs synthetic points.")
@@ -121,24 +122,19 @@ def inspect(method: str, syn: dict, xy: np.ndarray, picked: list[int]) -> None:
                 py = int(emb.train_y[pa])
                 head += f" · r = {r:.2f} · partner class {classes[py]}" + (" (enemy)" if py != y else "")
             st.markdown(head)
-            cols = st.columns(7 if has_prov else 5)
-            j = 0
-            if has_prov:
-                img = image_of(b)
-                if img:
-                    cols[0].image(img, caption=f"base · {classes[y]}", width=56)
-                img = image_of(pa)
-                if img:
-                    cols[1].image(img, caption=f"partner · {classes[py]}", width=56)
-                j = 2
-            for t in range(nbr.shape[1]):
-                row = int(nbr[n, t])
+            imgs, caps = [], []
+            rows = ([(b, f"base · {classes[y]}"), (pa, f"partner · {classes[py]}")] if has_prov else [])
+            rows += [(int(nbr[n, t]), f"nn{t + 1} · {classes[int(emb.train_y[int(nbr[n, t])])]}")
+                     for t in range(nbr.shape[1])]
+            for row, cap in rows:
                 img = image_of(row)
-                lab = classes[int(emb.train_y[row])]
                 if img:
-                    cols[j + t].image(img, caption=f"nn{t + 1} · {lab}", width=56)
-                else:
-                    cols[j + t].caption(f"nn{t + 1} · {lab}")
+                    imgs.append(img)
+                    caps.append(cap)
+            if imgs:
+                st.image(imgs, caption=caps, width=56)
+            else:
+                st.caption(" · ".join(cap for _, cap in rows))
     if len(picked) > 8:
         st.caption(f"{len(picked)} synthetic points selected; the first 8 are listed.")
     if not has_prov:
@@ -168,6 +164,7 @@ for i, method in enumerate(methods):
         synth_df = pd.DataFrame({"gid": n_train + keep, "x": xy[keep, 0] if len(keep) else [],
                                  "y": xy[keep, 1] if len(keep) else [], "label": y_syn[keep]})
         real_rows = np.flatnonzero(np.isin(emb.train_y, show_cls))
+        real_rows = real_rows[P.sample_rows(emb.train_y[real_rows], int(cap), seed=0)]
         has_prov = len(syn["base"]) == len(y_syn) and len(y_syn) > 0
         enemy_rows = np.unique(syn["partner"][keep]) if has_prov else np.zeros(0, int)
         enemy_rows = enemy_rows[~np.isin(emb.train_y[enemy_rows], show_cls)] if len(enemy_rows) else enemy_rows
@@ -181,7 +178,8 @@ for i, method in enumerate(methods):
             others = np.flatnonzero(~np.isin(emb.train_y, show_cls))
             if len(others) > 4000:
                 others = np.sort(np.random.default_rng(1).choice(others, 4000, replace=False))
-            fig.add_scattergl(x=train_xy[others, 0], y=train_xy[others, 1], mode="markers", name="other training points",
+            fig.add_scattergl(x=train_xy[others, 0], y=train_xy[others, 1], mode="markers",
+                              name="other training points",
                               marker=dict(size=3, color="#cccccc"), hoverinfo="skip")
             fig.data = (fig.data[-1],) + fig.data[:-1]  # draw the context underneath
         # The selection is kept in our own session key (set by the chart's callback or the random
@@ -201,7 +199,9 @@ for i, method in enumerate(methods):
         st.plotly_chart(fig, key=sel_key, on_select=functools.partial(on_pick, sel_key, pick_key),
                         selection_mode=("points", "box", "lasso"), config={"displaylogo": False, "scrollZoom": True})
         b1, b2 = st.columns(2)
-        if b1.button("🎲 3 random synthetic points", key=f"syn_random_{method}", disabled=len(y_syn) == 0):
+        if b1.button("🎲 Random 3", key=f"syn_random_{method}",
+                     help="Inspect 3 random synthetic points (or select points in the map)",
+                     disabled=len(y_syn) == 0):
             pool = keep if len(keep) else np.arange(len(y_syn))
             st.session_state[pick_key] = sorted(
                 np.random.default_rng().choice(pool, size=min(3, len(pool)), replace=False).tolist())

@@ -36,7 +36,7 @@ territory, which is exactly where they get misclassified. That difference is the
 rec = S.run_picker(need="embeddings")
 if rec is None:
     st.info("No trained run yet. Train one on **Setup & train** first — a digits run takes well under a minute.")
-    st.page_link("pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.page_link("app_pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
     st.stop()
 
 try:
@@ -57,9 +57,8 @@ st.subheader("Train and test embeddings in one map")
 c1, c2, c3 = st.columns([1.2, 1, 1])
 layout = c1.segmented_control("Layout", ["overlay", "side by side"], default="overlay", key="gap_layout",
                               persist_state="session") or "overlay"
-total = n_train + len(emb.test_y)
-cap = c2.number_input("Max points per split", min_value=500, max_value=max(500, total), step=1000,
-                      value=min(5000, max(500, total)), key="gap_cap", persist_state="session",
+cap = c2.number_input("Max points per split", min_value=200, max_value=1_000_000, step=1000, value=5000,
+                      key="gap_cap", persist_state="session",
                       help="Above this, points are sampled per class; small classes are always kept whole.")
 only_minority = c3.toggle("Only minority classes", key="gap_only_min", persist_state="session",
                           help="Hide every class that has as many training images as the largest one.")
@@ -97,7 +96,8 @@ map_col, gallery_col = st.columns([3, 1.1], gap="medium")
 with map_col:
     fig = P.embedding_map(points, classes=classes, train_counts=counts,
                           layout="side" if layout == "side by side" else "overlay",
-                          title=f"{'UMAP' if kind == 'umap' else 'PCA preview'} of the embeddings · {len(points)} points")
+                          title=f"{'UMAP' if kind == 'umap' else 'PCA preview'} of the embeddings · "
+                                f"{len(points)} points")
     event = st.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
                             config={"displaylogo": False, "scrollZoom": True})
 with gallery_col:

@@ -34,7 +34,7 @@ icon in a figure's toolbar (top right of the chart).
 rec = S.run_picker(need="methods")
 if rec is None:
     st.info("No run with re-trained heads yet. Train one on **Setup & train** (choose at least one oversampler).")
-    st.page_link("pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.page_link("app_pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
     st.stop()
 
 summary = S.load_json(rec.id, "methods", {}) or {}
@@ -85,7 +85,8 @@ if recalls:
 # ------------------------------------------------------------------------------------------ confusion
 st.subheader("Confusion matrices")
 names = list(summary)
-best = table.loc[table["balanced_accuracy"].idxmax(), "method"] if table["balanced_accuracy"].notna().any() else names[0]
+has_bacc = table["balanced_accuracy"].notna().any()
+best = table.loc[table["balanced_accuracy"].idxmax(), "method"] if has_bacc else names[0]
 default = list(dict.fromkeys([m for m in ("none", best) if m in names]))
 show = st.multiselect("Oversamplers", names, default=default, key="confusion_methods",
                       format_func=S.METHOD_LABELS.get)
@@ -99,6 +100,7 @@ for i, m in enumerate(show):
         fig = P.confusion_figure(conf, classes=classes, normalize=normalize,
                                  title=f"{m} · balanced acc {summary[m].get('balanced_accuracy', float('nan')):.3f}")
         st.plotly_chart(fig, key=f"confusion_{m}", config={"displaylogo": False})
+        html_button(fig, f"confusion_{m}", f"confusion_html_{m}")
 
 # ------------------------------------------------------------------------------------------ seeds
 st.subheader("Several seeds")
@@ -123,7 +125,8 @@ if n_seeds >= 2:
         html_button(fig, "seeds", "seeds_html")
     with s2:
         st.download_button("Download per-seed table (CSV)", per_seed.to_csv(index=False),
-                           file_name=f"head_metrics_seeds_{rec.id}.csv", mime="text/csv", key="seeds_csv", icon="⬇️")
+                           file_name=f"head_metrics_seeds_{rec.id}.csv", mime="text/csv", key="seeds_csv",
+                           icon="⬇️")
     st.dataframe(summ.round(4), hide_index=True, key="seeds_table")
 else:
     st.caption("Only one run with this configuration: train it again with other seeds to get error bars.")

@@ -1,0 +1,538 @@
+"""Benchmark the Streamlit app in a real browser (headless Chromium driven by playwright).
+
+Timed (median of the repeats; every value is in the JSON):
+
+(a) **Cold start**: from launching ``streamlit run app.py`` (a fresh process, a fresh browser
+    context with an empty cache) to a usable *Setup & train* page. Reported split into: server
+    healthy; widgets rendered (the Train button and the class-size chart drawn); the first script
+    run finished (``script_finished`` on the websocket); and *interactive* — a click on the
+    "step" profile issued as soon as the widgets show has been answered (the class-size caption
+    changed). Goal: interactive <= 5 s.
+(b) **Page switch with cached results**: a run made beforehand with the engine
+    (``eos_core.pipeline.run_pipeline``, digits, few epochs) whose UMAP map the app has computed
+    and saved on a first visit; every page visited once. Then, repeatedly, a click on the next page
+    in the sidebar until that page's charts are drawn and its script run has finished.
+    Goal: <= 1 s.
+(c) **Saved UMAP map**: in the same cycle, from the click on *Embedding gap* to the Plotly map node
+    of the saved UMAP map present. Goal: <= 0.5 s.
+
+It also profiles what the first page pays for (``python -X importtime`` of the app's modules, the
+digits load, the torch import).
+
+Usage::
+
+    .venv/bin/python bench/bench_app.py                # writes bench/results/app_cpu.json
+    .venv/bin/python bench/bench_app.py --cold 3 --cycles 5 --epochs 5
+
+Needs Debian's ``chromium`` and the ``playwright`` package (never run ``playwright install``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.metadata as md
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+GOALS = {"cold_start_interactive_s": 5.0, "page_switch_s": 1.0, "saved_map_s": 0.5}
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# sidebar label, page title, chart keys drawn when the page is complete
+PAGES = [
+    ("Setup & train", "Setup & train", ["counts_chart"]),
+    ("Embedding gap", "Embedding gap", ["gap_map", "gap_bars", "gap_epochs"]),
+    ("Synthetic inspector", "Synthetic inspector", ["syn_sel_eos", "syn_sel_smote", "syn_closure"]),
+    ("Head accuracy", "Head accuracy", ["recall_heatmap"]),
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# =============================================================================================
+# server and browser helpers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Server:
+    app = ROOT / "app.py"
+    options: list[str] = []  # extra "--section.option value" pairs (see --opt)
+
+    def __init__(self, runs_dir: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = dict(os.environ, EOS_RUNS_DIR=str(runs_dir), PYTHONUNBUFFERED="1")
+        self._log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(self.app), "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", *self.options],
+            cwd=self.app.parent, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_healthy(self, timeout: float = 60.0) -> float:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited ({self.proc.returncode}); see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - self.t0
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s; see {self.log_path}")
+
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+class ScriptWatcher:
+    """Timestamps (perf_counter) of ``script_finished`` messages on the page's websocket."""
+
+    def __init__(self, page) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._msg = ForwardMsg
+        self.finished: list[tuple[float, int]] = []
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        ws.on("framereceived", self._frame)
+
+    def _frame(self, payload) -> None:
+        if not isinstance(payload, (bytes, bytearray)):
+            return
+        msg = self._msg()
+        try:
+            msg.ParseFromString(bytes(payload))
+        except Exception:  # noqa: BLE001 — not a ForwardMsg
+            return
+        if msg.WhichOneof("type") == "script_finished":
+            self.finished.append((time.perf_counter(), msg.script_finished))
+
+    def wait_finished_after(self, page, t0: float, timeout: float = 120.0, any_status: bool = False) -> float:
+        ok = (self._msg.FINISHED_SUCCESSFULLY,)
+        if any_status:  # an interrupted first run (a click during it) ends "early for rerun"
+            ok = (self._msg.FINISHED_SUCCESSFULLY, self._msg.FINISHED_EARLY_FOR_RERUN)
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            for t, status in self.finished:
+                if t >= t0 and status in ok:
+                    return t
+            page.wait_for_timeout(10)
+        raise TimeoutError("no script_finished within the timeout")
+
+
+def charts_drawn_js(title: str | None, keys: list[str]) -> str:
+    cond = " && ".join(f"!!document.querySelector('.st-key-{k} .js-plotly-plot .main-svg')" for k in keys) or "true"
+    if title:
+        cond = (f"[...document.querySelectorAll('h1')].some(h => h.innerText.trim() === {json.dumps(title)})"
+                f" && {cond}")
+    return f"() => {cond}"
+
+
+class RendererMetrics:
+    """Chromium's own counters for the page's renderer main thread (CDP ``Performance``)."""
+
+    def __init__(self, page) -> None:
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("Performance.enable")
+
+    def snapshot(self) -> dict[str, float]:
+        return {m["name"]: m["value"] for m in self.cdp.send("Performance.getMetrics")["metrics"]}
+
+    @staticmethod
+    def delta(a: dict, b: dict) -> dict[str, float]:
+        return {"renderer_task_s": b["TaskDuration"] - a["TaskDuration"],
+                "renderer_script_s": b["ScriptDuration"] - a["ScriptDuration"]}
+
+
+def problems(page) -> list[str]:
+    out = []
+    for sel in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
+        loc = page.locator(sel)
+        out += [loc.nth(i).inner_text()[:300] for i in range(loc.count())]
+    return out
+
+
+def summary(values: list[float]) -> dict:
+    return {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values),
+            "values_s": [round(v, 4) for v in values]}
+
+
+# =============================================================================================
+# (a) cold start
+
+
+def cold_start(browser, runs_dir: Path, log_path: Path) -> dict:
+    """Launch → healthy → widgets shown → a click answered; the chart and the first run's end too."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    watcher = ScriptWatcher(page)
+    server = Server(runs_dir, log_path)
+    try:
+        healthy = server.wait_healthy()
+        page.goto(server.url + "/", wait_until="commit", timeout=60_000)
+        caption_js = """() => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                              .some(c => c.innerText.includes('training images'))"""
+        page.wait_for_function(
+            "() => !!document.querySelector('.st-key-train_button button') && (" + caption_js + ")()",
+            polling="raf", timeout=120_000)
+        widgets = time.perf_counter() - server.t0
+        # Interact at once: the "step" profile changes the class sizes and their caption.
+        caption = page.locator('[data-testid="stCaptionContainer"]', has_text="training images").first
+        before = caption.inner_text()
+        page.locator(".st-key-setup_profile").get_by_text("step", exact=True).click()
+        page.wait_for_function(
+            """(before) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                 .some(c => c.innerText.includes('training images') && c.innerText !== before)""",
+            arg=before, polling="raf", timeout=120_000)
+        interactive = time.perf_counter() - server.t0
+        page.wait_for_function(charts_drawn_js(None, ["counts_chart"]), polling="raf", timeout=120_000)
+        chart = time.perf_counter() - server.t0
+        cpu_at_interactive = server.cpu_s()
+        watcher.wait_finished_after(page, server.t0, any_status=True)
+        first_done = watcher.finished[0][0] - server.t0
+        return {"healthy_s": healthy, "widgets_s": widgets, "interactive_s": interactive,
+                "chart_drawn_s": chart, "first_run_finished_s": first_done,
+                "server_cpu_at_interactive_s": cpu_at_interactive,
+                "loadavg_1min": os.getloadavg()[0], "problems": problems(page)}
+    finally:
+        ctx.close()
+        server.stop()
+
+
+# =============================================================================================
+# (b) + (c) page switches on a saved run
+
+
+def make_run(runs_dir: Path, epochs: int) -> tuple[str, float]:
+    from eos_core.config import RunConfig, TrainConfig
+    from eos_core.pipeline import run_pipeline
+    from eos_core.store import RunStore
+
+    t = time.perf_counter()
+    res = run_pipeline(RunConfig(train=TrainConfig(epochs=epochs)), store=RunStore(runs_dir))
+    return res.phase1.run_id, time.perf_counter() - t
+
+
+def switch_to(page, watcher: ScriptWatcher, label: str, title: str, keys: list[str],
+              first_key: str | None = None, server: Server | None = None,
+              metrics: RendererMetrics | None = None) -> dict:
+    nav = page.locator('[data-testid="stSidebarNav"] a', has_text=label)
+    m0 = metrics.snapshot() if metrics else None
+    c0 = server.cpu_s() if server else None
+    t0 = time.perf_counter()
+    nav.click()
+    out = {}
+    if first_key:
+        page.wait_for_function(charts_drawn_js(title, [first_key]), polling="raf", timeout=60_000)
+        out["first_chart_s"] = time.perf_counter() - t0
+    page.wait_for_function(charts_drawn_js(title, keys), polling="raf", timeout=120_000)
+    out["drawn_s"] = time.perf_counter() - t0
+    out["finished_s"] = watcher.wait_finished_after(page, t0) - t0
+    out["complete_s"] = max(out["drawn_s"], out["finished_s"])
+    if metrics:
+        page.wait_for_timeout(300)  # let the last frames settle before reading the counters
+        out.update(RendererMetrics.delta(m0, metrics.snapshot()))
+    if server:
+        out["server_cpu_s"] = server.cpu_s() - c0
+    out["problems"] = problems(page)
+    return out
+
+
+def page_switches(browser, runs_dir: Path, log_path: Path, cycles: int) -> dict:
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    watcher = ScriptWatcher(page)
+    metrics = RendererMetrics(page)
+    server = Server(runs_dir, log_path)
+    try:
+        server.wait_healthy()
+        page.goto(server.url + "/", timeout=60_000)
+        page.wait_for_function(charts_drawn_js("Setup & train", ["counts_chart"]), polling="raf", timeout=120_000)
+        # First visit of Embedding gap: PCA preview while the UMAP map is computed and saved.
+        t = time.perf_counter()
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Embedding gap").click()
+        page.wait_for_function(
+            """() => { const t = document.querySelector('.st-key-gap_map .gtitle');
+                       return !!t && t.textContent.startsWith('UMAP'); }""", polling=200, timeout=300_000)
+        first_map = time.perf_counter() - t
+        log(f"first visit of Embedding gap: UMAP map computed and shown after {first_map:.1f} s")
+        # Warm every page once.
+        for label, title, keys in PAGES:
+            switch_to(page, watcher, label, title, keys)
+        rows: dict[str, list[dict]] = {title: [] for _, title, _ in PAGES}
+        for c in range(cycles):
+            for label, title, keys in PAGES:
+                r = switch_to(page, watcher, label, title, keys,
+                              first_key="gap_map" if title == "Embedding gap" else None,
+                              server=server, metrics=metrics)
+                if title == "Embedding gap":
+                    gt = page.locator(".st-key-gap_map .gtitle").first.text_content() or ""
+                    r["map_kind"] = "umap" if gt.startswith("UMAP") else gt
+                rows[title].append(r)
+            log(f"cycle {c + 1}/{cycles}: " + ", ".join(f"{t} {rs[-1]['complete_s']:.2f}s" for t, rs in rows.items()))
+        return {"first_map_visit_s": first_map, "rows": rows}
+    finally:
+        ctx.close()
+        server.stop()
+
+
+# =============================================================================================
+# profile of the first page's costs
+
+PROFILE_SCRIPT = r"""
+import json, time, sys
+sys.path.insert(0, %(root)r)
+t = {}
+t0 = time.perf_counter(); import streamlit; t["import streamlit"] = time.perf_counter() - t0
+t0 = time.perf_counter(); import app_plots; t["import app_plots (pandas, plotly)"] = time.perf_counter() - t0
+t0 = time.perf_counter(); import app_state; t["import app_state"] = time.perf_counter() - t0
+t0 = time.perf_counter(); import eos_core.config, eos_core.imbalance, eos_core.data; t["import eos_core.config/imbalance/data"] = time.perf_counter() - t0
+t0 = time.perf_counter(); eos_core.data.load_dataset("digits"); t["load_dataset('digits') (imports sklearn)"] = time.perf_counter() - t0
+t0 = time.perf_counter(); import eos_core.pipeline; t["import eos_core.pipeline (torch; app.py warm_up)"] = time.perf_counter() - t0
+t0 = time.perf_counter(); import eos_core.projection as p; getattr(p, "_umap_module", None); import umap; t["import umap (numba)"] = time.perf_counter() - t0
+print("PROFILE" + json.dumps(t))
+"""
+
+
+def profile_first_page() -> dict:
+    code = PROFILE_SCRIPT % {"root": str(ROOT)}
+    res = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    steps = {}
+    for line in res.stdout.splitlines():
+        if line.startswith("PROFILE"):
+            steps = json.loads(line[len("PROFILE"):])
+    heavy = {}
+    for line in res.stderr.splitlines():
+        if not line.startswith("import time:"):
+            continue
+        parts = [p.strip() for p in line[len("import time:"):].split("|")]
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        name = parts[2]
+        if name in ("streamlit", "pandas", "plotly", "plotly.graph_objects", "sklearn", "scipy", "torch",
+                    "torchvision", "umap", "numba", "pynndescent", "faiss", "imblearn", "app_plots", "app_state"):
+            heavy.setdefault(name, int(parts[1]) / 1e6)
+    return {"steps_s": steps, "importtime_cumulative_s": heavy}
+
+
+# =============================================================================================
+# report
+
+
+def machine_info(chromium: str) -> dict:
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+                   platform.processor())
+    except OSError:
+        cpu = platform.processor()
+    try:
+        chromium_version = subprocess.run([chromium, "--version"], capture_output=True, text=True,
+                                          timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        chromium_version = None
+    versions = {}
+    for pkg in ("streamlit", "plotly", "pandas", "numpy", "torch", "umap-learn", "numba", "scikit-learn",
+                "playwright"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+        "chromium": chromium_version, "versions": versions,
+        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def verdict(value: float, goal: float) -> str:
+    return "✅" if value <= goal else "❌"
+
+
+def markdown(r: dict) -> str:
+    a = r["cold_start"]["summary"]
+    rows = ["| measure | median (s) | min–max (s) | goal (s) | met |", "|---|---:|---:|---:|:-:|"]
+
+    def row(name, s, goal=None):
+        g = f"{goal:g}" if goal is not None else "—"
+        ok = verdict(s["median_s"], goal) if goal is not None else ""
+        rows.append(f"| {name} | {s['median_s']:.2f} | {s['min_s']:.2f}–{s['max_s']:.2f} | {g} | {ok} |")
+
+    row("(a) launch → server healthy", a["healthy_s"])
+    row("(a) launch → widgets shown (Train button, class-size caption)", a["widgets_s"])
+    row("(a) launch → **usable** (a click on the profile answered)", a["interactive_s"],
+        GOALS["cold_start_interactive_s"])
+    row("(a) launch → class-size chart drawn", a["chart_drawn_s"])
+    row("(a) launch → first script run finished (after the torch warm-up)", a["first_run_finished_s"])
+    ps = r.get("page_switch")
+    if not ps:
+        return "\n".join(rows)
+    for title, s in ps["summary"].items():
+        row(f"(b) switch → {title} (charts drawn + run finished)", s, GOALS["page_switch_s"])
+    row("(c) switch → Embedding gap: saved UMAP map node present", ps["saved_map"], GOALS["saved_map_s"])
+    rows += ["", "| page switch | server CPU (s) | browser renderer busy (s) | charts drawn (s) | run finished (s) |",
+             "|---|---:|---:|---:|---:|"]
+    for title, rs in ps["rows"].items():
+        med = {k: statistics.median(x[k] for x in rs) for k in ("server_cpu_s", "renderer_task_s", "drawn_s",
+                                                                 "finished_s") if all(k in x for x in rs)}
+        rows.append(f"| {title} | {med.get('server_cpu_s', float('nan')):.2f} | "
+                    f"{med.get('renderer_task_s', float('nan')):.2f} | {med['drawn_s']:.2f} | {med['finished_s']:.2f} |")
+    return "\n".join(rows)
+
+
+class _ColdOnly(Exception):
+    pass
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cold", type=int, default=3, help="cold-start repeats")
+    ap.add_argument("--cycles", type=int, default=5, help="page-switch cycles over the four pages")
+    ap.add_argument("--epochs", type=int, default=5, help="epochs of the digits run made for (b) and (c)")
+    ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--opt", action="append", default=[], metavar="SECTION.OPTION=VALUE",
+                    help="extra streamlit option for every server, e.g. --opt runner.postScriptGC=false")
+    ap.add_argument("--cold-only", action="store_true", help="only (a), the cold start")
+    ap.add_argument("--app", default=str(ROOT / "app.py"), help="the app script (pages/ beside it)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "app_cpu.json"))
+    args = ap.parse_args(argv)
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("Chromium not found: apt-get install chromium", file=sys.stderr)
+        return 2
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("playwright not installed: .venv/bin/pip install -r requirements-dev.txt", file=sys.stderr)
+        return 2
+
+    Server.app = Path(args.app).resolve()
+    for o in args.opt:
+        name, _, value = o.partition("=")
+        Server.options += [f"--{name}", value]
+
+    t_all = time.perf_counter()
+    results = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine_info(chromium), "goals_s": GOALS,
+               "setup": {"viewport": VIEWPORT, "cold_repeats": args.cold, "switch_cycles": args.cycles,
+                         "run": {"dataset": "digits", "epochs": args.epochs, "methods": "all (default)"},
+                         "app": str(Server.app), "streamlit_options": Server.options,
+                         "notes": "fresh server process and fresh browser context (empty HTTP cache) per cold "
+                                  "start; OS file cache warm after the first; Chromium launched once, not timed"}}
+    work = Path(tempfile.mkdtemp(prefix="eos-bench-app-"))
+    try:
+        if not args.no_profile:
+            log("profiling the first page's imports …")
+            results["profile"] = profile_first_page()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            try:
+                # (a) — an empty run store, as on a first start
+                reps = []
+                for i in range(args.cold):
+                    r = cold_start(browser, work / f"runs-cold-{i}", work / f"cold-{i}.log")
+                    log(f"cold start {i + 1}/{args.cold}: " + ", ".join(
+                        f"{k.removesuffix('_s')} {v:.2f}" for k, v in r.items() if isinstance(v, float)))
+                    reps.append(r)
+                keys = ["healthy_s", "widgets_s", "interactive_s", "chart_drawn_s", "first_run_finished_s",
+                        "server_cpu_at_interactive_s"]
+                results["cold_start"] = {
+                    "repeats": reps,
+                    "summary": {k: summary([r[k] for r in reps]) for k in keys},
+                }
+                # (b) + (c)
+                if args.cold_only:
+                    raise _ColdOnly
+                runs = work / "runs"
+                log(f"training a {args.epochs}-epoch digits run with the engine …")
+                run_id, secs = make_run(runs, args.epochs)
+                log(f"run {run_id} in {secs:.1f} s")
+                sw = page_switches(browser, runs, work / "switch.log", args.cycles)
+                results["page_switch"] = {
+                    "run_id": run_id, "run_seconds": secs, "first_map_visit_s": sw["first_map_visit_s"],
+                    "rows": sw["rows"],
+                    "summary": {t: summary([x["complete_s"] for x in rs]) for t, rs in sw["rows"].items()},
+                    "drawn_summary": {t: summary([x["drawn_s"] for x in rs]) for t, rs in sw["rows"].items()},
+                    "saved_map": summary([x["first_chart_s"] for x in sw["rows"]["Embedding gap"]]),
+                    "loadavg_1min_end": os.getloadavg()[0],
+                }
+            except _ColdOnly:
+                pass
+            finally:
+                browser.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["total_s"] = time.perf_counter() - t_all
+    results["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(markdown(results))
+    m = results["machine"]
+    print(f"\n{results['date']} · {m['cpu']} · {m['cpu_count']} CPUs · streamlit {m['versions']['streamlit']} · "
+          f"{m['chromium']} · total {results['total_s']:.0f} s · {out}")
+    if "profile" in results:
+        print("\nFirst-page costs (one process, in order):")
+        for k, v in results["profile"]["steps_s"].items():
+            print(f"  {v:6.2f} s  {k}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
