@@ -530,7 +530,7 @@ def segment_traces(segments: pd.DataFrame) -> list[go.Scatter]:
     selected synthetic points as black diamonds. Not selectable (no ``customdata``)."""
     xs, ys = _segment_xy(segments)
     out = [
-        go.Scatter(x=xs, y=ys, mode="lines", name="base → partner", line=dict(color="black", width=1.5, dash="dot"),
+        go.Scatter(x=xs, y=ys, mode="lines", name="base → partner", line=dict(color="black", width=2.5, dash="dash"),
                    hoverinfo="skip"),
         go.Scatter(x=segments["x1"], y=segments["y1"], mode="markers", name="partner reached",
                    marker=dict(symbol="x", size=10, color="black"), hoverinfo="skip"),

@@ -640,7 +640,10 @@ _THREADS_SET = False
 def warm_up() -> threading.Thread | None:
     """Once per process, after the first page is drawn (``app.py`` calls it last): import torch
     here in the script thread (see :func:`import_engine`), then JIT-compile UMAP in a background
-    thread (numba needs seconds) so the first map of a session is quick."""
+    thread (numba needs seconds) so the first map of a session is quick. ``EOS_NO_WARMUP=1`` skips
+    both (e.g. to time the bare first page)."""
+    if os.environ.get("EOS_NO_WARMUP") == "1":
+        return None
     import_engine()
 
     def work() -> None:
