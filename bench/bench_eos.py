@@ -60,7 +60,11 @@ from threadpoolctl import threadpool_info  # noqa: E402
 K = 10
 RHO = 100.0
 N_CLASSES = 10
-SEP = 0.5  # class-centre spread vs unit within-class noise: classes overlap at their borders
+# Class-centre spread vs unit within-class noise, at d = 64. Squared distances concentrate as d
+# grows (their spread ~ sqrt(d)) while a centre offset adds ~ d * sep^2, so sep is scaled by
+# (64 / d) ** 0.25 to keep the same border overlap at every d; with a fixed sep the 512-d classes
+# separate fully and EOS would fall back to nearest enemies for every class.
+SEP = 0.5
 
 # name -> (n, d, warm-ups, repeats)
 SIZES = {
@@ -79,7 +83,7 @@ def make_embeddings(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     counts = np.floor(n * w / w.sum()).astype(int)
     counts[0] += n - counts.sum()
     y = np.repeat(np.arange(N_CLASSES), counts)
-    centers = rng.normal(scale=SEP, size=(N_CLASSES, d))
+    centers = rng.normal(scale=SEP * (64 / d) ** 0.25, size=(N_CLASSES, d))
     X = (centers[y] + rng.normal(size=(n, d))).astype(np.float32)
     perm = rng.permutation(n)
     return X[perm], y[perm]
@@ -212,7 +216,7 @@ def bench_size(name: str, skip_reference: bool) -> dict:
     res: dict = {"n": n, "d": d, "k": K, "class_counts": counts.tolist(),
                  "n_synthetic": int(counts.max() * len(counts) - n)}
 
-    inside = []
+    inside, fallback = [], []
 
     def run_eos():
         TimedFaissNN.spent = 0.0
@@ -220,6 +224,7 @@ def bench_size(name: str, skip_reference: bool) -> dict:
         eos.fit_resample(X, y)
         inside.append(TimedFaissNN.spent)
         res["eos_candidates"] = {int(c): v for c, v in eos.n_candidates_.items()}
+        fallback[:] = [int(c) for c in eos.fallback_classes_]
 
     query_rows = np.flatnonzero(y != np.argmax(counts))  # what EOS queries under "auto"
     res["n_queries"] = int(len(query_rows))
@@ -235,6 +240,7 @@ def bench_size(name: str, skip_reference: bool) -> dict:
     log(f"{name}: {', '.join(fns)} (interleaved, {warmup} warm-up, {repeats} repeats)")
     res.update(timed_interleaved(fns, warmup, repeats))
     res["eos_inside_search_s"] = statistics.median(inside[warmup:])
+    res["eos_fallback_classes"] = fallback
     res["eos_overhead_vs_search"] = res["eos"]["median_s"] / res["search"]["median_s"] - 1.0
     res["eos_overhead_inside"] = res["eos"]["median_s"] / res["eos_inside_search_s"] - 1.0
 

@@ -57,11 +57,14 @@ def _interpolate(X: np.ndarray, base: np.ndarray, partner: np.ndarray, r: np.nda
     """Write ``X[base] + r * (X[partner] - X[base])`` into ``out`` (S, D), block by block."""
     step = max(64, _BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
     r_col = r.astype(X.dtype, copy=False)[:, None]
+    xb_buf = np.empty((min(step, len(base)), X.shape[1]), dtype=X.dtype)
     for s in range(0, len(base), step):
         e = min(s + step, len(base))
-        seg = out[s:e]
-        np.take(X, partner[s:e], axis=0, out=seg)
-        xb = np.take(X, base[s:e], axis=0)
+        seg, xb = out[s:e], xb_buf[: e - s]
+        # mode="clip": np.take buffers its output in the default mode="raise"; the indices come
+        # from our own tables and are always in range.
+        np.take(X, partner[s:e], axis=0, out=seg, mode="clip")
+        np.take(X, base[s:e], axis=0, out=xb, mode="clip")
         seg -= xb
         seg *= r_col[s:e]
         seg += xb
