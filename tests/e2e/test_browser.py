@@ -115,7 +115,7 @@ def test_digits_run_through_every_page(browser, streamlit_server) -> None:
     timings: dict[str, float] = {}
     t_start = time.monotonic()
     page.goto(server.url + "/")
-    train = page.get_by_role("button", name="Train", exact=False).first
+    train = page.locator(".st-key-train_button button[data-testid^=\"stBaseButton\"]").first
     train.wait_for(timeout=90_000)
     wait_idle(page)
     timings["first_page_s"] = time.monotonic() - t_start
