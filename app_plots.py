@@ -5,9 +5,12 @@ so every function here is unit-testable and cheap to import.
 
 Conventions
 -----------
-* One trace per class (``go.Scattergl``, WebGL) so classes can be toggled from the legend. Because
+* One trace per class so classes can be toggled from the legend: SVG ``go.Scatter`` for small maps,
+  WebGL ``go.Scattergl`` from :data:`WEBGL_MIN_POINTS` points on (:func:`scatter_trace`). Because
   point indices restart in every trace, every point carries a **global row id** in
   ``customdata[0]``; selections are mapped back through :func:`selected_ids`.
+* One colour per oversampler everywhere (:data:`METHOD_COLORS`), one short name per oversampler
+  in every table, legend and axis (:data:`METHOD_NAMES`).
 * Legends list classes from the smallest to the largest training class, named ``"7 · n=3"``;
   minority classes get larger markers.
 """
@@ -36,6 +39,17 @@ _PALETTE = (
     "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
 )
 
+# One short name and one colour per oversampler, used by every chart and table.
+METHOD_NAMES = {"none": "none", "ros": "ROS", "smote": "SMOTE", "bsmote": "Borderline-SMOTE",
+                "adasyn": "ADASYN", "eos": "EOS"}
+METHOD_COLORS = {"none": "#8c8c8c", "ros": "#b07aa1", "smote": "#4e79a7", "bsmote": "#76b7b2",
+                 "adasyn": "#edc948", "eos": "#e15759"}
+_EXTRA_METHOD_COLORS = ("#59a14f", "#f28e2b", "#9c755f", "#ff9da7")
+
+# Below this many points a map is drawn with SVG (go.Scatter): headless / GPU-less browsers draw
+# small WebGL maps slower than SVG; above it WebGL (go.Scattergl) scales better.
+WEBGL_MIN_POINTS = 3000
+
 GAP_METRICS = {
     "spread_ratio": "Spread ratio (test / train spread)",
     "distance_gap": "Distance gap (test → train centroid)",
@@ -50,6 +64,24 @@ GAP_METRICS = {
 def class_color(c: int) -> str:
     """A stable colour for class ``c`` (cycles after 20 classes)."""
     return _PALETTE[int(c) % len(_PALETTE)]
+
+
+def method_name(m: str) -> str:
+    """The short display name of an oversampler (``"eos"`` -> ``"EOS"``)."""
+    return METHOD_NAMES.get(m, m)
+
+
+def method_color(m: str) -> str:
+    """The one colour of an oversampler in every chart."""
+    if m in METHOD_COLORS:
+        return METHOD_COLORS[m]
+    return _EXTRA_METHOD_COLORS[sum(map(ord, m)) % len(_EXTRA_METHOD_COLORS)]
+
+
+def scatter_trace(n_points: int, **kwargs: Any) -> go.Scatter | go.Scattergl:
+    """A scatter trace of the right kind for a figure of ``n_points`` points (see
+    :data:`WEBGL_MIN_POINTS`); use one kind per figure so the drawing order follows the traces."""
+    return (go.Scattergl if n_points >= WEBGL_MIN_POINTS else go.Scatter)(**kwargs)
 
 
 def class_names(classes: Sequence[str] | None, num_classes: int) -> list[str]:
@@ -282,6 +314,7 @@ def embedding_map(
     else:
         fig = go.Figure()
     shown: set[int] = set()
+    n_points = len(points)
     for c in order_by_size(counts):
         for split in ("train", "test"):
             sub = points[(points["label"] == c) & (points["split"] == split)]
@@ -292,8 +325,8 @@ def embedding_map(
                           opacity=0.9 if is_test else 0.6)
             if is_test and not side:
                 marker.update(symbol="circle-open", line=dict(width=1.5, color=class_color(c)))
-            trace = go.Scattergl(
-                x=sub["x"], y=sub["y"], mode="markers", marker=marker,
+            trace = scatter_trace(
+                n_points, x=sub["x"], y=sub["y"], mode="markers", marker=marker,
                 name=legend_name(names[c], counts[c]), legendgroup=f"class{c}",
                 showlegend=c not in shown,
                 customdata=_point_customdata(sub, names, counts),
@@ -307,8 +340,8 @@ def embedding_map(
     if highlight:
         hl = points[points["gid"].isin(list(highlight))]
         if not hl.empty:
-            fig.add_trace(go.Scattergl(
-                x=hl["x"], y=hl["y"], mode="markers", name="selected",
+            fig.add_trace(scatter_trace(
+                n_points, x=hl["x"], y=hl["y"], mode="markers", name="selected",
                 marker=dict(size=14, symbol="circle-open", color="black", line=dict(width=2)),
                 hoverinfo="skip", showlegend=False,
             ), **({"row": 1, "col": 1} if side else {}))
@@ -412,8 +445,10 @@ def history_gap_frame(history: Sequence[Mapping[str, Any]], metric: str = "sprea
 
 def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
                     train_counts: Sequence[int], metric: str = "spread_ratio",
-                    title: str | None = None, height: int = 340) -> go.Figure:
-    """Per-class gap metric across training epochs, one line per class (minority first)."""
+                    title: str | None = None, height: int = 340, legend: str = "right") -> go.Figure:
+    """Per-class gap metric across training epochs, one line per class (minority first).
+
+    ``legend="below"``: a horizontal legend under the plot (for half-width columns)."""
     df = history_gap_frame(history, metric)
     counts = np.asarray(train_counts)
     names = class_names(classes, len(counts))
@@ -428,8 +463,12 @@ def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[s
             line=dict(color=class_color(c), width=float(sizes[c])), marker=dict(size=4),
             hovertemplate=f"{names[c]} (n={counts[c]})<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
         ))
-    fig.update_layout(xaxis_title="epoch", yaxis_title=GAP_METRICS.get(metric, metric))
-    return _layout(fig, title=title, height=height)
+    fig.update_layout(xaxis=dict(title="epoch", tickformat="d"), yaxis_title=GAP_METRICS.get(metric, metric))
+    fig = _layout(fig, title=title, height=height)
+    if legend == "below":
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0,
+                                      entrywidth=78, font=dict(size=11)))
+    return fig
 
 
 def gap_animation(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
@@ -475,53 +514,68 @@ def gap_animation(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str
 def synthetic_map(
     real: pd.DataFrame, synth: pd.DataFrame, *, classes: Sequence[str] | None,
     train_counts: Sequence[int], enemies: pd.DataFrame | None = None,
-    segments: pd.DataFrame | None = None, title: str | None = None, height: int = 560,
+    segments: pd.DataFrame | None = None, context: pd.DataFrame | None = None,
+    title: str | None = None, height: int = 560,
 ) -> go.Figure:
     """Real minority points, synthetic points and the enemies they reach toward.
 
     Each frame has ``gid``, ``x``, ``y``, ``label``; ``segments`` has ``x0, y0, x1, y1`` (base →
-    partner) and optionally ``sx, sy`` (the synthetic point on it). Synthetic points are drawn as
-    small diamonds in their class colour, enemies as grey open squares.
+    partner) and optionally ``sx, sy`` (the synthetic point on it); ``context`` (``x``, ``y``) is
+    drawn underneath in light grey. Drawing order, bottom to top: context, enemies (grey open
+    squares), real points (small, translucent), synthetic points (diamonds in their class colour,
+    on top so the real dots never hide them), segments.
     """
     counts = np.asarray(train_counts)
     names = class_names(classes, len(counts))
-    sizes = marker_sizes(counts)
+    sizes = marker_sizes(counts, base=4.0, extra=3.0)
+    n_points = sum(len(f) for f in (real, synth, enemies, context) if f is not None)
     fig = go.Figure()
+    if context is not None and not context.empty:
+        fig.add_trace(scatter_trace(
+            n_points, x=context["x"], y=context["y"], mode="markers", name="other training points",
+            marker=dict(size=3, color="#d4d4d4"), hoverinfo="skip"))
     if enemies is not None and not enemies.empty:
-        fig.add_trace(go.Scattergl(
-            x=enemies["x"], y=enemies["y"], mode="markers", name="enemies (other classes)",
-            marker=dict(symbol="square-open", size=6, color="#888"),
+        fig.add_trace(scatter_trace(
+            n_points, x=enemies["x"], y=enemies["y"], mode="markers", name="enemies (other classes)",
+            marker=dict(symbol="square-open", size=6, color="#777777"),
             customdata=customdata(enemies["gid"].astype(int), [names[v] for v in enemies["label"]]),
             hovertemplate="enemy · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
         ))
-    for c in order_by_size(counts):
+    order = [c for c in order_by_size(counts)
+             if (real["label"] == c).any() or (synth["label"] == c).any()]
+    for c in order:  # real points first: underneath the synthetic ones
         r = real[real["label"] == c]
-        s = synth[synth["label"] == c]
-        if r.empty and s.empty:
+        n_syn = int((synth["label"] == c).sum())
+        if r.empty:
             continue
-        name = legend_name(names[c], counts[c]) + (f" (+{len(s)} syn)" if len(s) else "")
-        if not r.empty:
-            fig.add_trace(go.Scattergl(
-                x=r["x"], y=r["y"], mode="markers", name=name,
-                legendgroup=f"class{c}", marker=dict(color=class_color(c), size=float(sizes[c]) + 2,
-                                                     line=dict(width=1, color="white")),
-                customdata=customdata(r["gid"].astype(int), [names[c]] * len(r)),
-                hovertemplate="real · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
-            ))
-        if not s.empty:
-            fig.add_trace(go.Scattergl(
-                x=s["x"], y=s["y"], mode="markers", name=name if r.empty else f"{names[c]} synthetic",
-                legendgroup=f"class{c}", showlegend=r.empty,
-                marker=dict(color=class_color(c), size=5, symbol="diamond", opacity=0.45),
-                customdata=customdata(s["gid"].astype(int), [names[c]] * len(s)),
-                hovertemplate="synthetic · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
-            ))
+        fig.add_trace(scatter_trace(
+            n_points, x=r["x"], y=r["y"], mode="markers",
+            name=legend_name(names[c], counts[c]) + (f" (+{n_syn} syn)" if n_syn else ""),
+            legendgroup=f"class{c}", marker=dict(color=class_color(c), size=float(sizes[c]), opacity=0.45),
+            customdata=customdata(r["gid"].astype(int), [names[c]] * len(r)),
+            hovertemplate="real · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
+        ))
+    for c in order:
+        s = synth[synth["label"] == c]
+        if s.empty:
+            continue
+        has_real = bool((real["label"] == c).any())
+        fig.add_trace(scatter_trace(
+            n_points, x=s["x"], y=s["y"], mode="markers",
+            name=(f"{names[c]} synthetic" if has_real
+                  else legend_name(names[c], counts[c]) + f" (+{len(s)} syn)"),
+            legendgroup=f"class{c}", showlegend=not has_real,
+            marker=dict(color=class_color(c), size=7, symbol="diamond", opacity=0.9,
+                        line=dict(width=0.5, color="rgba(0,0,0,0.55)")),
+            customdata=customdata(s["gid"].astype(int), [names[c]] * len(s)),
+            hovertemplate="synthetic · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
+        ))
     if segments is not None and not segments.empty:
         for t in segment_traces(segments):
             fig.add_trace(t)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    fig.update_layout(dragmode="lasso")
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(dragmode="lasso", legend=dict(title_text="real (●) · synthetic (◆)"))
     return _layout(fig, title=title, height=height)
 
 
@@ -552,21 +606,23 @@ def _segment_xy(seg: pd.DataFrame) -> tuple[list[float | None], list[float | Non
 
 
 def share_bars(values: Mapping[str, float], *, title: str, yaxis: str, percent: bool = True) -> go.Figure:
-    """One bar per oversampler (e.g. share of synthetic points whose nearest real neighbour is an enemy)."""
-    names = list(values)
-    fig = go.Figure(go.Bar(x=names, y=[values[n] for n in names],
-                           marker_color=["#d62728" if n == "eos" else "#1f77b4" for n in names],
-                           text=[f"{values[n]:.0%}" if percent else f"{values[n]:.3f}" for n in names],
-                           textposition="outside"))
-    fig.update_layout(yaxis_title=yaxis, xaxis_title="oversampler")
+    """One bar per oversampler (e.g. share of synthetic points whose nearest real neighbour is an
+    enemy), in the oversampler's colour."""
+    methods = list(values)
+    fig = go.Figure(go.Bar(x=[method_name(m) for m in methods], y=[values[m] for m in methods],
+                           marker_color=[method_color(m) for m in methods],
+                           text=[f"{values[m]:.0%}" if percent else f"{values[m]:.3f}" for m in methods],
+                           textposition="outside", cliponaxis=False,
+                           hovertemplate="%{x}: %{text}<extra></extra>"))
+    fig.update_layout(yaxis_title=yaxis, xaxis_title="oversampler", xaxis_type="category")
     if percent:
         fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
-    return _layout(fig, title=title, height=320)
+    return _layout(fig, title=title, height=340)
 
 
 def closure_bars(closure: Mapping[str, Sequence[float]], *, classes: Sequence[str] | None,
                  train_counts: Sequence[int], title: str | None = None) -> go.Figure:
-    """Gap closure per class, grouped by oversampler; classes largest → smallest."""
+    """Gap closure per class, grouped by oversampler (one colour each); classes largest → smallest."""
     counts = np.asarray(train_counts)
     names = class_names(classes, len(counts))
     order = order_by_size(counts, ascending=False)
@@ -574,10 +630,12 @@ def closure_bars(closure: Mapping[str, Sequence[float]], *, classes: Sequence[st
     fig = go.Figure()
     for m, vals in closure.items():
         v = np.asarray(vals, dtype=float)
-        fig.add_bar(x=labels, y=[v[c] if c < len(v) else np.nan for c in order], name=m,
-                    hovertemplate=m + "<br>%{x}: %{y:.2f}<extra></extra>")
+        fig.add_bar(x=labels, y=[v[c] if c < len(v) else np.nan for c in order], name=method_name(m),
+                    marker_color=method_color(m),
+                    hovertemplate=method_name(m) + "<br>%{x}: %{y:.2f}<extra></extra>")
     fig.update_layout(barmode="group", xaxis_type="category", yaxis_title="gap closure",
-                      xaxis_title="class (largest → smallest)")
+                      xaxis_title="class (largest → smallest)", yaxis_range=[0, 1.02],
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     return _layout(fig, title=title, height=340)
 
 
@@ -585,11 +643,14 @@ def closure_bars(closure: Mapping[str, Sequence[float]], *, classes: Sequence[st
 # page 4: head accuracy
 
 METRIC_COLUMNS = {"balanced_accuracy": "balanced acc", "g_mean": "g-mean", "macro_f1": "macro-F1"}
+# Human column names of metrics_table, shared by Setup & train and Head accuracy.
+TABLE_COLUMNS = {"method": "oversampler", **METRIC_COLUMNS, "n_synthetic": "synthetic points",
+                 "seconds": "seconds (phases 2–3)"}
 
 
 def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per method: balanced accuracy, g-mean, macro-F1, seconds, synthetic count; the best
-    value of each metric is marked in a ``best`` column listing the metrics it wins."""
+    """One row per method (raw names, for CSV): balanced accuracy, g-mean, macro-F1, synthetic
+    count, seconds."""
     rows = []
     for name, r in methods.items():
         m = r.get("metrics", r)
@@ -598,16 +659,32 @@ def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
             "balanced_accuracy": _f(m.get("balanced_accuracy")),
             "g_mean": _f(m.get("g_mean")),
             "macro_f1": _f(m.get("macro_f1")),
-            "seconds": _f(r.get("seconds")),
             "n_synthetic": int(r.get("n_synthetic", 0) or 0),
+            "seconds": _f(r.get("seconds")),
         })
-    df = pd.DataFrame(rows, columns=["method", "balanced_accuracy", "g_mean", "macro_f1", "seconds", "n_synthetic"])
-    best = {k: df[k].max() for k in METRIC_COLUMNS if len(df) and df[k].notna().any()}
-    df["best"] = [
-        " ".join("★" + METRIC_COLUMNS[k] for k, v in best.items() if np.isclose(row[k], v))
-        for _, row in df.iterrows()
-    ]
-    return df
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def best_methods(table: pd.DataFrame, metric: str = "balanced_accuracy") -> list[str]:
+    """Methods with the best ``metric`` (every one of them on a tie)."""
+    v = table[metric]
+    if not len(table) or not v.notna().any():
+        return []
+    return list(table.loc[np.isclose(v.fillna(-np.inf), v.max()), "method"])
+
+
+def metrics_view(table: pd.DataFrame) -> Any:
+    """``metrics_table`` for display: short method names, the best balanced accuracy marked with
+    a ★ in the name, human column names, 4 decimals, the best value of each metric highlighted
+    (a pandas Styler for ``st.dataframe``)."""
+    best = set(best_methods(table))
+    view = table.copy()
+    view["method"] = [method_name(m) + (" ★" if m in best else "") for m in table["method"]]
+    view = view.rename(columns=TABLE_COLUMNS)
+    metric_cols = list(METRIC_COLUMNS.values())
+    return (view.style
+            .format({**{c: "{:.4f}" for c in metric_cols}, TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep="–")
+            .highlight_max(subset=metric_cols, props="background-color: #d7efd9; font-weight: 600"))
 
 
 def _f(v: Any) -> float:
@@ -619,39 +696,65 @@ def _f(v: Any) -> float:
 
 def recall_heatmap(recalls: Mapping[str, Sequence[float]], *, classes: Sequence[str] | None,
                    train_counts: Sequence[int], title: str | None = None) -> go.Figure:
-    """Methods × classes recall heatmap; classes largest → smallest."""
+    """Methods × classes recall heatmap; classes largest → smallest. Cell text is drawn in
+    white on dark cells and near-black on light ones."""
     counts = np.asarray(train_counts)
     names = class_names(classes, len(counts))
     order = order_by_size(counts, ascending=False)
     methods = list(recalls)
     z = np.array([[float(recalls[m][c]) if c < len(recalls[m]) else np.nan for c in order] for m in methods])
     labels = [legend_name(names[c], counts[c]) for c in order]
-    fig = go.Figure(go.Heatmap(z=z, x=labels, y=methods, zmin=0, zmax=1, colorscale="Viridis",
-                               text=np.round(z, 2), texttemplate="%{text}",
+    ylabels = [method_name(m) for m in methods]
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=ylabels, zmin=0, zmax=1, colorscale="Viridis", xgap=1, ygap=1,
                                hovertemplate="%{y} · %{x}<br>recall %{z:.3f}<extra></extra>",
-                               colorbar=dict(title="recall")))
-    fig.update_xaxes(type="category", title="class (largest → smallest)")
-    fig.update_yaxes(type="category", autorange="reversed")
-    return _layout(fig, title=title, height=120 + 40 * len(methods))
+                               colorbar=dict(title="recall", thickness=12)))
+    _cell_text(fig, z, labels, ylabels, dark=lambda v: v < 0.6, fmt="{:.2f}")
+    fig.update_xaxes(type="category", title="class (largest → smallest)", showgrid=False)
+    fig.update_yaxes(type="category", autorange="reversed", showgrid=False)
+    return _layout(fig, title=title, height=130 + 44 * len(methods))
+
+
+def _cell_text(fig: go.Figure, z: np.ndarray, x: Sequence[str], y: Sequence[str], *, dark, fmt: str,
+               skip=None) -> None:
+    """Numbers on heatmap cells as two text scatters: white on dark cells, near-black on light."""
+    for is_dark, color in ((True, "white"), (False, "#1a1a1a")):
+        xs, ys, texts = [], [], []
+        for i, yy in enumerate(y):
+            for j, xx in enumerate(x):
+                v = z[i, j]
+                if not np.isfinite(v) or (skip is not None and skip(i, j)) or bool(dark(v)) != is_dark:
+                    continue
+                xs.append(xx)
+                ys.append(yy)
+                texts.append(fmt.format(v))
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, text=texts, mode="text", showlegend=False, hoverinfo="skip",
+                                     textfont=dict(color=color, size=12)))
 
 
 def confusion_figure(conf: Sequence[Sequence[float]], *, classes: Sequence[str] | None,
                      title: str | None = None, normalize: bool = True) -> go.Figure:
-    """Confusion matrix (rows = true class), row-normalised by default."""
+    """Confusion matrix (rows = true class), row-normalised by default, with the value in every
+    non-empty cell and a colour bar."""
     z = np.asarray(conf, dtype=float)
     names = class_names(classes, z.shape[0])
     counts = z.copy()
     if normalize:
         s = z.sum(axis=1, keepdims=True)
         z = np.divide(z, s, out=np.zeros_like(z), where=s > 0)
+    zmax = 1.0 if normalize else max(float(z.max()), 1.0)
     fig = go.Figure(go.Heatmap(
-        z=z, x=names, y=names, colorscale="Blues", zmin=0, zmax=1 if normalize else None,
-        customdata=counts, showscale=False,
-        hovertemplate="true %{y} → predicted %{x}<br>%{customdata:.0f} images (%{z:.0%})<extra></extra>",
+        z=z, x=names, y=names, colorscale="Blues", zmin=0, zmax=zmax, xgap=1, ygap=1,
+        customdata=counts, colorbar=dict(title="share" if normalize else "images", thickness=10,
+                                         tickformat=".0%" if normalize else None),
+        hovertemplate="true %{y} → predicted %{x}<br>%{customdata:.0f} images (%{z:.0%})<extra></extra>"
+        if normalize else "true %{y} → predicted %{x}<br>%{z:.0f} images<extra></extra>",
     ))
-    fig.update_xaxes(type="category", title="predicted")
-    fig.update_yaxes(type="category", title="true", autorange="reversed")
-    return _layout(fig, title=title, height=360)
+    _cell_text(fig, z, names, names, dark=lambda v: v > 0.55 * zmax,
+               fmt="{:.0%}" if normalize else "{:.0f}", skip=lambda i, j: counts[i, j] == 0)
+    fig.update_xaxes(type="category", title="predicted", showgrid=False)
+    fig.update_yaxes(type="category", title="true", autorange="reversed", showgrid=False)
+    return _layout(fig, title=title, height=420)
 
 
 def seeds_summary(per_seed: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -662,14 +765,16 @@ def seeds_summary(per_seed: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def seeds_bars(summary: pd.DataFrame, *, metric: str, title: str | None = None) -> go.Figure:
-    """Mean ± std over seeds per method."""
+    """Mean ± std over seeds per method, in each method's colour."""
     fig = go.Figure(go.Bar(
-        x=summary["method"], y=summary["mean"], error_y=dict(type="data", array=summary["std"], visible=True),
+        x=[method_name(m) for m in summary["method"]], y=summary["mean"],
+        error_y=dict(type="data", array=summary["std"], visible=True),
         customdata=summary["n"],
         hovertemplate="%{x}<br>mean %{y:.3f} ± %{error_y.array:.3f}<br>%{customdata} seed(s)<extra></extra>",
-        marker_color=["#d62728" if m == "eos" else "#1f77b4" for m in summary["method"]],
+        marker_color=[method_color(m) for m in summary["method"]],
     ))
-    fig.update_layout(yaxis_title=METRIC_COLUMNS.get(metric, metric), xaxis_title="oversampler")
+    fig.update_layout(yaxis_title=METRIC_COLUMNS.get(metric, metric), xaxis_title="oversampler",
+                      xaxis_type="category")
     return _layout(fig, title=title, height=340)
 
 
@@ -680,14 +785,22 @@ def history_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def training_curve(history: Sequence[Mapping[str, Any]], *, height: int = 300) -> go.Figure:
-    """Loss (left axis) and test balanced accuracy (right axis) per epoch."""
+def training_curve(history: Sequence[Mapping[str, Any]], *, height: int = 340) -> go.Figure:
+    """Loss (left axis) and test balanced accuracy (right axis, fixed 0–1 with its own ticks)."""
     df = history_frame(history)
     fig = go.Figure()
-    fig.add_scatter(x=df["epoch"], y=df["loss"], name="loss", mode="lines+markers")
-    fig.add_scatter(x=df["epoch"], y=df["test_bacc"], name="test balanced acc", mode="lines+markers", yaxis="y2")
-    fig.update_layout(yaxis=dict(title="loss"), xaxis_title="epoch",
-                      yaxis2=dict(title="balanced acc", overlaying="y", side="right", range=[0, 1]))
+    fig.add_scatter(x=df["epoch"], y=df["loss"], name="loss", mode="lines+markers",
+                    line=dict(color="#4e79a7"), hovertemplate="epoch %{x}<br>loss %{y:.4f}<extra></extra>")
+    fig.add_scatter(x=df["epoch"], y=df["test_bacc"], name="test balanced acc", mode="lines+markers", yaxis="y2",
+                    line=dict(color="#e15759"),
+                    hovertemplate="epoch %{x}<br>test balanced acc %{y:.3f}<extra></extra>")
+    fig.update_layout(
+        xaxis=dict(title="epoch", tickformat="d"),
+        yaxis=dict(title="loss", rangemode="tozero"),
+        yaxis2=dict(title="test balanced acc", overlaying="y", side="right", range=[0, 1], tickmode="linear",
+                    tick0=0, dtick=0.2, tickformat=".1f", showgrid=False, zeroline=False),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+    )
     return _layout(fig, title="Training curve", height=height)
 
 

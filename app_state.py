@@ -46,8 +46,6 @@ DATASET_LABELS = {
     "svhn": "SVHN",
     "folder": "my images (.zip upload)",
 }
-METHOD_SHORT = {"none": "none", "ros": "ROS", "smote": "SMOTE", "bsmote": "Borderline-SMOTE",
-                "adasyn": "ADASYN", "eos": "EOS"}
 METHOD_LABELS = {
     "none": "none (phase-1 head, baseline)",
     "ros": "random over-sampling",
@@ -186,6 +184,32 @@ def _fmt_ratio(r: Any) -> str:
         return f"{float(r):g}"
     except (TypeError, ValueError):
         return "?"
+
+
+def ensure_router() -> None:
+    """Hand a page script run without ``app.py`` over to the router (call it first on every page).
+
+    Streamlit 1.67 keeps a relic of its first multipage mode: while a ``pages/`` folder sits beside
+    the main script and no public ``st.navigation()`` call has run yet in this process
+    (``PagesManager.uses_pages_directory``, a class flag set when the first session opens; the
+    test harness resets it before every ``AppTest.run``), the script runner builds its own
+    navigation from the file names (``pages/2_gap.py`` -> ``/gap``) and runs the requested page
+    script *alone* — without ``app.py``'s page config, sidebar and session sync. That happens for
+    a deep link (``/gap``) that is the first request after a server start. The page files are named
+    after the router's ``url_path`` so that legacy lookup finds the page (no "Page not found"
+    dialog); this guard then turns the legacy mode off and runs ``app.py`` in this same script run:
+    its ``st.navigation`` resolves the same page (page hashes are ``calc_hash(url_path)`` in both
+    modes) and draws it with the page config and sidebar. Running it inline rather than calling
+    ``st.rerun()`` keeps the run's widget triggers (a button click would be lost by a rerun)."""
+    import runpy
+
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    runpy.run_path(str(Path(__file__).resolve().with_name("app.py")), run_name="__main__")
+    st.stop()  # the page was drawn by the router: skip the rest of this outer run of it
 
 
 def sync_session() -> None:
@@ -531,6 +555,10 @@ def start_training(cfg_dict: dict, *, meta: dict | None = None) -> Job:
 # maps (2-D projections of the embeddings), saved with the run
 
 MAP_NAME = "projection_umap"  # <run>/projection_umap.npz, written by Projection.save
+MAP_ROWS_NAME = "projection_umap_rows"  # <run>/projection_umap_rows.npz: synthetic rows in the map
+# UMAP's transform costs ~0.25 ms per row here: the map places a fixed random sample of at most
+# this many synthetic points per oversampler (30k rows would add ~7.5 s to every map).
+MAP_SYNTHETIC_MAX = 3000
 
 
 def _map_path(store, run_id: str) -> Path:
@@ -545,30 +573,55 @@ def _proj_arrays(proj) -> dict[str, np.ndarray]:
     return out
 
 
+def map_sample(n: int, *, seed: int = 0, cap: int | None = None) -> np.ndarray:
+    """Sorted rows of a synthetic set that go into the saved map: all of them up to ``cap``
+    (default :data:`MAP_SYNTHETIC_MAX`), else a seeded uniform sample (the class mix of the
+    sample follows the set's)."""
+    cap = MAP_SYNTHETIC_MAX if cap is None else int(cap)
+    if n <= cap:
+        return np.arange(n, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False)).astype(np.int64)
+
+
 def _compute_and_save_map(store, run_id: str, *, p1=None) -> dict[str, np.ndarray]:
-    """Fit the run's UMAP map on the training embeddings, place the test embeddings and every
-    saved oversampler's synthetic points into it, and save it with the run."""
+    """Fit the run's UMAP map on the training embeddings, place the test embeddings and a sample
+    of every saved oversampler's synthetic points (:func:`map_sample`) into it, and save it with
+    the run (the sampled row ids beside it, so provenance still maps)."""
     from eos_core.projection import fit_projection
 
     if p1 is None:
         p1 = read_phase1(store, run_id)
     emb = p1.embeddings
     extra = {"test": emb.test_emb}
+    rows_of: dict[str, np.ndarray] = {}
     for m in (store.load_json(run_id, "methods") if store.has(run_id, "methods", ".json") else {}):
         if store.has(run_id, f"synthetic_{m}", ".npz"):
             x = store.load_arrays(run_id, f"synthetic_{m}")["X_syn"]
             if len(x):
-                extra[f"synthetic_{m}"] = x
+                rows = map_sample(len(x), seed=run_seed(p1))
+                rows_of[f"synthetic_{m}"] = rows
+                extra[f"synthetic_{m}"] = x[rows]
     proj = fit_projection(emb.train_emb, method="umap", extra=extra, seed=run_seed(p1), train_y=emb.train_y)
+    # The rows first: the map file's presence marks a complete map.
+    store.save_arrays(run_id, MAP_ROWS_NAME, **rows_of)
     proj.save(_map_path(store, run_id))
-    return _proj_arrays(proj)
+    return {**_proj_arrays(proj), **{f"{k}_rows": v for k, v in rows_of.items()}}
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _saved_map(root: str, run_id: str, mtime: float) -> dict[str, np.ndarray]:
+    """The saved map's arrays, plus ``synthetic_<m>_rows`` (the rows of each synthetic set it
+    placed; absent for maps saved before sampling, which placed every row)."""
     from eos_core.projection import Projection
 
-    return _proj_arrays(Projection.load(_map_path(_store(root), run_id)))
+    store = _store(root)
+    out = _proj_arrays(Projection.load(_map_path(store, run_id)))
+    if store.has(run_id, MAP_ROWS_NAME, ".npz"):
+        try:
+            out.update({f"{k}_rows": v for k, v in store.load_arrays(run_id, MAP_ROWS_NAME).items()})
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing a PCA preview…")
@@ -638,10 +691,10 @@ _THREADS_SET = False
 
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread | None:
-    """Once per process, after the first page is drawn (``app.py`` calls it last): import torch
-    here in the script thread (see :func:`import_engine`), then JIT-compile UMAP in a background
-    thread (numba needs seconds) so the first map of a session is quick. ``EOS_NO_WARMUP=1`` skips
-    both (e.g. to time the bare first page)."""
+    """Once per process: import torch here in the script thread (see :func:`import_engine`), then
+    JIT-compile UMAP in a background thread (numba needs seconds) so the first map of a session is
+    quick. Called by :func:`warm_up_later`, i.e. a few seconds after the first page is drawn, not
+    during it. ``EOS_NO_WARMUP=1`` skips both (e.g. to time the bare first page)."""
     if os.environ.get("EOS_NO_WARMUP") == "1":
         return None
     import_engine()
@@ -657,6 +710,41 @@ def warm_up() -> threading.Thread | None:
     t = threading.Thread(target=work, name="eos-umap-warmup", daemon=True)
     t.start()
     return t
+
+
+WARM_UP_DELAY_S = 3.0
+_WARM_ARMED = "_eos_warm_up_armed"
+
+
+def warm_up_later(delay_s: float = WARM_UP_DELAY_S) -> None:
+    """Run :func:`warm_up` ``delay_s`` seconds after this run's page reached the browser, not during
+    it (``app.py`` calls this last on every run).
+
+    The torch import must happen in a script thread (never first in a worker, see
+    :func:`import_engine`), but importing it at the end of the first run made that run ~1.5 s
+    longer and competed for the 2 CPU cores with the browser drawing the first page. So a tiny
+    fragment with ``run_every`` is armed instead: its timer starts in the browser once the page is
+    there, and its first tick imports torch (~1–2 s; the page stays usable, widgets answer after
+    it) and then reruns the page once without the fragment, which stops the timer. Once warmed up
+    (per process), nothing is drawn. Starting training imports torch anyway (see
+    :func:`start_training`) if that comes first."""
+    if os.environ.get("EOS_NO_WARMUP") == "1" or _WARMED.is_set():
+        return
+    st.session_state[_WARM_ARMED] = True
+
+    @st.fragment(run_every=delay_s)
+    def _tick() -> None:
+        if st.session_state.pop(_WARM_ARMED, False):
+            return  # drawn by the full run: only arm the timer
+        warm_up()
+        _WARMED.set()
+        st.rerun()  # a full run that no longer draws this fragment: its timer stops
+
+    with st.sidebar:  # an empty fragment: keep it out of the page's layout
+        _tick()
+
+
+_WARMED = threading.Event()
 
 
 # =============================================================================================
@@ -816,21 +904,28 @@ def _placed(root: str, run_id: str, version: float, method: str, k: int, map_kin
 
 
 def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarray:
-    """2-D positions of the synthetic points on the run's map.
+    """2-D positions ``(S, 2)`` of the synthetic points on the run's map; NaN rows are not on it.
 
-    The saved UMAP map already holds the run's synthetic sets placed by UMAP's ``transform``;
-    otherwise (another k, or the PCA preview) each point goes to the distance-weighted mean map
-    position of its 10 nearest real training embeddings (UMAP's transform starts from that same
-    estimate)."""
+    The saved UMAP map already holds the run's synthetic sets (at the run's k) placed by UMAP's
+    ``transform`` — a seeded sample of at most :data:`MAP_SYNTHETIC_MAX` rows per oversampler, the
+    other rows are NaN. Otherwise (another k, or the PCA preview) every point goes to the
+    distance-weighted mean map position of its 10 nearest real training embeddings (UMAP's
+    transform starts from that same estimate)."""
     store = get_store()
     path = _map_path(store, run_id)
     mtime = path.stat().st_mtime if path.exists() else 0.0
-    if map_kind == "umap" and path.exists():
-        saved = _saved_map(runs_root(), run_id, mtime).get(f"synthetic_{method}")
-        if saved is not None and len(saved) == len(synthetic(run_id, method, k)["y_syn"]):
-            p1 = load_phase1(run_id)
-            if int(k) == int(p1.config.k_neighbors):
+    if map_kind == "umap" and path.exists() and int(k) == int(load_phase1(run_id).config.k_neighbors):
+        arrays = _saved_map(runs_root(), run_id, mtime)
+        saved = arrays.get(f"synthetic_{method}")
+        n = len(synthetic(run_id, method, k)["y_syn"])
+        if saved is not None:
+            rows = arrays.get(f"synthetic_{method}_rows")
+            if rows is None and len(saved) == n:
                 return saved
+            if rows is not None and len(rows) == len(saved) and (len(rows) == 0 or int(rows.max()) < n):
+                out = np.full((n, 2), np.nan, np.float32)
+                out[rows] = saved
+                return out
     return _placed(runs_root(), run_id, _version(store, run_id), method, int(k), map_kind, mtime)
 
 

@@ -27,7 +27,7 @@ Usage::
     .venv/bin/python bench/bench_app.py --cold 3 --cycles 5 --epochs 5
     .venv/bin/python bench/bench_app.py --cold-only --out /tmp/a.json
     .venv/bin/python bench/bench_app.py --opt runner.postScriptGC=false --out /tmp/nogc.json
-    .venv/bin/python bench/bench_app.py --app /tmp/variant/app.py --out /tmp/v.json   # app_pages/ beside it
+    .venv/bin/python bench/bench_app.py --app /tmp/variant/app.py --out /tmp/v.json   # pages/ beside it
 
 Wall-clock figures depend on the machine's load (server and browser share the CPUs): the JSON
 records the load average, and the CPU-time columns are the load-independent part.

@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eos_core.neighbors import FaissNearestNeighbors  # noqa: E402  (sets the OpenBLAS hint first)
+from eos_core.neighbors import FaissNearestNeighbors, _search  # noqa: E402  (sets faiss's env hints first)
 from eos_core.oversampling import EOS  # noqa: E402
 
 import faiss  # noqa: E402
@@ -185,9 +185,11 @@ class TimedFaissNN(FaissNearestNeighbors):
 
 
 def bare_search(X: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """IndexFlatL2 over all points + one k+1 search; through ``_search`` so that it uses the same
+    OpenMP thread choice as EOS (free cores only), which is what makes the comparison fair."""
     index = faiss.IndexFlatL2(X.shape[1])
     index.add(X)
-    index.search(X if rows is None else np.ascontiguousarray(X[rows]), K + 1)
+    _search(index, X if rows is None else np.ascontiguousarray(X[rows]), K + 1)
 
 
 def timed_interleaved(fns: dict, warmup: int, repeats: int) -> dict:

@@ -27,8 +27,9 @@ disables both). Both were measured on the project's 2-core Xeon box:
   from 0.34 s to 1.2 s with the default policy on a loaded box; passive waiting keeps it near the
   idle-box time (as faiss's own troubleshooting notes recommend for OpenBLAS builds).
 
-Threads: faiss keeps its default of one OpenMP thread per core (2 threads beat 1 on an idle box:
-0.79 s vs 1.25 s for 12.4k queries into 50k x 64).
+Threads: faiss's default is one OpenMP thread per core, which is best on an idle machine; before a
+large search the number of free cores is sampled and faiss uses only those (see
+:func:`_search_threads` for the measurements). ``EOS_FAISS_THREADS=n`` forces n threads.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from numbers import Integral
 
 import numpy as np
@@ -136,11 +138,73 @@ def _build_index(X: np.ndarray, use_gpu: bool):
     return index
 
 
+# Searches below this many multiply-adds (query x database x dim) take well under a second; they
+# keep faiss's default thread count without sampling the CPU load first.
+_ADAPT_THREADS_MIN_WORK = 2e9
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies summed over all CPUs from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()[1:]
+    except OSError:
+        return None
+    values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _search_threads(work: float) -> int | None:
+    """OpenMP threads for one large search, or None to keep faiss's default.
+
+    faiss's flat search synchronises its OpenMP threads thousands of times (per GEMM block and
+    heap merge). When other processes already occupy some cores, a thread that gets descheduled
+    stalls all the others at every barrier: on the 2-core box, with other jobs running, the 30k x
+    50k x 64 search took 2.9 s on 1 thread vs 7.8 s on 2 (idle box: 2 threads win, 0.79 vs 1.25 s
+    for 12.4k x 50k). So, before a search big enough to matter, the busy share of the CPUs is
+    sampled for 50 ms and faiss uses only the cores that are free (at least 1).
+    ``EOS_FAISS_THREADS=n`` forces n threads.
+    """
+    forced = os.environ.get("EOS_FAISS_THREADS")
+    if forced:
+        try:
+            return max(1, int(forced))
+        except ValueError:
+            return None
+    if work < _ADAPT_THREADS_MIN_WORK:
+        return None
+    default = faiss.omp_get_max_threads()
+    if default <= 1:
+        return None
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(0.05)
+    second = _cpu_times()
+    busy, total = second[0] - first[0], second[1] - first[1]
+    if total <= 0:
+        return None
+    n_cpus = os.cpu_count() or default
+    free = n_cpus * (1.0 - busy / total)
+    return int(min(default, max(1, round(free))))
+
+
 def _search(index, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """faiss search; returns (squared L2 float32 (n, k), int64 indices (n, k))."""
     if len(Q) == 0:
         return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
-    return index.search(Q, k)
+    threads = _search_threads(float(len(Q)) * index.ntotal * index.d)
+    if threads is None:
+        return index.search(Q, k)
+    # omp_set_num_threads sets the calling thread's OpenMP default, so the setting is restored
+    # right after and never leaks into other callers.
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        return index.search(Q, k)
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def _sqrt_clip(d2: np.ndarray) -> np.ndarray:

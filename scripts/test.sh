@@ -9,7 +9,7 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   sudo_cmd=""
   [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo -n"
   if [[ $(id -u) -eq 0 || -n $sudo_cmd ]]; then
-    ($sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null) \
+    ($sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
       || echo "note: could not install chromium; the browser test will be skipped"
   fi
 fi

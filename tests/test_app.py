@@ -21,11 +21,12 @@ import app_plots as P
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGE1 = "app_pages/1_Setup_and_train.py"
-PAGE2 = "app_pages/2_Embedding_gap.py"
-PAGE3 = "app_pages/3_Synthetic_inspector.py"
-PAGE4 = "app_pages/4_Head_accuracy.py"
+PAGE1 = "pages/1_setup.py"
+PAGE2 = "pages/2_gap.py"
+PAGE3 = "pages/3_synthetic.py"
+PAGE4 = "pages/4_heads.py"
 METHODS = ["none", "smote", "eos"]
+MAP_CAP = 250  # synthetic points per oversampler in the saved map (the app's cap, lowered for the test)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,7 +58,7 @@ def test_map_traces_per_class_with_global_ids() -> None:
     assert pts["gid"].is_unique and len(pts) == len(ytr) + len(yte)
     for layout in ("overlay", "side"):
         fig = P.embedding_map(pts, classes=["a", "b", "c"], train_counts=counts, layout=layout)
-        assert all(t.type == "scattergl" for t in fig.data)
+        assert all(t.type == "scatter" for t in fig.data)  # small maps: SVG
         assert len(fig.data) == 6  # one trace per (class, split)
         assert all(isinstance(t.customdata[0][0], int) for t in fig.data)
         gids = np.concatenate([np.asarray(t.customdata)[:, 0].astype(int) for t in fig.data])
@@ -69,6 +70,9 @@ def test_map_traces_per_class_with_global_ids() -> None:
         shown = [t.name for t in fig.data if t.showlegend is not False]
         assert shown == ["c · n=3", "b · n=12", "a · n=40"]
         assert fig.data[0].marker.size > fig.data[-1].marker.size  # minority markers are larger
+    big = P.map_points(*(np.repeat(a, 60, axis=0) for a in (xtr, ytr, xte, yte)))
+    assert len(big) >= P.WEBGL_MIN_POINTS
+    assert {t.type for t in P.embedding_map(big, classes=None, train_counts=counts).data} == {"scattergl"}
 
 
 def test_selected_ids_map_back_to_rows() -> None:
@@ -119,12 +123,26 @@ def test_synthetic_map_segments_and_tables() -> None:
     ids = [int(r[0]) for t in fig.data if t.customdata is not None for r in t.customdata]
     assert sorted(ids) == [0, 0, 1, 2, 10, 11]
     assert any(t.name == "base → partner" for t in fig.data)
+    kinds = [("synthetic" if "synthetic ·" in (t.hovertemplate or "") else "real" if "real ·" in (t.hovertemplate or "")
+              else None) for t in fig.data]
+    assert max(i for i, k in enumerate(kinds) if k == "real") < min(i for i, k in enumerate(kinds) if k == "synthetic")
     table = P.metrics_table({"none": {"balanced_accuracy": 0.5, "g_mean": 0.3, "macro_f1": 0.4, "seconds": 0},
                              "eos": {"balanced_accuracy": 0.7, "g_mean": 0.6, "macro_f1": 0.4, "seconds": 1}})
-    assert list(table["method"]) == ["none", "eos"] and "balanced acc" in table.loc[1, "best"]
-    assert "macro-F1" in table.loc[0, "best"]  # ties are marked on both rows
-    assert P.recall_heatmap({"none": [1, 0.5, 0], "eos": [1, 0.7, 0.4]}, classes=None, train_counts=[5, 3, 1]).data
-    assert P.confusion_figure([[3, 1], [0, 2]], classes=["a", "b"]).data[0].z[0][0] == pytest.approx(0.75)
+    assert list(table["method"]) == ["none", "eos"] and P.best_methods(table) == ["eos"]
+    assert P.best_methods(table, "macro_f1") == ["none", "eos"]  # ties: every best row
+    view = P.metrics_view(table).data
+    assert list(view["oversampler"]) == ["none", "EOS ★"] and "balanced acc" in view.columns
+    heat = P.recall_heatmap({"none": [1, 0.5, 0], "eos": [1, 0.7, 0.4]}, classes=None, train_counts=[5, 3, 1])
+    assert list(heat.data[0].y) == ["none", "EOS"]
+    colors = {t.textfont.color: list(t.text) for t in heat.data[1:]}  # contrast: white on dark cells
+    assert "0.00" in colors["white"] and "1.00" in colors["#1a1a1a"]
+    conf = P.confusion_figure([[3, 1], [0, 2]], classes=["a", "b"])
+    assert conf.data[0].z[0][0] == pytest.approx(0.75)
+    assert sorted(t for tr in conf.data[1:] for t in tr.text) == ["100%", "25%", "75%"]  # empty cells blank
+    assert {P.method_color(m) for m in P.METHOD_NAMES} == set(P.METHOD_COLORS.values())
+    assert [b.marker.color for b in P.closure_bars({"eos": [1, 1, 1], "smote": [1, 1, 1]}, classes=None,
+                                                   train_counts=[5, 3, 1]).data] == [P.METHOD_COLORS["eos"],
+                                                                                     P.METHOD_COLORS["smote"]]
     summ = P.seeds_summary(pd.DataFrame({"method": ["a", "a", "b"], "balanced_accuracy": [0.5, 0.7, 0.6]}),
                            "balanced_accuracy")
     assert summ.set_index("method").loc["a", "std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
@@ -273,6 +291,9 @@ def trained(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     runs = tmp_path_factory.mktemp("app-runs")
     mp.setenv("EOS_RUNS_DIR", str(runs))
+    import app_state
+
+    mp.setattr(app_state, "MAP_SYNTHETIC_MAX", MAP_CAP)  # digits makes ~900 per method: exercise the sample
     try:
         at = _app()
         at.select_slider(key="setup_ratio").set_value(20)
@@ -294,10 +315,12 @@ def test_page1_shows_per_class_results(trained) -> None:
     at = trained["at"]
     assert trained["run"] in at.success[0].value
     df = at.dataframe[0].value
-    assert len(df) == 10 and {f"recall · {m}" for m in METHODS} <= set(df.columns)
+    assert len(df) == 10 and {f"recall · {P.method_name(m)}" for m in METHODS} <= set(df.columns)
     assert df["train n"].iloc[-1] == int(df["train n"].iloc[0] / 20)
     summary = at.dataframe[1].value
-    assert list(summary["method"]) == METHODS
+    assert [m.removesuffix(" ★") for m in summary["oversampler"]] == [P.method_name(m) for m in METHODS]
+    assert summary["oversampler"].str.endswith("★").sum() >= 1
+    assert {"balanced acc", "synthetic points"} <= set(summary.columns)
 
 
 def test_reload_reattaches_and_sessions_are_isolated(trained) -> None:
@@ -314,10 +337,11 @@ def test_page2_embedding_gap(trained) -> None:
     at = _app(PAGE2, run=trained["run"])
     _ok(at)
     charts = _charts(at)
-    assert {"gap_map", "gap_bars", "gap_epochs", "gap_anim"} <= set(charts)
+    assert {"gap_map", "gap_bars", "gap_epochs"} <= set(charts) and "gap_anim" not in charts
     m = charts["gap_map"]
     assert "UMAP" in m["layout"]["title"]["text"]  # the map saved by the training job, not a preview
-    assert all(t["type"] == "scattergl" for t in m["data"])
+    n_points = sum(len(t["customdata"]) for t in m["data"])
+    assert {t["type"] for t in m["data"]} == {"scattergl" if n_points >= P.WEBGL_MIN_POINTS else "scatter"}
     ids = [row[0] for t in m["data"] for row in t["customdata"]]
     assert len(ids) == len(set(ids))
     names = [t["name"] for t in m["data"] if t.get("showlegend", True)]
@@ -332,6 +356,9 @@ def test_page2_embedding_gap(trained) -> None:
     at.segmented_control(key="gap_layout").set_value("side by side").run()
     _ok(at)
     assert "xaxis2" in _charts(at)["gap_map"]["layout"]
+    at.toggle(key="gap_animate").set_value(True).run()  # the animation is drawn only when asked for
+    _ok(at)
+    assert len(_charts(at)["gap_anim"]["frames"]) >= 2
 
 
 def test_page3_synthetic_inspector(trained) -> None:
@@ -341,12 +368,16 @@ def test_page3_synthetic_inspector(trained) -> None:
     assert {"syn_sel_eos", "syn_sel_smote", "syn_enemy_share", "syn_closure"} <= set(charts)
     eos = charts["syn_sel_eos"]
     syn_traces = [t for t in eos["data"] if "synthetic" in t.get("hovertemplate", "")]
-    n_train = sum(int(n) for n in at.dataframe[0].value["train n"]) if at.dataframe else None
     syn_ids = [row[0] for t in syn_traces for row in t["customdata"]]
     assert syn_ids and all(isinstance(g, int) for g in syn_ids)
     real_ids = [row[0] for t in eos["data"] if "real" in t.get("hovertemplate", "") for row in t["customdata"]]
     assert min(syn_ids) > max(real_ids)  # synthetic rows come after the real rows: no collisions
-    del n_train
+    # The saved map placed a seeded sample of each synthetic set (capped for this test), and only
+    # those rows are drawn; their ids are the rows of the full set, as saved beside the map.
+    run_dir = trained["runs"] / trained["run"]
+    saved_rows = np.load(run_dir / "projection_umap_rows.npz")["synthetic_eos"]
+    n_real = len(np.load(run_dir / "embeddings.npz")["train_y"])
+    assert len(saved_rows) == MAP_CAP and sorted(syn_ids) == sorted(n_real + int(r) for r in saved_rows)
     assert any(t.get("name") == "enemies (other classes)" for t in eos["data"])
     at.button(key="syn_random_eos").click().run()
     _ok(at)
@@ -355,7 +386,8 @@ def test_page3_synthetic_inspector(trained) -> None:
     assert any(t.get("name") == "base → partner" for t in _charts(at)["syn_sel_eos"]["data"])
     assert len(at.get("image")) >= 3  # base, partner and nearest-neighbour thumbnails
     closure = _charts(at)["syn_closure"]
-    assert [t["name"] for t in closure["data"]] == ["none", "eos", "smote"]
+    assert [t["name"] for t in closure["data"]] == ["none", "EOS", "SMOTE"]
+    assert [t["marker"]["color"] for t in closure["data"]] == [P.METHOD_COLORS[m] for m in ("none", "eos", "smote")]
     at.slider(key="syn_k").set_value(3).run()  # another k: resampled on the fly
     _ok(at)
     assert "syn_sel_eos" in _charts(at)
@@ -379,13 +411,13 @@ def test_page4_head_accuracy_with_seeds(trained, second_seed) -> None:
     at = _app(PAGE4, run=trained["run"])
     _ok(at)
     table = at.dataframe[0].value
-    assert list(table["method"]) == METHODS and len(table) == len(METHODS)
-    assert table["best"].str.contains("balanced acc").sum() >= 1
+    assert [m.removesuffix(" ★") for m in table["oversampler"]] == [P.method_name(m) for m in METHODS]
+    assert table["oversampler"].str.endswith("★").sum() >= 1
     charts = _charts(at)
     assert {"recall_heatmap", "confusion_none", "seeds_bars"} <= set(charts)
     assert len(charts["recall_heatmap"]["data"][0]["z"]) == len(METHODS)
     seeds = charts["seeds_bars"]["data"][0]
-    assert seeds["x"] == METHODS and "error_y" in seeds
+    assert seeds["x"] == [P.method_name(m) for m in METHODS] and "error_y" in seeds
     labels = [b.label for b in at.get("download_button")]
     assert "Download table (CSV)" in labels and "Download figure (HTML)" in labels
 

@@ -154,3 +154,21 @@ def test_nearest_enemies_errors(data):
     y2[:2] = 1  # class 0 has only 2 enemies
     with pytest.raises(ConfigError, match="only 2 points of other classes"):
         nearest_enemies(X, y2, 3)
+
+
+def test_search_thread_choice(monkeypatch, data):
+    import faiss
+
+    from eos_core import neighbors as nb
+
+    X, Q, _ = data
+    monkeypatch.delenv("EOS_FAISS_THREADS", raising=False)
+    assert nb._search_threads(1e6) is None  # small searches keep faiss's default
+    chosen = nb._search_threads(1e12)
+    assert chosen is None or 1 <= chosen <= faiss.omp_get_max_threads()
+    monkeypatch.setenv("EOS_FAISS_THREADS", "1")
+    assert nb._search_threads(1e6) == 1
+    before = faiss.omp_get_max_threads()
+    i = FaissNearestNeighbors(n_neighbors=3).fit(X).kneighbors(Q, return_distance=False)
+    assert faiss.omp_get_max_threads() == before  # restored after the search
+    np.testing.assert_array_equal(i, _sk(X, 3).kneighbors(Q.astype(np.float64), return_distance=False))

@@ -10,6 +10,7 @@ import app_plots as P
 import app_state as S
 from eos_core.errors import EOSError
 
+S.ensure_router()  # first: a deep link opened before app.py ever ran
 S.sync_session()
 st.title("Head accuracy")
 S.explain("""
@@ -34,7 +35,7 @@ icon in a figure's toolbar (top right of the chart).
 rec = S.run_picker(need="methods")
 if rec is None:
     st.info("No run with re-trained heads yet. Train one on **Setup & train** (choose at least one oversampler).")
-    st.page_link("app_pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.page_link("pages/1_setup.py", label="Go to Setup & train", icon="🏋️")
     st.stop()
 
 summary = S.load_json(rec.id, "methods", {}) or {}
@@ -58,19 +59,15 @@ def html_button(fig, name: str, key: str) -> None:
 # ------------------------------------------------------------------------------------------ table
 st.subheader("Test scores per oversampler")
 table = P.metrics_table(summary)
-styled = table.style.format({"balanced_accuracy": "{:.4f}", "g_mean": "{:.4f}", "macro_f1": "{:.4f}",
-                             "seconds": "{:.2f}"}).highlight_max(
-    subset=["balanced_accuracy", "g_mean", "macro_f1"], color="#c8e6c9")
-st.dataframe(styled, hide_index=True, key="metrics_table",
-             column_config={"balanced_accuracy": "balanced acc", "g_mean": "g-mean", "macro_f1": "macro-F1",
-                            "seconds": "seconds (phases 2–3)", "n_synthetic": "synthetic points",
-                            "best": "best"})
+st.dataframe(P.metrics_view(table), hide_index=True, key="metrics_table")
+st.caption("★ best balanced accuracy · the best value of each score is highlighted.")
 d1, d2 = st.columns([1, 3])
 d1.download_button("Download table (CSV)", table.to_csv(index=False), file_name=f"head_metrics_{rec.id}.csv",
                    mime="text/csv", key="metrics_csv", icon="⬇️")
 groups = {m: (r.get("groups") or {}) for m, r in summary.items()}
 if any(v for g in groups.values() for v in g.values() if v is not None):
-    gdf = pd.DataFrame([{"method": m, **{k: g.get(k) for k in ("many", "medium", "few")}} for m, g in groups.items()])
+    gdf = pd.DataFrame([{"oversampler": P.method_name(m), **{k: g.get(k) for k in ("many", "medium", "few")}}
+                        for m, g in groups.items()])
     with st.expander("Accuracy by class-size group (many / medium / few training images)"):
         st.dataframe(gdf.round(4), hide_index=True, key="groups_table")
 
@@ -85,11 +82,10 @@ if recalls:
 # ------------------------------------------------------------------------------------------ confusion
 st.subheader("Confusion matrices")
 names = list(summary)
-has_bacc = table["balanced_accuracy"].notna().any()
-best = table.loc[table["balanced_accuracy"].idxmax(), "method"] if has_bacc else names[0]
+best = (P.best_methods(table) or names)[0]
 default = list(dict.fromkeys([m for m in ("none", best) if m in names]))
 show = st.multiselect("Oversamplers", names, default=default, key="confusion_methods",
-                      format_func=S.METHOD_LABELS.get)
+                      format_func=P.method_name)
 normalize = st.toggle("Row-normalised (share of each true class)", value=True, key="confusion_norm")
 cols = st.columns(min(max(len(show), 1), 3))
 for i, m in enumerate(show):
@@ -98,7 +94,8 @@ for i, m in enumerate(show):
         continue
     with cols[i % len(cols)]:
         fig = P.confusion_figure(conf, classes=classes, normalize=normalize,
-                                 title=f"{m} · balanced acc {summary[m].get('balanced_accuracy', float('nan')):.3f}")
+                                 title=f"{P.method_name(m)} · balanced acc "
+                                       f"{summary[m].get('balanced_accuracy', float('nan')):.3f}")
         st.plotly_chart(fig, key=f"confusion_{m}", config={"displaylogo": False})
         html_button(fig, f"confusion_{m}", f"confusion_html_{m}")
 
@@ -159,8 +156,9 @@ with st.expander("Compare with other runs"):
         comp = {rec.id: summary}
         for rid in pick:
             comp[rid] = S.load_json(rid, "methods", {}) or {}
-        cdf = pd.DataFrame({rid: {m: v.get("balanced_accuracy") for m, v in res.items()} for rid, res in comp.items()})
-        cdf.index.name = "method"
+        cdf = pd.DataFrame({rid: {P.method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
+                            for rid, res in comp.items()})
+        cdf.index.name = "oversampler"
         st.caption("Balanced accuracy per method (rows) and run (columns).")
         st.dataframe(cdf.round(4), key="compare_table")
         st.download_button("Download (CSV)", cdf.to_csv(), file_name="compare_runs.csv", mime="text/csv",

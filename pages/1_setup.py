@@ -14,6 +14,7 @@ import app_state as S
 from eos_core.config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.errors import EOSError
 
+S.ensure_router()  # first: a deep link opened before app.py ever ran
 S.sync_session()
 st.title("Setup & train")
 S.explain("""
@@ -87,7 +88,7 @@ with left:
     seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="setup_seed",
                            persist_state="session", help="Same config, other seeds → error bars on Head accuracy.")
     methods = st.multiselect("Oversamplers (phases 2–3)", list(METHODS), default=list(METHODS), key="setup_methods",
-                             persist_state="session", format_func=S.METHOD_SHORT.get,
+                             persist_state="session", format_func=P.method_name,
                              help="none: the phase-1 head (baseline) · ROS: random over-sampling (copies) · "
                                   "SMOTE / Borderline-SMOTE / ADASYN: interpolate within a class · "
                                   "EOS: interpolate toward the nearest enemies (other classes).")
@@ -221,11 +222,12 @@ def job_panel(was_running: bool) -> None:
     if hist and meta:
         g1, g2 = st.columns(2)
         with g1:
-            st.plotly_chart(P.training_curve(hist), key="train_curve")
+            st.plotly_chart(P.training_curve(hist, height=420), key="train_curve")
         with g2:
             if any(h.get("gap") for h in hist):
                 st.plotly_chart(P.gap_over_epochs(hist, classes=meta.get("classes"), train_counts=meta["train"],
-                                                  title="Per-class gap (spread ratio) while training", height=300),
+                                                  title="Per-class gap (spread ratio) while training", height=420,
+                                                  legend="below"),
                                 key="live_gap")
             else:
                 st.caption("No gap snapshots in this run's history.")
@@ -271,13 +273,15 @@ if meta:
     for name, m in summary.items():
         rec = m.get("per_class_recall")
         if rec is not None:
-            df[f"recall · {name}"] = np.round(np.asarray(rec, dtype=float), 3)
+            df[f"recall · {P.method_name(name)}"] = np.round(np.asarray(rec, dtype=float), 3)
     spread = P.gap_values(S.load_json(run_id, "gap", {}), len(df)).get("spread_ratio")
     if spread is not None:
         df["gap · spread ratio"] = np.round(np.asarray(spread, dtype=float), 3)
     st.dataframe(df, hide_index=True, key="results_table")
     if summary:
-        st.dataframe(P.metrics_table(summary).round(4), hide_index=True, key="results_summary")
+        st.markdown("**Test scores per oversampler** · ★ best balanced accuracy · best value of each score "
+                    "highlighted")
+        st.dataframe(P.metrics_view(P.metrics_table(summary)), hide_index=True, key="results_summary")
 
 with st.expander("Past runs in the store", expanded=False):
     try:

@@ -12,6 +12,7 @@ import app_plots as P
 import app_state as S
 from eos_core.errors import EOSError
 
+S.ensure_router()  # first: a deep link opened before app.py ever ran
 S.sync_session()
 st.title("Synthetic inspector")
 S.explain("""
@@ -32,7 +33,8 @@ came from (*base*) to the partner they reach toward, and to list their provenanc
 images, `r`, and the real images nearest to the synthetic point.
 
 Synthetic points live in the embedding, not in the map: the run's own oversamplers (at the run's k)
-are placed into the saved UMAP map with UMAP's `transform`, like the test points; for another k, or
+are placed into the saved UMAP map with UMAP's `transform`, like the test points (a fixed random
+sample of at most 3000 points per oversampler, so the map stays quick to compute); for another k, or
 on the PCA preview, each is drawn at the distance-weighted mean map position of its 10 nearest real
 training points. Either way a segment in the map is only a sketch of the straight segment in the
 embedding.
@@ -46,7 +48,7 @@ synthetic) has their label — higher than *none* means the synthetic points rea
 rec = S.run_picker(need="embeddings")
 if rec is None:
     st.info("No trained run yet. Train one on **Setup & train** first.")
-    st.page_link("app_pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.page_link("pages/1_setup.py", label="Go to Setup & train", icon="🏋️")
     st.stop()
 
 try:
@@ -63,14 +65,15 @@ minority = P.minority_classes(counts)
 choices = [m for m in S.METHOD_LABELS if m != "none"]
 run_k = int(p1.config.k_neighbors)
 
-c1, c2, c3 = st.columns([2, 1, 1.4])
+c1, c2 = st.columns([2, 1.2], gap="large")
 methods = c1.multiselect("Oversamplers", choices, default=[m for m in ("eos", "smote") if m in choices],
-                         key="syn_methods", persist_state="session", format_func=S.METHOD_SHORT.get)
+                         key="syn_methods", persist_state="session", format_func=P.method_name)
 k = c2.slider("k neighbours", 1, 30, run_k, key="syn_k",
               help=f"This run used k={run_k}; other values are resampled on the fly (and cached).")
-show_cls = c3.multiselect("Minority classes", minority, default=minority, key="syn_classes",
-                          format_func=lambda c: P.legend_name(classes[c], counts[c]))
-o1, o2 = st.columns([1, 1])
+show_cls = st.pills("Minority classes (training images per class)", minority, selection_mode="multi",
+                    default=minority, key="syn_classes", format_func=lambda c: P.legend_name(classes[c], counts[c]),
+                    help="Click a class to hide or show it in the maps.") or []
+o1, o2 = st.columns([2, 1.2], gap="large")
 context = o1.toggle("Show the other training points faintly", value=True, key="syn_context")
 cap = o2.number_input("Max points drawn (real and synthetic, each)", 200, 1_000_000, 3000, step=500, key="syn_cap",
                       help="Above this, points are sampled; the smallest classes are kept whole.")
@@ -150,7 +153,7 @@ def on_pick(sel_key: str, pick_key: str) -> None:
 cols = st.columns(min(len(methods), 2))
 for i, method in enumerate(methods):
     with cols[i % len(cols)]:
-        st.subheader(S.METHOD_LABELS.get(method, method))
+        st.subheader(S.METHOD_LABELS.get(method, method), divider="gray")
         try:
             syn = S.synthetic(rec.id, method, k)
             xy = S.place_synthetic(rec.id, method, k, kind)
@@ -158,7 +161,8 @@ for i, method in enumerate(methods):
             S.show_error(err)
             continue
         y_syn = syn["y_syn"].astype(int)
-        keep = np.flatnonzero(np.isin(y_syn, show_cls))
+        placed = np.isfinite(xy[:, 0]) if len(xy) else np.zeros(0, bool)  # the saved map holds a sample
+        keep = np.flatnonzero(np.isin(y_syn, show_cls) & placed)
         if len(keep) > cap:
             keep = np.sort(np.random.default_rng(0).choice(keep, size=int(cap), replace=False))
         synth_df = pd.DataFrame({"gid": n_train + keep, "x": xy[keep, 0] if len(keep) else [],
@@ -171,20 +175,18 @@ for i, method in enumerate(methods):
         enemies = real_frame(enemy_rows) if len(enemy_rows) else None
 
         sel_key, pick_key = f"syn_sel_{method}", f"syn_pick_{method}_{rec.id}_{k}"
-        fig = P.synthetic_map(real_frame(real_rows), synth_df, classes=classes, train_counts=counts,
-                              enemies=enemies, height=480,
-                              title=f"{len(y_syn)} synthetic points · {len(keep)} drawn")
+        ctx_df = None
         if context:
             others = np.flatnonzero(~np.isin(emb.train_y, show_cls))
             if len(others) > 4000:
                 others = np.sort(np.random.default_rng(1).choice(others, 4000, replace=False))
-            fig.add_scattergl(x=train_xy[others, 0], y=train_xy[others, 1], mode="markers",
-                              name="other training points",
-                              marker=dict(size=3, color="#cccccc"), hoverinfo="skip")
-            fig.data = (fig.data[-1],) + fig.data[:-1]  # draw the context underneath
+            ctx_df = pd.DataFrame({"x": train_xy[others, 0], "y": train_xy[others, 1]})
+        fig = P.synthetic_map(real_frame(real_rows), synth_df, classes=classes, train_counts=counts,
+                              enemies=enemies, context=ctx_df, height=480,
+                              title=f"{len(y_syn)} synthetic points · {len(keep)} drawn")
         # The selection is kept in our own session key (set by the chart's callback or the random
         # button): drawing the segments changes the figure, which gives the chart a fresh state.
-        chosen = [s for s in st.session_state.get(pick_key, []) if 0 <= s < len(y_syn)]
+        chosen = [s for s in st.session_state.get(pick_key, []) if 0 <= s < len(y_syn) and placed[s]]
         if chosen and has_prov:
             b = syn["base"][chosen].astype(int)
             pa = syn["partner"][chosen].astype(int)
@@ -201,8 +203,8 @@ for i, method in enumerate(methods):
         b1, b2 = st.columns(2)
         if b1.button("🎲 Random 3", key=f"syn_random_{method}",
                      help="Inspect 3 random synthetic points (or select points in the map)",
-                     disabled=len(y_syn) == 0):
-            pool = keep if len(keep) else np.arange(len(y_syn))
+                     disabled=not placed.any()):
+            pool = keep if len(keep) else np.flatnonzero(placed)
             st.session_state[pick_key] = sorted(
                 np.random.default_rng().choice(pool, size=min(3, len(pool)), replace=False).tolist())
             st.rerun()

@@ -9,6 +9,7 @@ import app_plots as P
 import app_state as S
 from eos_core.errors import EOSError
 
+S.ensure_router()  # first: a deep link opened before app.py ever ran
 S.sync_session()
 st.title("Embedding gap")
 S.explain("""
@@ -30,13 +31,14 @@ territory, which is exactly where they get misclassified. That difference is the
   than the training points, 1 = no gap), *distance gap* (how far test points sit from their class's
   training centre compared with training points) and *accuracy gap* (training recall minus test
   recall). Spearman's ρ between class size and gap is negative when smaller classes have bigger gaps.
-* **Watch the gap open** replays the per-class gap over the training epochs.
+* **Watch the gap open** shows the per-class gap over the training epochs (the toggle replays it
+  as an animation).
 """)
 
 rec = S.run_picker(need="embeddings")
 if rec is None:
     st.info("No trained run yet. Train one on **Setup & train** first — a digits run takes well under a minute.")
-    st.page_link("app_pages/1_Setup_and_train.py", label="Go to Setup & train", icon="🏋️")
+    st.page_link("pages/1_setup.py", label="Go to Setup & train", icon="🏋️")
     st.stop()
 
 try:
@@ -156,11 +158,10 @@ else:
     metric = st.segmented_control("Gap measure", [m for m in P.GAP_METRICS if m in hist[-1]["gap"]],
                                   default="spread_ratio", key="gap_epoch_metric",
                                   format_func=lambda m: P.GAP_METRICS[m].split(" (")[0]) or "spread_ratio"
-    t1, t2 = st.tabs(["Lines", "Animation"])
-    with t1:
-        st.plotly_chart(P.gap_over_epochs(hist, classes=classes, train_counts=counts, metric=metric),
-                        key="gap_epochs", config={"displaylogo": False})
-    with t2:
+    st.plotly_chart(P.gap_over_epochs(hist, classes=classes, train_counts=counts, metric=metric),
+                    key="gap_epochs", config={"displaylogo": False})
+    # The animation (one frame per epoch) is built and drawn only when asked for.
+    if st.toggle("Replay as an animation (bars per class, epoch by epoch)", key="gap_animate"):
         st.plotly_chart(P.gap_animation(hist, classes=classes, train_counts=counts, metric=metric),
                         key="gap_anim", config={"displaylogo": False})
         st.caption("Press ▶ to replay the training; drag the slider to stop at an epoch.")

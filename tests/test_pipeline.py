@@ -1,0 +1,100 @@
+"""Phases 1-3 end to end on digits: one small real run shared by the tests of this module."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from eos_core.config import METHODS, DataConfig, HeadConfig, RunConfig, TrainConfig
+from eos_core.data import load_dataset
+from eos_core.head import attach_head, predict_head
+from eos_core.pipeline import load_methods, load_phase1, run_pipeline
+from eos_core.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    cfg = RunConfig(data=DataConfig(dataset="digits", ratio=20, seed=0),
+                    train=TrainConfig(epochs=10, seed=0, gap_snapshots=False), head=HeadConfig(epochs=10, seed=0))
+    return store, cfg, run_pipeline(cfg, store=store)
+
+
+def test_every_method_balances_and_is_scored(result):
+    _, _, res = result
+    counts = np.array(res.phase1.train_counts)
+    assert list(res.methods) == list(METHODS)
+    assert res.methods["none"].n_synthetic == 0
+    for name in ("ros", "smote", "eos"):
+        m = res.methods[name]
+        # filled up to the majority count exactly
+        assert m.n_synthetic == int((counts.max() - counts).sum()), name
+        assert np.array_equal(np.bincount(m.y_syn, minlength=10) + counts, np.full(10, counts.max()))
+    for m in res.methods.values():
+        assert 0.0 <= m.metrics["balanced_accuracy"] <= 1.0 and len(m.metrics["per_class_recall"]) == 10
+
+
+def test_eos_provenance_on_real_embeddings(result):
+    _, cfg, res = result
+    e = res.phase1.embeddings
+    m = res.methods["eos"]
+    base, partner, r = m.provenance["base"], m.provenance["partner"], m.provenance["r"]
+    assert len(base) == len(partner) == len(r) == m.n_synthetic
+    assert np.all(e.train_y[partner] != e.train_y[base])
+    assert np.array_equal(m.y_syn, e.train_y[base])
+    expect = e.train_emb[base] + r[:, None] * (e.train_emb[partner] - e.train_emb[base])
+    assert np.allclose(m.X_syn, expect, atol=1e-5)
+
+
+def test_head_put_back_on_the_cnn_predicts_like_the_head(result):
+    store, _, res = result
+    p1 = load_phase1(store, res.phase1.run_id, with_model=True)
+    head = res.methods["eos"].head
+    combined = attach_head(p1.model, head).eval()
+    data = load_dataset("digits")
+    with torch.no_grad():
+        img_pred = combined(torch.from_numpy(data.x_test)).argmax(1).numpy()
+    emb_pred, _ = predict_head(head, p1.embeddings.test_emb)
+    assert np.array_equal(img_pred, emb_pred)
+
+
+def test_results_are_saved_and_reloaded_without_recomputation(result):
+    store, _, res = result
+    rec = store.get_run(res.phase1.run_id)
+    assert rec.status == "finished"
+    assert set(rec.metrics["methods"]) == set(METHODS)
+    loaded = load_methods(store, res.phase1.run_id)
+    assert set(loaded) == set(METHODS)
+    assert np.array_equal(loaded["eos"].X_syn, res.methods["eos"].X_syn)
+    assert np.array_equal(loaded["eos"].provenance["partner"], res.methods["eos"].provenance["partner"])
+    assert loaded["smote"].metrics["balanced_accuracy"] == res.methods["smote"].metrics["balanced_accuracy"]
+
+
+def test_gap_report_and_closure(result):
+    _, _, res = result
+    gap = res.gap
+    assert [g["class"] for g in gap["per_class"]] == list(range(10))
+    assert [g["train_count"] for g in gap["per_class"]] == res.phase1.train_counts
+    assert set(gap["size_gap_spearman"]) >= {"accuracy_gap", "spread_ratio", "distance_gap"}
+    assert set(gap["closure"]) == set(METHODS)
+    assert all(0.0 <= v <= 1.0 for v in gap["closure"]["none"] if v is not None)
+
+
+def test_run_json_cli_on_digits(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "eos_core", "run", "--dataset", "digits", "--ratio", "50", "--seed", "0",
+                          "--epochs", "4", "--methods", "none,ros,eos", "--json", "--runs-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert set(res) >= {"run_id", "train_counts", "test_counts", "phase1", "timings", "methods", "gap"}
+    assert list(res["methods"]) == ["none", "ros", "eos"]
+    for m in res["methods"].values():
+        assert set(m) >= {"balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "n_synthetic", "seconds"}
+    counts = res["train_counts"]
+    assert res["methods"]["eos"]["n_synthetic"] == sum(max(counts) - c for c in counts)
+    row = res["gap"]["per_class"][0]
+    assert set(row) >= {"class", "train_count", "accuracy_gap", "spread_ratio", "distance_gap"}
+    assert "size_gap_spearman" in res["gap"]
