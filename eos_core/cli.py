@@ -170,15 +170,20 @@ class _Bar:
 
 # --------------------------------------------------------------------------- commands
 
-def _cmd_train(args: argparse.Namespace, store) -> int:
+def _with_bar(fn, args: argparse.Namespace, store):
+    """Run ``fn`` (run_phase1 or run_pipeline) for the arguments' config with a progress bar."""
     cfg = config_from_args(args)
-    from .pipeline import run_phase1
-
     bar = _Bar(cfg.train.epochs, not args.json)
     try:
-        p1 = run_phase1(cfg, store=store, data_dir=args.data_dir, progress=bar)
+        return fn(cfg, store=store, data_dir=args.data_dir, progress=bar)
     finally:
         bar.close()
+
+
+def _cmd_train(args: argparse.Namespace, store) -> int:
+    from .pipeline import run_phase1
+
+    p1 = _with_bar(run_phase1, args, store)
     if args.json:
         print(json.dumps(_phase1_json(p1)))
     else:
@@ -187,14 +192,9 @@ def _cmd_train(args: argparse.Namespace, store) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, store) -> int:
-    cfg = config_from_args(args)
     from .pipeline import run_pipeline
 
-    bar = _Bar(cfg.train.epochs, not args.json)
-    try:
-        res = run_pipeline(cfg, store=store, data_dir=args.data_dir, progress=bar)
-    finally:
-        bar.close()
+    res = _with_bar(run_pipeline, args, store)
     methods = {
         name: {k: m.metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall",
                                           "gap_closure", "enemy_share")}
@@ -244,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .store import RunStore
 
+        if args.command != "list":
+            config_from_args(args)  # bad values fail here, before torch is imported
+            from .device import configure_threads
+
+            configure_threads()
         store = RunStore(args.runs_dir)
         return {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list}[args.command](args, store)
     except EOSError as err:

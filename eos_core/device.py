@@ -33,3 +33,22 @@ def choose_device(preference: str = "auto") -> torch.device:
     if pref == "mps" and not mps_ok:
         raise ConfigError("Device 'mps' was requested but Apple MPS is not available.")
     return torch.device(pref)
+
+
+def configure_threads(default: int | None = None) -> int:
+    """Set torch's intra-op thread count once, from ``$EOS_TORCH_THREADS`` or ``default``.
+
+    Why: on a small machine that is also doing other work (a Streamlit server, a UMAP fit, another
+    job), torch's OpenMP threads spin-wait for each other, and a 2-thread SmallCNN step measured
+    30-50x slower than a 1-thread one on a loaded 2-core box; on an idle box 2 threads are ~1.6x
+    faster at 28x28. So the CLI keeps torch's default unless told, and the app passes a lower one.
+
+    Returns the thread count in force.
+    """
+    import os
+
+    env = os.environ.get("EOS_TORCH_THREADS", "").strip()
+    n = int(env) if env.isdigit() and int(env) > 0 else default
+    if n is not None and n != torch.get_num_threads():
+        torch.set_num_threads(int(n))
+    return torch.get_num_threads()
