@@ -20,7 +20,7 @@ Timed, per size (median of the repeats, after the warm-ups listed in the JSON):
 (d) imbalanced-learn ``SMOTE(k_neighbors=10)`` with its default scikit-learn neighbours, for the
     same number of synthetic points.
 
-At 100k x 512 every exact all-points search costs minutes on a 2-core box, so each method runs once
+At 100k x 512 every exact search costs about a minute on a 2-core box, so each method runs twice
 there (no warm-up), and the reference is skipped when its estimated time (extrapolated from a timed
 slice of its search) exceeds 3 minutes.
 
@@ -47,7 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eos_core.neighbors import FaissNearestNeighbors, _search  # noqa: E402  (sets faiss's env hints first)
+import eos_core.neighbors as nb  # noqa: E402
+from eos_core.neighbors import FaissNearestNeighbors, _search, _search_threads  # noqa: E402  (sets faiss's env hints first)
 from eos_core.oversampling import EOS  # noqa: E402
 
 import faiss  # noqa: E402
@@ -70,7 +71,7 @@ SEP = 0.5
 SIZES = {
     "12.4k": (12_400, 64, 1, 5),
     "50k": (50_000, 64, 1, 3),
-    "100k": (100_000, 512, 0, 1),
+    "100k": (100_000, 512, 0, 2),
 }
 REFERENCE_LIMIT_S = 180.0
 
@@ -192,19 +193,38 @@ def bare_search(X: np.ndarray, rows: np.ndarray | None = None) -> None:
     _search(index, X if rows is None else np.ascontiguousarray(X[rows]), K + 1)
 
 
+_THREADS_USED: list = []
+
+
+def _recording_search_threads(work: float):
+    """eos_core.neighbors._search_threads, recording each large search's OpenMP thread count."""
+    n = _search_threads(work)
+    if work >= 1e9:
+        _THREADS_USED.append(n)
+    return n
+
+
+nb._search_threads = _recording_search_threads  # _search looks it up at call time
+
+
 def timed_interleaved(fns: dict, warmup: int, repeats: int) -> dict:
     """Median wall time of each function; the repeats alternate between the functions so that
-    load from other processes drifting over time hits all of them alike."""
+    load from other processes drifting over time hits all of them alike. Also lists the faiss
+    thread counts its large searches used (None: faiss's default)."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     runs = {name: [] for name in fns}
+    threads = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            _THREADS_USED.clear()
             t = time.perf_counter()
             fn()
             runs[name].append(time.perf_counter() - t)
-    return {name: {"median_s": statistics.median(r), "runs_s": r, "warmup": warmup} for name, r in runs.items()}
+            threads[name].append(list(_THREADS_USED))
+    return {name: {"median_s": statistics.median(r), "runs_s": r, "warmup": warmup,
+                   "faiss_threads": threads[name]} for name, r in runs.items()}
 
 
 def log(msg: str) -> None:
@@ -216,7 +236,10 @@ def bench_size(name: str, skip_reference: bool) -> dict:
     X, y = make_embeddings(n, d)
     counts = np.bincount(y)
     res: dict = {"n": n, "d": d, "k": K, "class_counts": counts.tolist(),
-                 "n_synthetic": int(counts.max() * len(counts) - n)}
+                 "n_synthetic": int(counts.max() * len(counts) - n),
+                 # Load from other processes, and the faiss thread count it leads to right now.
+                 "loadavg_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+                 "faiss_threads_sampled": _search_threads(1e12)}
 
     inside, fallback = [], []
 

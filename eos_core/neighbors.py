@@ -126,7 +126,7 @@ def _as_float32(X, what: str = "X") -> np.ndarray:
     # Cheap first test (one pass, no temporary), as scikit-learn does: a finite sum proves every
     # value finite; only a non-finite sum (NaN/inf, or overflow) pays for the element-wise check.
     if not np.isfinite(X.sum(dtype=np.float64)) and not np.isfinite(X).all():
-        raise ConfigError(f"The {what} array passed to the neighbour search contain NaN or infinite values.")
+        raise ConfigError(f"The {what} points given to the neighbour search contain NaN or infinite values.")
     return X
 
 
@@ -194,7 +194,9 @@ def _search(index, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """faiss search; returns (squared L2 float32 (n, k), int64 indices (n, k))."""
     if len(Q) == 0:
         return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
-    threads = _search_threads(float(len(Q)) * index.ntotal * index.d)
+    # Only CPU flat indexes run on OpenMP; a GPU index searches as is.
+    on_cpu = isinstance(index, faiss.IndexFlat)
+    threads = _search_threads(float(len(Q)) * index.ntotal * index.d) if on_cpu else None
     if threads is None:
         return index.search(Q, k)
     # omp_set_num_threads sets the calling thread's OpenMP default, so the setting is restored

@@ -30,12 +30,14 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn_compat.utils.validation import validate_data
 
+from .config import METHODS
 from .errors import ConfigError
 from .neighbors import FaissNearestNeighbors, drop_self, nearest_enemies
 
 __all__ = ["EOS", "METHODS", "make_sampler", "resample"]
 
-METHODS = ("none", "ros", "smote", "bsmote", "adasyn", "eos")
+# The method names live in config (the CLI and the app validate against them without importing
+# imbalanced-learn); re-exported here for samplers' users.
 
 # Rows interpolated per block: the two gathered (block, D) operands then stay in L2 cache instead
 # of materialising three (S, D) temporaries (S can be several times N).

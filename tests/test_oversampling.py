@@ -293,8 +293,3 @@ def test_resample_errors(tiny):
     with pytest.raises(ConfigError, match="at least 1"):
         resample("smote", X, y, k_neighbors=0)
 
-
-def test_methods_match_the_config_list():
-    from eos_core.config import METHODS as CONFIG_METHODS
-
-    assert METHODS == CONFIG_METHODS
