@@ -91,8 +91,9 @@ class TrainConfig:
             raise ConfigError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
         if not (1 <= int(self.epochs) <= 1000):
             raise ConfigError(f"Epochs must be between 1 and 1000, got {self.epochs!r}.")
-        if self.batch_size is not None and int(self.batch_size) < 1:
-            raise ConfigError(f"Batch size must be at least 1, got {self.batch_size!r}.")
+        if self.batch_size is not None and int(self.batch_size) < 2:
+            # BatchNorm cannot train on a batch of one sample.
+            raise ConfigError(f"Batch size must be at least 2, got {self.batch_size!r}.")
         if not (float(self.lr) > 0):
             raise ConfigError(f"Learning rate must be positive, got {self.lr!r}.")
 

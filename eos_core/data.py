@@ -10,7 +10,6 @@ dataset, the folder and the files expected, in one sentence.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -199,7 +198,6 @@ def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_s
     A fixed-seed stratified split holds out ``test_size`` of each class as the test set.
     """
     from PIL import Image, UnidentifiedImageError
-    from sklearn.model_selection import train_test_split
     from torchvision.datasets import DatasetFolder
 
     root = Path(folder)
@@ -236,9 +234,23 @@ def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_s
     if counts.min() < 2:
         small = [ds.classes[i] for i in np.flatnonzero(counts < 2)]
         raise DatasetUnavailable(f"Class folder(s) {', '.join(small)} need at least 2 images (one for training, one for testing).")
-    idx = np.arange(len(y))
-    tr, te = train_test_split(idx, test_size=test_size, stratify=y, random_state=0)
-    if len(tr) == 0 or len(te) == 0:
-        warnings.warn("The image folder is too small for a train/test split.", stacklevel=2)
+    tr, te = _holdout_per_class(y, test_size)
     x = _to_float(arr)
-    return ImageData("folder", list(ds.classes), x[np.sort(tr)], y[np.sort(tr)], x[np.sort(te)], y[np.sort(te)])
+    return ImageData("folder", list(ds.classes), x[tr], y[tr], x[te], y[te])
+
+
+def _holdout_per_class(y: np.ndarray, test_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-seed split holding out ``test_size`` of every class, at least one image each.
+
+    scikit-learn's stratified split refuses folders with many small classes (the test set must
+    hold at least one sample per class); a per-class hold-out always works when each class has
+    two images or more.
+    """
+    rng = np.random.default_rng(0)
+    tr, te = [], []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        n_test = min(len(rows) - 1, max(1, int(round(test_size * len(rows)))))
+        te.append(rows[:n_test])
+        tr.append(rows[n_test:])
+    return np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))

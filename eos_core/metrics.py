@@ -164,7 +164,7 @@ def classification_report_dict(
         report = {
             "balanced_accuracy": float(balanced_accuracy_score(yt, yp)),
             "g_mean": float(geometric_mean_score(yt, yp, labels=present, average="multiclass")),
-            "macro_f1": float(f1_score(yt, yp, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(yt, yp, labels=present, average="macro", zero_division=0)),
             "accuracy": float(accuracy_score(yt, yp)),
             "per_class_recall": [
                 float(v) for v in recall_score(yt, yp, labels=labels, average=None, zero_division=0)

@@ -254,7 +254,7 @@ def load_phase1(store: RunStore, run_id: str, *, with_model: bool = False) -> Ph
 
 # --------------------------------------------------------------------------- phases 2-3
 
-def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str = "cpu",
+def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str | torch.device = "cpu",
                cancel: threading.Event | None = None) -> MethodResult:
     """Oversample the phase-1 training embeddings with one method and re-train the head.
 
@@ -305,6 +305,9 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
         from .errors import ConfigError
 
         raise ConfigError(f"Unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}.")
+    from .device import choose_device
+
+    device = choose_device(cfg.train.device)
     rid = phase1.run_id if store is not None else None
     if rid is not None and store.get_run(rid).status != "running":
         store.reopen_run(rid)
@@ -314,12 +317,14 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled before phase 3 finished.")
             _emit(progress, phase="method", name=name, index=i, total=len(names))
-            res = run_method(phase1, cfg, name, cancel=cancel)
+            res = run_method(phase1, cfg, name, device=device, cancel=cancel)
             results[name] = res
             if rid is not None:
                 _save_method(store, rid, res)
         if rid is not None and finalize:
-            store.finish_run(rid, metrics={"methods": {k: _headline(v.metrics) for k, v in results.items()}})
+            done = store.get_run(rid).metrics.get("methods", {})
+            done.update({k: _headline(v.metrics) for k, v in results.items()})
+            store.finish_run(rid, metrics={"methods": done})
     except BaseException as err:
         if rid is not None:
             if isinstance(err, Cancelled):

@@ -315,7 +315,7 @@ def test_page1_shows_per_class_results(trained) -> None:
     at = trained["at"]
     assert trained["run"] in at.success[0].value
     df = at.dataframe[0].value
-    assert len(df) == 10 and {f"recall · {P.method_name(m)}" for m in METHODS} <= set(df.columns)
+    assert len(df) == 10 and {P.method_name(m) for m in METHODS} <= set(df.columns)  # test recall per head
     assert df["train n"].iloc[-1] == int(df["train n"].iloc[0] / 20)
     summary = at.dataframe[1].value
     assert [m.removesuffix(" ★") for m in summary["oversampler"]] == [P.method_name(m) for m in METHODS]

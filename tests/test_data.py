@@ -79,3 +79,11 @@ def test_folder_without_class_folders(tmp_path):
         load_dataset("folder", folder=tmp_path / "flat")
     with pytest.raises(DatasetUnavailable, match="does not exist"):
         load_dataset("folder", folder=tmp_path / "missing")
+
+
+def test_folder_with_many_tiny_classes_still_splits(tmp_path):
+    classes = [f"c{i}" for i in range(10)]
+    _write_folder(tmp_path / "ds", classes=classes, n=2)
+    d = load_dataset("folder", folder=tmp_path / "ds", image_size=8)
+    assert d.train_counts().tolist() == [1] * 10
+    assert d.test_counts().tolist() == [1] * 10

@@ -154,7 +154,7 @@ def test_attach_head_combined_predictions_equal_head_on_embeddings():
 
 
 def test_matches_autograd_and_torch_sgd():
-    """The written-out softmax-regression step is exactly torch's CE + SGD recipe."""
+    """train_head is exactly the recipe: CE, SGD with momentum and weight decay, per-step warm-up, seeded order."""
     x, y = _blobs(n_per_class=150, seed=2)
     cfg = HeadConfig(epochs=3, batch_size=128, lr=0.1, momentum=0.9, weight_decay=2e-4, warmup_epochs=1, seed=5)
     torch.manual_seed(1)

@@ -101,3 +101,11 @@ def test_group_without_test_samples_is_none():
 def test_errors(y_true, y_pred, num_classes, train_counts):
     with pytest.raises(ConfigError):
         classification_report_dict(y_true, y_pred, num_classes, train_counts)
+
+
+def test_macro_f1_averages_over_the_classes_in_the_test_set():
+    # Class 2 has no test sample but is predicted once: it must not enter the macro average, just
+    # as it does not enter balanced accuracy or the g-mean. F1: class 0 = 2/3, class 1 = 1.
+    rep = classification_report_dict([0, 0, 1, 1], [0, 2, 1, 1], num_classes=3)
+    assert rep["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert rep["balanced_accuracy"] == pytest.approx(0.75)

@@ -31,7 +31,6 @@ def test_augment_shift_moves_pixels_and_keeps_shape():
     out = augment_batch(x, AugmentSpec(pad=1, flip=False), g)
     assert out.shape == x.shape
     assert torch.all(out.sum(dim=(1, 2, 3)) == 1.0)  # a 1-pixel shift of an inner pixel keeps it
-    rows, cols = np.nonzero(out[:, 0].numpy().reshape(64, -1))[1] // 8, None
     positions = {tuple(np.argwhere(o[0].numpy() == 1.0)[0]) for o in out}
     assert positions <= {(r, c) for r in (2, 3, 4) for c in (2, 3, 4)}
     assert len(positions) > 3  # really random
@@ -93,3 +92,10 @@ def test_cancel_between_batches_marks_run_cancelled(tmp_path):
         run_phase1(_digits_cfg(epochs=5), store=store, progress=on_progress, cancel=cancel)
     (rec,) = store.list_runs()
     assert rec.status == "cancelled"
+
+
+def test_batch_of_one_is_rejected():
+    from eos_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="at least 2"):
+        TrainConfig(batch_size=1).validate()

@@ -1,7 +1,10 @@
 """One real-browser end-to-end run: a short digits training through the UI, then every page.
 
 Headless Chromium (Debian's package, driven by playwright) against ``streamlit run app.py`` with an
-empty temporary run store. On *Setup & train* the test sets a short run (6 epochs, default digits
+empty temporary run store. The very first request to the fresh server is a deep link (``/gap``):
+it must land on *Embedding gap* through ``app.py``'s router (its sidebar and page config), not on
+the page script alone (Streamlit's legacy ``pages/`` mode, see ``app_state.ensure_router``). Then,
+on *Setup & train*, the test sets a short run (6 epochs, default digits
 dataset and oversamplers), clicks **Train**, waits for the background job to finish, then opens
 every page from the sidebar and checks that its Plotly charts are drawn and that no Streamlit
 exception or error box is shown. A full-page screenshot of every page goes to
@@ -113,6 +116,15 @@ def test_digits_run_through_every_page(browser, streamlit_server) -> None:
     page.on("pageerror", lambda e: console_errors.append(str(e)))
 
     timings: dict[str, float] = {}
+    # The first request after the server start: a deep link.
+    page.goto(server.url + "/gap")
+    page.get_by_role("heading", name="Embedding gap", level=1).wait_for(timeout=90_000)
+    wait_idle(page)
+    nav = [a.inner_text().split("\n")[-1] for a in page.locator('[data-testid="stSidebarNav"] a').all()]
+    assert nav == [label for _, label, _, _ in PAGES], f"not app.py's navigation: {nav}"
+    assert page.title() == "EOS Explorer", page.title()  # app.py's page config
+    assert not page.get_by_text("Page not found").count() and not problems_on(page)
+
     t_start = time.monotonic()
     page.goto(server.url + "/")
     train = page.locator(".st-key-train_button button[data-testid^=\"stBaseButton\"]").first
