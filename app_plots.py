@@ -345,8 +345,8 @@ def embedding_map(
                 marker=dict(size=14, symbol="circle-open", color="black", line=dict(width=2)),
                 hoverinfo="skip", showlegend=False,
             ), **({"row": 1, "col": 1} if side else {}))
-    fig.update_xaxes(showticklabels=False, title=None)
-    fig.update_yaxes(showticklabels=False, title=None)
+    fig.update_xaxes(showticklabels=False, title=None, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, title=None, showgrid=False, zeroline=False)
     fig.update_layout(dragmode="lasso", legend_title_text="class · train n (smallest first)")
     return _layout(fig, title=title, height=height)
 
@@ -551,7 +551,7 @@ def synthetic_map(
         fig.add_trace(scatter_trace(
             n_points, x=r["x"], y=r["y"], mode="markers",
             name=legend_name(names[c], counts[c]) + (f" (+{n_syn} syn)" if n_syn else ""),
-            legendgroup=f"class{c}", marker=dict(color=class_color(c), size=float(sizes[c]), opacity=0.45),
+            legendgroup=f"class{c}", marker=dict(color=class_color(c), size=float(sizes[c]), opacity=0.5),
             customdata=customdata(r["gid"].astype(int), [names[c]] * len(r)),
             hovertemplate="real · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
         ))
@@ -565,8 +565,8 @@ def synthetic_map(
             name=(f"{names[c]} synthetic" if has_real
                   else legend_name(names[c], counts[c]) + f" (+{len(s)} syn)"),
             legendgroup=f"class{c}", showlegend=not has_real,
-            marker=dict(color=class_color(c), size=7, symbol="diamond", opacity=0.9,
-                        line=dict(width=0.5, color="rgba(0,0,0,0.55)")),
+            marker=dict(color=class_color(c), size=8, symbol="diamond", opacity=0.9,
+                        line=dict(width=0.6, color="white")),
             customdata=customdata(s["gid"].astype(int), [names[c]] * len(s)),
             hovertemplate="synthetic · class %{customdata[1]}<br>id %{customdata[0]}<extra></extra>",
         ))
@@ -575,8 +575,12 @@ def synthetic_map(
             fig.add_trace(t)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_layout(dragmode="lasso", legend=dict(title_text="real (●) · synthetic (◆)"))
-    return _layout(fig, title=title, height=height)
+    fig.update_layout(dragmode="lasso")
+    fig = _layout(fig, title=title, height=height)
+    # Legend under the map: the map keeps the column's full width.
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0,
+                                  title_text="real ● · synthetic ◆ ", font=dict(size=11)))
+    return fig
 
 
 def segment_traces(segments: pd.DataFrame) -> list[go.Scatter]:
@@ -634,8 +638,7 @@ def closure_bars(closure: Mapping[str, Sequence[float]], *, classes: Sequence[st
                     marker_color=method_color(m),
                     hovertemplate=method_name(m) + "<br>%{x}: %{y:.2f}<extra></extra>")
     fig.update_layout(barmode="group", xaxis_type="category", yaxis_title="gap closure",
-                      xaxis_title="class (largest → smallest)", yaxis_range=[0, 1.02],
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+                      xaxis_title="class (largest → smallest)", yaxis_range=[0, 1.02], legend_title_text="oversampler")
     return _layout(fig, title=title, height=340)
 
 
@@ -665,12 +668,15 @@ def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
+def _is_best(v: pd.Series, decimals: int = 4) -> np.ndarray:
+    """Rows holding the column's best value at the shown precision (ties: all of them)."""
+    r = v.astype(float).round(decimals)
+    return (r == r.max()).to_numpy() if r.notna().any() else np.zeros(len(v), bool)
+
+
 def best_methods(table: pd.DataFrame, metric: str = "balanced_accuracy") -> list[str]:
-    """Methods with the best ``metric`` (every one of them on a tie)."""
-    v = table[metric]
-    if not len(table) or not v.notna().any():
-        return []
-    return list(table.loc[np.isclose(v.fillna(-np.inf), v.max()), "method"])
+    """Methods with the best ``metric`` at 4 decimals, as shown (every one of them on a tie)."""
+    return list(table.loc[_is_best(table[metric]), "method"]) if len(table) else []
 
 
 def metrics_view(table: pd.DataFrame) -> Any:
@@ -682,9 +688,10 @@ def metrics_view(table: pd.DataFrame) -> Any:
     view["method"] = [method_name(m) + (" ★" if m in best else "") for m in table["method"]]
     view = view.rename(columns=TABLE_COLUMNS)
     metric_cols = list(METRIC_COLUMNS.values())
+    best_style = "background-color: #d7efd9; font-weight: 600"
     return (view.style
             .format({**{c: "{:.4f}" for c in metric_cols}, TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep="–")
-            .highlight_max(subset=metric_cols, props="background-color: #d7efd9; font-weight: 600"))
+            .apply(lambda col: np.where(_is_best(col), best_style, ""), subset=metric_cols))
 
 
 def _f(v: Any) -> float:

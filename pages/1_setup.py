@@ -266,18 +266,21 @@ meta = S.load_json(run_id, "phase1") if run_id else None
 if meta:
     summary = S.load_json(run_id, "methods", {}) or {}
     st.subheader("Per-class results")
-    st.caption(f"Run {run_id} · test recall per class for the phase-1 model and each re-trained head.")
+    st.caption(f"Run {run_id} · test recall per class of the phase-1 head (*none*) and of each re-trained head "
+               "(one column per oversampler).")
     df = pd.DataFrame({"class": meta["classes"], "train n": meta["train_counts"], "test n": meta["test_counts"],
                        "train recall": np.round(np.asarray(meta.get("train_recall", []), dtype=float), 3)
                        if meta.get("train_recall") else np.nan})
     for name, m in summary.items():
         rec = m.get("per_class_recall")
         if rec is not None:
-            df[f"recall · {P.method_name(name)}"] = np.round(np.asarray(rec, dtype=float), 3)
+            df[P.method_name(name)] = np.round(np.asarray(rec, dtype=float), 3)
     spread = P.gap_values(S.load_json(run_id, "gap", {}), len(df)).get("spread_ratio")
     if spread is not None:
-        df["gap · spread ratio"] = np.round(np.asarray(spread, dtype=float), 3)
-    st.dataframe(df, hide_index=True, key="results_table")
+        df["gap (spread ratio)"] = np.round(np.asarray(spread, dtype=float), 3)
+    st.dataframe(df, hide_index=True, key="results_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in df.columns if df[c].dtype.kind == "f"})
     if summary:
         st.markdown("**Test scores per oversampler** · ★ best balanced accuracy · best value of each score "
                     "highlighted")

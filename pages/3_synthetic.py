@@ -182,7 +182,7 @@ for i, method in enumerate(methods):
                 others = np.sort(np.random.default_rng(1).choice(others, 4000, replace=False))
             ctx_df = pd.DataFrame({"x": train_xy[others, 0], "y": train_xy[others, 1]})
         fig = P.synthetic_map(real_frame(real_rows), synth_df, classes=classes, train_counts=counts,
-                              enemies=enemies, context=ctx_df, height=480,
+                              enemies=enemies, context=ctx_df, height=600,
                               title=f"{len(y_syn)} synthetic points · {len(keep)} drawn")
         # The selection is kept in our own session key (set by the chart's callback or the random
         # button): drawing the segments changes the figure, which gives the chart a fresh state.
