@@ -41,7 +41,8 @@ def main() -> None:
     p1 = run_phase1(cfg, data_dir=data_dir())
     t0 = time.perf_counter()
     eos = run_method(p1, cfg, "eos")
-    eos_s = time.perf_counter() - t0
+    eval_s = time.perf_counter() - t0
+    eos_s = eos.seconds  # phases 2+3 proper: EOS resampling + head re-training (no evaluation)
 
     # Baseline: balance the *images* by random over-sampling, re-train the whole CNN.
     data = load_dataset("fashion-mnist", data_dir())
@@ -64,7 +65,7 @@ def main() -> None:
         "machine": machine(), "epochs": args.epochs, "seed": args.seed,
         "imbalanced_train_images": int(len(idx)), "balanced_train_images": int(len(ros_idx)),
         "phase1_s": p1.timings["phase1_s"], "phase1_balanced_accuracy": p1.metrics["balanced_accuracy"],
-        "eos_phase23_s": eos_s, "eos_resample_s": eos.metrics["resample_s"], "eos_head_s": eos.metrics["head_s"],
+        "eos_phase23_s": eos_s, "eos_with_evaluation_s": eval_s, "eos_resample_s": eos.metrics["resample_s"], "eos_head_s": eos.metrics["head_s"],
         "eos_balanced_accuracy": eos.metrics["balanced_accuracy"],
         "ros_cnn_retrain_s": ros_cnn_s, "ros_cnn_balanced_accuracy": ros_metrics["balanced_accuracy"],
         "ros_cnn_sec_per_epoch": float(np.median([h.seconds for h in hist])),
