@@ -1033,3 +1033,17 @@ def sidebar_status() -> None:
             else (job.last() or {}).get("phase", job.status))
     st.sidebar.caption(f"⏳ Training in the background: {job.label} · {text}. "
                        "Progress and Cancel are on *Setup & train*.")
+
+
+def require_phase1(hint: str = "") -> tuple[Any, RunView]:
+    """The chosen run and its phase-1 view, or a friendly stop when there is none (pages 2 and 3)."""
+    rec = run_picker(need="embeddings")
+    if rec is None:
+        st.info("No trained run yet. Train one on **Setup & train** first" + (f" — {hint}" if hint else "."))
+        st.page_link("pages/1_setup.py", label="Go to Setup & train", icon="🏋️")
+        st.stop()
+    try:
+        return rec, load_phase1(rec.id)
+    except EOSError as err:
+        show_error(err)
+        st.stop()

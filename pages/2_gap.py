@@ -35,17 +35,7 @@ territory, which is exactly where they get misclassified. That difference is the
   as an animation).
 """)
 
-rec = S.run_picker(need="embeddings")
-if rec is None:
-    st.info("No trained run yet. Train one on **Setup & train** first — a digits run takes well under a minute.")
-    st.page_link("pages/1_setup.py", label="Go to Setup & train", icon="🏋️")
-    st.stop()
-
-try:
-    p1 = S.load_phase1(rec.id)
-except EOSError as err:
-    S.show_error(err)
-    st.stop()
+rec, p1 = S.require_phase1("a digits run takes well under a minute.")
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)

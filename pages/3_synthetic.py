@@ -45,17 +45,7 @@ class (EOS is *meant* to push toward enemies, but a very high share means label 
 synthetic) has their label — higher than *none* means the synthetic points reach the test points.
 """)
 
-rec = S.run_picker(need="embeddings")
-if rec is None:
-    st.info("No trained run yet. Train one on **Setup & train** first.")
-    st.page_link("pages/1_setup.py", label="Go to Setup & train", icon="🏋️")
-    st.stop()
-
-try:
-    p1 = S.load_phase1(rec.id)
-except EOSError as err:
-    S.show_error(err)
-    st.stop()
+rec, p1 = S.require_phase1()
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)
