@@ -7,6 +7,26 @@ import torch
 
 
 @torch.no_grad()
+def embed_batches(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings and logits of images already on the model's device, in batches (no mode change).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, C, H, W)
+
+    Returns
+    -------
+    emb : torch.Tensor, shape (N, D);  logits : torch.Tensor, shape (N, K)
+    """
+    embs, logits = [], []
+    for start in range(0, len(x), batch_size):
+        e = model.embed(x[start:start + batch_size])
+        embs.append(e)
+        logits.append(model.head(e))
+    return torch.cat(embs), torch.cat(logits)
+
+
+@torch.no_grad()
 def compute_embeddings(model: torch.nn.Module, x: np.ndarray, *, device: torch.device | str = "cpu",
                        batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Embed images without augmentation, in eval mode.
@@ -21,19 +41,19 @@ def compute_embeddings(model: torch.nn.Module, x: np.ndarray, *, device: torch.d
     emb : np.ndarray, float32, shape (N, D)
     logits : np.ndarray, float32, shape (N, K)
     """
+    if len(x) == 0:
+        return (np.zeros((0, model.head.in_features), np.float32),
+                np.zeros((0, model.head.out_features), np.float32))
     was_training = model.training
     model.eval()
     embs, logits = [], []
     try:
+        # Copy to the device one chunk at a time so a large CPU array never sits whole on a GPU.
         for start in range(0, len(x), batch_size):
             xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
-            e = model.embed(xb)
+            e, lg = embed_batches(model, xb, batch_size)
             embs.append(e.float().cpu())
-            logits.append(model.head(e).float().cpu())
+            logits.append(lg.float().cpu())
     finally:
         model.train(was_training)
-    d = getattr(model, "embed_dim", None)
-    if not embs:
-        k = model.head.out_features
-        return np.zeros((0, d or model.head.in_features), np.float32), np.zeros((0, k), np.float32)
     return torch.cat(embs).numpy(), torch.cat(logits).numpy()

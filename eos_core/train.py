@@ -19,6 +19,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 
 from .augment import AugmentSpec, augment_batch
+from .embeddings import embed_batches
 from .config import TrainConfig
 from .errors import Cancelled, TrainingDiverged
 
@@ -55,22 +56,12 @@ def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
     return cfg.lr
 
 
-@torch.no_grad()
-def _embed_eval(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    embs, logits = [], []
-    for s in range(0, len(x), batch_size):
-        e = model.embed(x[s:s + batch_size])
-        embs.append(e)
-        logits.append(model.head(e))
-    return torch.cat(embs), torch.cat(logits)
-
-
 def _gap_snapshot(model: torch.nn.Module, x_snap: torch.Tensor, y_snap: np.ndarray, test_emb: torch.Tensor,
                   test_logits: torch.Tensor, y_test: np.ndarray, test_snap: np.ndarray,
                   num_classes: int) -> dict[str, list[float | None]]:
     from .gap import generalization_gap
 
-    tr_emb, tr_logits = _embed_eval(model, x_snap)
+    tr_emb, tr_logits = embed_batches(model, x_snap)
     rep = generalization_gap(
         tr_emb.cpu().numpy(), y_snap, test_emb[test_snap].cpu().numpy(), y_test[test_snap],
         num_classes=num_classes, train_pred=tr_logits.argmax(1).cpu().numpy(),
@@ -168,7 +159,7 @@ def train_model(
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == yb).sum()
         model.eval()
-        test_emb, test_logits = _embed_eval(model, xte)
+        test_emb, test_logits = embed_batches(model, xte)
         test_pred = test_logits.argmax(1).cpu().numpy()
         gap = None
         if snapshot_idx is not None and x_snap is not None:
