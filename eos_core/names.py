@@ -1,0 +1,89 @@
+"""One definition of every user-visible name: ids the engine accepts and the labels people read.
+
+The CLI, the JSON the engine writes, the app and the benchmarks all import from here, so a method
+or a measure is called the same everywhere. Ids are stable (they are saved in run folders);
+labels may be reworded freely.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------------------------
+# phase 2-3 methods (ids saved in methods.json; order = display order)
+# --------------------------------------------------------------------------------------------
+METHODS: tuple[str, ...] = ("none", "crt", "ros", "smote", "bsmote", "adasyn", "eos", "eos_published")
+
+# Short names for tables and legends.
+METHOD_NAMES: dict[str, str] = {
+    "none": "phase-1 head",
+    "crt": "cRT",
+    "ros": "ROS",
+    "smote": "SMOTE",
+    "bsmote": "Borderline-SMOTE",
+    "adasyn": "ADASYN",
+    "eos": "EOS",
+    "eos_published": "EOS (as published)",
+}
+
+# One-line descriptions for pickers and help texts.
+METHOD_LABELS: dict[str, str] = {
+    "none": "phase-1 head (the CNN's own classifier, not re-trained)",
+    "crt": "cRT: re-trained head, no oversampling (the control)",
+    "ros": "ROS: random over-sampling (copies)",
+    "smote": "SMOTE: interpolation within a class",
+    "bsmote": "Borderline-SMOTE: SMOTE from borderline points",
+    "adasyn": "ADASYN: SMOTE weighted toward hard points",
+    "eos": "EOS: interpolation toward the nearest enemies (as in the paper)",
+    "eos_published": "EOS as published: the reference code's partner choice",
+}
+
+# The control every re-trained method is compared with (same phase 1, same head recipe and seed).
+CONTROL_METHOD = "crt"
+# Methods whose phase 3 re-trains a head (all but the phase-1 head itself).
+RETRAINED_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m != "none")
+
+METHOD_COLORS: dict[str, str] = {
+    "none": "#8c8c8c",
+    "crt": "#4d4d4d",
+    "ros": "#b07aa1",
+    "smote": "#4e79a7",
+    "bsmote": "#76b7b2",
+    "adasyn": "#edc948",
+    "eos": "#e15759",
+    "eos_published": "#f28e2b",
+}
+
+# --------------------------------------------------------------------------------------------
+# phase 1
+# --------------------------------------------------------------------------------------------
+LOSSES: tuple[str, ...] = ("ce", "focal", "ldam_drw", "cb")
+LOSS_LABELS: dict[str, str] = {
+    "ce": "cross-entropy",
+    "focal": "focal loss",
+    "ldam_drw": "LDAM with deferred re-weighting",
+    "cb": "class-balanced cross-entropy",
+}
+MODELS: tuple[str, ...] = ("auto", "small_cnn", "resnet32")
+MODEL_LABELS: dict[str, str] = {
+    "auto": "auto (ResNet-32 for colour images of 32 px or more, else the small CNN)",
+    "small_cnn": "small CNN",
+    "resnet32": "ResNet-32",
+}
+PROFILES: tuple[str, ...] = ("exp", "step")
+PROFILE_LABELS: dict[str, str] = {
+    "exp": "exponential (long-tailed)",
+    "step": "step (half the classes are minorities)",
+}
+
+DATASET_LABELS: dict[str, str] = {
+    "digits": "digits (8×8, bundled — works offline)",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "svhn": "SVHN",
+    "folder": "my images (a folder or .zip upload)",
+}
+
+
+def method_name(method: str) -> str:
+    """Short display name of a method id (the id itself when unknown)."""
+    return METHOD_NAMES.get(method, method)
