@@ -126,6 +126,7 @@ def _phase1_json(p1) -> dict[str, Any]:
         | {"train_recall": p1.train_recall, "groups": m.get("groups")},
         "history": [{k: h[k] for k in ("epoch", "loss", "train_acc", "test_bacc", "seconds")} for h in p1.history],
         "timings": p1.timings,
+        "gap": p1.gap,
     }
 
 
@@ -137,6 +138,30 @@ def _print_phase1(p1) -> None:
     print()
     print(f"balanced accuracy {m['balanced_accuracy']:.4f}   g-mean {m['g_mean']:.4f}   macro-F1 {m['macro_f1']:.4f}")
     print(f"phase 1 {p1.timings['phase1_s']:.1f} s, embeddings {p1.timings['embed_s']:.2f} s, run {p1.run_id}")
+
+
+def _print_gap(gap: dict[str, Any]) -> None:
+    """Per class, each gap measure with its 5-95 % null band; * marks p < 0.05 (one-sided)."""
+    from .names import GAP_LABELS, GAP_MEASURES, GAP_NAMES
+
+    def cell(g: dict[str, Any], m: str) -> str:
+        if g.get(m) is None:
+            return "-"
+        band = f" [{_fmt(g.get(f'{m}_p5'), 2)}, {_fmt(g.get(f'{m}_p95'), 2)}]" if g.get(f"{m}_p5") is not None else ""
+        star = " *" if (g.get(f"{m}_p") is not None and g[f"{m}_p"] < 0.05) else ""
+        return f"{g[m]:.3f}{band}{star}"
+
+    rows = [(g["class"], g["train_count"], *(cell(g, m) for m in GAP_MEASURES)) for g in gap["per_class"]]
+    print(_table(["class", "train n", *(GAP_NAMES[m] for m in GAP_MEASURES)], rows))
+    for m in GAP_MEASURES:
+        print(f"  {GAP_NAMES[m]}: {GAP_LABELS[m]}")
+    null = gap.get("null") or {}
+    if null.get("permutations"):
+        print(f"  [band] = 5-95 % of {null['permutations']} train/test reshuffles within the class; "
+              "* = p < 0.05, gap wider than the reshuffles")
+    rho, rho_p = gap.get("size_gap_spearman") or {}, gap.get("size_gap_spearman_p") or {}
+    print("Spearman(train size, gap): " + ", ".join(
+        f"{GAP_NAMES[m]} {_fmt(rho.get(m), 2)} (p {_fmt(rho_p.get(m), 3)})" for m in GAP_MEASURES))
 
 
 class _Bar:
@@ -188,6 +213,8 @@ def _cmd_train(args: argparse.Namespace, store) -> int:
         print(json.dumps(_phase1_json(p1)))
     else:
         _print_phase1(p1)
+        print()
+        _print_gap(p1.gap)
     return 0
 
 
@@ -197,7 +224,7 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     res = _with_bar(run_pipeline, args, store)
     methods = {
         name: {k: m.metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall",
-                                          "gap_closure", "enemy_share")}
+                                          "nn_gap_closed", "nn1_recall_change", "enemy_share")}
         | {"n_synthetic": m.n_synthetic, "seconds": m.seconds}
         for name, m in res.methods.items()
     }
@@ -213,13 +240,8 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     rows = [((name + " *") if name == best else name, m["balanced_accuracy"], m["g_mean"], m["macro_f1"],
              m["n_synthetic"], m["seconds"]) for name, m in methods.items()]
     print(_table(["method", "bal. acc", "g-mean", "macro-F1", "synthetic", "seconds"], rows))
-    gap = res.gap
     print()
-    rows = [(g["class"], g["train_count"], g["accuracy_gap"], g["spread_ratio"], g["distance_gap"])
-            for g in gap["per_class"]]
-    print(_table(["class", "train n", "acc gap", "spread ratio", "distance gap"], rows))
-    rho = gap.get("size_gap_spearman") or {}
-    print("Spearman(train size, gap): " + ", ".join(f"{k} {_fmt(v)}" for k, v in rho.items()))
+    _print_gap(res.gap)
     return 0
 
 

@@ -87,3 +87,36 @@ DATASET_LABELS: dict[str, str] = {
 def method_name(method: str) -> str:
     """Short display name of a method id (the id itself when unknown)."""
     return METHOD_NAMES.get(method, method)
+
+
+# --------------------------------------------------------------------------------------------
+# generalization gap in embedding space (eos_core.gap): keys saved in gap.json / history.json
+# --------------------------------------------------------------------------------------------
+# Each measure compares a test point and a training point of one class against the SAME number of
+# reference points (the class's other n-1 training points), so it reads "no gap" on average when
+# train and test come from one distribution, whatever the class size.
+GAP_MEASURES: tuple[str, ...] = ("centroid_ratio", "nn_ratio", "nn1_recall_gap")
+GAP_NAMES: dict[str, str] = {
+    "centroid_ratio": "centre-distance ratio",
+    "nn_ratio": "nearest-neighbour ratio",
+    "nn1_recall_gap": "1-NN recall gap",
+}
+# One sentence a student understands; used as the label in the CLI, the app and the docstrings.
+GAP_LABELS: dict[str, str] = {
+    "centroid_ratio": "how many times farther a test point is than a training point from the centre of "
+                      "the class's other training points (1 = no gap)",
+    "nn_ratio": "how many times farther a test point is than a training point from its nearest other "
+                "training point of the class (1 = no gap)",
+    "nn1_recall_gap": "share of training points minus share of test points whose nearest other training "
+                      "point has their class (0 = no gap)",
+}
+# The value each measure has, on average, when there is no gap.
+GAP_NO_EFFECT: dict[str, float] = {"centroid_ratio": 1.0, "nn_ratio": 1.0, "nn1_recall_gap": 0.0}
+
+# How synthetic points change the gap (eos_core.closure): keys saved per method in methods.json.
+CLOSURE_LABELS: dict[str, str] = {
+    "nn_gap_closed": "share of the class's nearest-neighbour gap the synthetic points close "
+                     "(0 = none, 1 = all)",
+    "nn1_recall_change": "change in the share of test points whose nearest training point (real or "
+                         "synthetic) has their class, against no oversampling",
+}

@@ -182,8 +182,8 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     test_pred = te_logits.argmax(1)
     train_pred = tr_logits.argmax(1)
     metrics = classification_report_dict(emb.test_y, test_pred, c, train_counts=train_counts)
-    gap = generalization_gap(tr_emb, emb.train_y, te_emb, emb.test_y, num_classes=c,
-                             train_pred=train_pred, test_pred=test_pred).to_dict()
+    gap = generalization_gap(tr_emb, emb.train_y, te_emb, emb.test_y, num_classes=c, train_pred=train_pred,
+                             test_pred=test_pred, seed=cfg.train.seed, cancel=cancel).to_dict()
     head = torch.nn.Linear(model.head.in_features, c)
     head.load_state_dict(model.head.state_dict())
     result = Phase1Result(
@@ -260,7 +260,7 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
 
     ``"none"`` keeps the phase-1 head as trained (no synthetic points).
     """
-    from .gap import gap_closure, synthetic_enemy_share
+    from .closure import closure_measures, synthetic_enemy_share
     from .head import predict_head, train_head
     from .metrics import classification_report_dict
     from .oversampling import resample
@@ -284,8 +284,10 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     seconds = time.perf_counter() - t0
     pred, _ = predict_head(head, e.test_emb, device=device)
     metrics = classification_report_dict(e.test_y, pred, c, train_counts=phase1.train_counts)
-    metrics["gap_closure"] = [None if not np.isfinite(v) else float(v) for v in
-                              gap_closure(e.train_emb, e.train_y, x_syn, y_syn, e.test_emb, e.test_y, num_classes=c)]
+    closure = closure_measures(e.train_emb, e.train_y, x_syn, y_syn, e.test_emb, e.test_y, num_classes=c)
+    for key in ("nn_gap_closed", "nn1_recall", "nn1_recall_change"):
+        metrics[key] = [None if not np.isfinite(v) else float(v) for v in closure[key]]
+    metrics["nn_gap_closed_note"] = closure["nn_gap_closed_note"]
     metrics["enemy_share"] = float(synthetic_enemy_share(e.train_emb, e.train_y, x_syn, y_syn)) if len(x_syn) else None
     metrics["resample_s"] = resample_s
     metrics["head_s"] = seconds - resample_s
@@ -374,5 +376,7 @@ def run_pipeline(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str
     p1 = run_phase1(cfg, store=store, data_dir=data_dir, progress=progress, cancel=cancel, finalize=False)
     methods = run_methods(p1, cfg, store=store, progress=progress, cancel=cancel)
     gap = dict(p1.gap)
-    gap["closure"] = {name: m.metrics["gap_closure"] for name, m in methods.items()}
+    # Per method and class: the share of the nearest-neighbour gap closed, and the 1-NN recall change.
+    gap["closure"] = {name: m.metrics["nn_gap_closed"] for name, m in methods.items()}
+    gap["nn1_recall_change"] = {name: m.metrics["nn1_recall_change"] for name, m in methods.items()}
     return PipelineResult(p1, methods, gap)

@@ -65,7 +65,7 @@ def _gap_snapshot(model: torch.nn.Module, x_snap: torch.Tensor, y_snap: np.ndarr
     rep = generalization_gap(
         tr_emb.cpu().numpy(), y_snap, test_emb[test_snap].cpu().numpy(), y_test[test_snap],
         num_classes=num_classes, train_pred=tr_logits.argmax(1).cpu().numpy(),
-        test_pred=test_logits[test_snap].argmax(1).cpu().numpy(),
+        test_pred=test_logits[test_snap].argmax(1).cpu().numpy(), permutations=0,  # no null band per epoch
     )
     return rep.snapshot()
 

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
 
-from eos_core.errors import ConfigError
+from eos_core.closure import closure_measures
+from eos_core.errors import Cancelled, ConfigError
 from eos_core.gap import (
     GAP_MEASURES,
     gap_closure,
     generalization_gap,
+    per_class_cap,
     snapshot_subsample,
+    spearman_rho,
     synthetic_enemy_share,
     synthetic_enemy_share_per_class,
 )
+from eos_core.gap_measures import distance_floor, knn, observed_measures
+from eos_core.gap_null import pool_measures
 
 
 def pts(*xs: float, y: float = 0.0) -> np.ndarray:
@@ -35,88 +41,115 @@ def line_case():
     return train, train_y, test, test_y
 
 
-def test_spread_ratio_by_hand(line_case):
-    r = generalization_gap(*line_case, num_classes=3)
-    # class 0: centroid x=1; train distances 1,0,1 (mean 2/3); test distances 3,3 -> 4.5
-    # class 1: centroid x=101.5; train 1.5,1.5; test 0 -> 0
-    assert r.spread_ratio[0] == pytest.approx(4.5)
-    assert r.spread_ratio[1] == pytest.approx(0.0)
-    assert math.isnan(r.spread_ratio[2])  # no test sample (and a zero train spread)
+def test_measures_by_hand(line_case):
+    r = generalization_gap(*line_case, num_classes=3, permutations=0)
+    # class 0 (train 0,1,2; test -2,4): leave-one-out centroids 1.5, 1, 0.5.
+    #   train distances to them: 1.5, 0, 1.5 -> floored at 0.1 % of the class spread for the log.
+    # nn: train LOO NN distances 1,1,1; test -2: d1=2, d2=3; test 4: d1=2, d2=3
+    #   -> mean log = (2 log 2 + log 3)/3 for both -> ratio = 2^(2/3) 3^(1/3)
+    assert r.nn_ratio[0] == pytest.approx(2 ** (2 / 3) * 3 ** (1 / 3), rel=1e-5)
+    # class 1 (train 100,103; test 101.5): LOO NN 3,3; test d1 = d2 = 1.5 -> 0.5
+    assert r.nn_ratio[1] == pytest.approx(0.5, rel=1e-5)
+    # centroid, class 1: LOO centroids are the other point: train 3, 3; test 1.5 to both -> 0.5
+    assert r.centroid_ratio[1] == pytest.approx(0.5, rel=1e-5)
+    assert math.isnan(r.nn_ratio[2]) and math.isnan(r.centroid_ratio[2])  # one train point, no test point
+    # legacy names read the new values
+    assert r.distance_gap[1] == r.nn_ratio[1] and r.spread_ratio[1] == r.centroid_ratio[1]
 
 
-def test_distance_gap_by_hand(line_case):
-    r = generalization_gap(*line_case, num_classes=3)
-    # class 0: leave-one-out NN distances 1,1,1; test NN distances 2 (to 0) and 2 (to 2) -> 2
-    # class 1: LOO NN distances 3,3; test NN distance 1.5 -> 0.5
-    assert r.distance_gap[0] == pytest.approx(2.0)
-    assert r.distance_gap[1] == pytest.approx(0.5)
-    assert math.isnan(r.distance_gap[2])  # fewer than 2 train samples
+def test_nn1_recall_gap_by_hand():
+    # class 0 train at 0, 1; class 1 train at 10, 11; class-0 test points at 0.4 and 9.4
+    train, train_y = pts(0, 1, 10, 11), np.array([0, 0, 1, 1])
+    test, test_y = pts(0.4, 9.4), np.array([0, 0])
+    r = generalization_gap(train, train_y, test, test_y, num_classes=2, permutations=0)
+    # train LOO 1-NN: 0 -> 1 (right), 1 -> 0 (right): 1.0.  Test 0.4: nearest 0 (class 0), second 1
+    # (class 0) -> right whichever class-0 point is left out: 1.  Test 9.4: nearest 10 -> 0.
+    assert r.nn1_recall_gap[0] == pytest.approx(1.0 - 0.5)
+    assert math.isnan(r.nn1_recall_gap[1])  # no test point of class 1
 
 
-def test_counts_and_classes(line_case):
-    r = generalization_gap(*line_case, num_classes=4)
-    assert r.classes.tolist() == [0, 1, 2, 3]
-    assert r.train_count.tolist() == [3, 2, 1, 0]
-    assert r.test_count.tolist() == [2, 1, 0, 0]
-    assert np.isnan(r.spread_ratio[3]) and np.isnan(r.distance_gap[3])
-
-
-def test_accuracy_gap(line_case):
+def test_head_recall_gap(line_case):
     train, train_y, test, test_y = line_case
     train_pred = np.array([0, 0, 0, 1, 1, 2])   # train recall 1, 1, 1
     test_pred = np.array([0, 1, 1])             # test recall 0.5, 1
-    r = generalization_gap(train, train_y, test, test_y, num_classes=3, train_pred=train_pred, test_pred=test_pred)
-    assert r.accuracy_gap[0] == pytest.approx(0.5)
-    assert r.accuracy_gap[1] == pytest.approx(0.0)
-    assert math.isnan(r.accuracy_gap[2])  # no test sample
-    assert np.isnan(generalization_gap(*line_case, num_classes=3).accuracy_gap).all()
+    r = generalization_gap(train, train_y, test, test_y, num_classes=3, train_pred=train_pred, test_pred=test_pred,
+                           permutations=0)
+    assert r.head_recall_gap[:2] == pytest.approx([0.5, 0.0])
+    assert math.isnan(r.head_recall_gap[2])  # no test sample
+    assert np.isnan(generalization_gap(*line_case, num_classes=3, permutations=0).head_recall_gap).all()
 
 
-def test_duplicate_train_points_give_nan_distance_gap():
-    r = generalization_gap(pts(1, 1, 1), [0, 0, 0], pts(2), [0], num_classes=1)
-    assert math.isnan(r.distance_gap[0]) and math.isnan(r.spread_ratio[0])
+def test_counts_and_classes(line_case):
+    r = generalization_gap(*line_case, num_classes=4, permutations=0)
+    assert r.classes.tolist() == [0, 1, 2, 3]
+    assert r.train_count.tolist() == [3, 2, 1, 0]
+    assert r.test_count.tolist() == [2, 1, 0, 0]
+    assert all(np.isnan(r.values[m][3]) for m in GAP_MEASURES)
 
 
-def _ring(center: float, n: int, radius: float) -> np.ndarray:
-    angles = 2 * np.pi * np.arange(n) / n
-    return np.stack([center + radius * np.cos(angles), radius * np.sin(angles)], axis=1).astype(np.float32)
+def test_pool_path_equals_observed_path():
+    """The permutation test's vectorised measures equal the reported ones on the observed split."""
+    rng = np.random.default_rng(3)
+    y_tr, y_te = np.repeat([0, 1], [12, 30]), np.repeat([0, 1], [9, 9])
+    x_tr = (rng.normal(size=(42, 8)) + y_tr[:, None]).astype(np.float32)
+    x_te = (rng.normal(size=(18, 8)) * 1.3 + y_te[:, None]).astype(np.float32)
+    obs = observed_measures(x_tr, y_tr, x_te, y_te, 2)
+    pool = np.concatenate([x_tr[y_tr == 0], x_te[y_te == 0]])
+    enemy = knn(x_tr[y_tr == 1], pool, 1)[0][:, 0].astype(np.float64)
+    got = pool_measures(pool, np.arange(12)[None, :], enemy, distance_floor(pool))[0]
+    assert math.exp(got[0]) == pytest.approx(obs["centroid_ratio"][0], rel=1e-4)
+    assert math.exp(got[1]) == pytest.approx(obs["nn_ratio"][0], rel=1e-4)
+    assert got[2] == pytest.approx(obs["nn1_recall_gap"][0], abs=1e-9)
 
 
 def test_spearman_sign_smaller_class_wider_gap():
-    sizes = [40, 20, 10, 6]
-    test_radius = [1.5, 2.0, 3.0, 4.0]  # the smaller the class, the further its test points
-    train = np.concatenate([_ring(100 * c, n, 1.0) for c, n in enumerate(sizes)])
-    train_y = np.repeat(np.arange(4), sizes)
-    test = np.concatenate([_ring(100 * c, 4, r) for c, r in enumerate(test_radius)])
-    test_y = np.repeat(np.arange(4), 4)
-    r = generalization_gap(train, train_y, test, test_y, num_classes=4)
-    assert r.spread_ratio == pytest.approx(test_radius, rel=1e-5)
-    assert r.size_gap_spearman["spread_ratio"] == pytest.approx(-1.0)
-    assert r.size_gap_spearman["accuracy_gap"] is None  # no predictions
+    rng = np.random.default_rng(0)
+    sizes = [60, 30, 15, 8, 4]
+    test_scale = [1.0, 1.2, 1.5, 2.0, 3.0]  # the smaller the class, the wider its test points
+    y_tr, y_te = np.repeat(np.arange(5), sizes), np.repeat(np.arange(5), 30)
+    x_tr = rng.normal(size=(len(y_tr), 8)) + 50 * y_tr[:, None]
+    x_te = rng.normal(size=(len(y_te), 8)) * np.array(test_scale)[y_te][:, None] + 50 * y_te[:, None]
+    r = generalization_gap(x_tr, y_tr, x_te, y_te, num_classes=5, permutations=99)
+    assert r.size_gap_spearman["centroid_ratio"] == pytest.approx(-1.0)
+    assert r.size_gap_spearman_p["centroid_ratio"] < 0.05
     assert set(r.size_gap_spearman) == set(GAP_MEASURES)
 
 
 def test_spearman_none_when_sizes_constant_or_too_few():
-    train = np.concatenate([_ring(100 * c, 5, 1.0) for c in range(3)])
-    test = np.concatenate([_ring(100 * c, 2, 1.0 + c) for c in range(3)])
-    r = generalization_gap(train, np.repeat(np.arange(3), 5), test, np.repeat(np.arange(3), 2), num_classes=3)
-    assert r.size_gap_spearman["spread_ratio"] is None  # every class the same size
-    r2 = generalization_gap(train[:10], np.repeat([0, 1], 5), test[:4], np.repeat([0, 1], 2), num_classes=2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(15, 4)) + np.repeat(np.arange(3), 5)[:, None] * 10
+    t = rng.normal(size=(6, 4)) + np.repeat(np.arange(3), 2)[:, None] * 10
+    r = generalization_gap(x, np.repeat(np.arange(3), 5), t, np.repeat(np.arange(3), 2), num_classes=3,
+                           permutations=20)
+    assert r.size_gap_spearman["nn_ratio"] is None and r.size_gap_spearman_p["nn_ratio"] is None  # equal sizes
+    r2 = generalization_gap(x[:10], np.repeat([0, 1], 5), t[:4], np.repeat([0, 1], 2), num_classes=2, permutations=0)
     assert r2.size_gap_spearman == {m: None for m in GAP_MEASURES}  # two classes only
 
 
+def test_spearman_rho_is_scipys():
+    x = np.array([1.0, 2, 3, 4])
+    assert spearman_rho(x, np.array([4.0, 3, 2, 1])) == pytest.approx(-1.0)
+    cols = spearman_rho(x, np.array([[1.0, 4], [2, 3], [3, 2], [4, 1]]))
+    assert cols.tolist() == pytest.approx([1.0, -1.0])
+    assert math.isnan(spearman_rho(x, np.ones(4)))
+
+
 def test_to_dict_and_snapshot_are_json(line_case):
-    r = generalization_gap(*line_case, num_classes=3)
+    r = generalization_gap(*line_case, num_classes=3, permutations=10)
     d = r.to_dict()
     json.dumps(d, allow_nan=False)
-    assert d["per_class"][0] == {
-        "class": 0, "train_count": 3, "test_count": 2, "accuracy_gap": None,
-        "spread_ratio": pytest.approx(4.5), "distance_gap": pytest.approx(2.0),
-    }
-    assert d["per_class"][2]["distance_gap"] is None
+    row = d["per_class"][1]
+    for m in GAP_MEASURES:
+        assert {m, f"{m}_p5", f"{m}_p95", f"{m}_p"} <= set(row)
+    assert row["spread_ratio"] == row["centroid_ratio"] and row["distance_gap"] == row["nn_ratio"]
+    assert row["accuracy_gap"] == row["nn1_recall_gap"]
+    assert row["perm_train_count"] == 2 and row["perm_test_count"] == 1
+    assert d["per_class"][2]["nn_ratio"] is None and d["per_class"][2]["nn_ratio_p"] is None
+    assert set(d["size_gap_spearman_p"]) >= set(GAP_MEASURES) and d["null"]["permutations"] == 10
     snap = r.snapshot()
     json.dumps(snap, allow_nan=False)
-    assert set(snap) == set(GAP_MEASURES) and len(snap["spread_ratio"]) == 3
+    assert set(snap) == set(GAP_MEASURES) | {"spread_ratio", "distance_gap", "accuracy_gap"}
+    assert len(snap["nn_ratio"]) == 3
 
 
 def test_errors(line_case):
@@ -136,9 +169,18 @@ def test_errors(line_case):
     with pytest.raises(ConfigError):
         generalization_gap(train, train_y, test, test_y, num_classes=3, train_pred=train_y, test_pred=test_y[:1])
     with pytest.raises(ConfigError):
+        generalization_gap(train, train_y, test, test_y, num_classes=3, permutations=-1)
+    with pytest.raises(ConfigError):
         gap_closure(train, train_y, pts(np.nan), [0], test, test_y, num_classes=3)
     with pytest.raises(ConfigError):
         synthetic_enemy_share(train, train_y, pts(1, 2), [0])
+
+
+def test_cancel_stops_the_permutation_test(line_case):
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        generalization_gap(*line_case, num_classes=3, cancel=ev)
 
 
 # real class 0 at x=0, class 1 at x=10 (two copies each so nothing is a lone point)
@@ -194,10 +236,50 @@ def test_snapshot_subsample_edge_cases():
         snapshot_subsample(y, 0, seed=0)
 
 
-def test_fast_enough_shape_on_1000_points():
-    """Not timed; checks the per-epoch snapshot use case runs and fills every class."""
+def test_per_class_cap_keeps_at_most_cap_of_each_class():
+    y = np.repeat(np.arange(3), [500, 40, 3])
+    idx = per_class_cap(y, 100, seed=0)
+    assert np.bincount(y[idx], minlength=3).tolist() == [100, 40, 3]
+    np.testing.assert_array_equal(per_class_cap(y, 1000, seed=0), np.arange(len(y)))
+
+
+def test_snapshot_shape_on_1000_points():
+    """The per-epoch snapshot use case (no permutations) fills every class."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 2000)
     emb = (rng.normal(size=(2000, 64)) + y[:, None]).astype(np.float32)
-    r = generalization_gap(emb[:1000], y[:1000], emb[1000:], y[1000:], num_classes=10)
-    assert np.isfinite(r.spread_ratio).all() and np.isfinite(r.distance_gap).all()
+    r = generalization_gap(emb[:1000], y[:1000], emb[1000:], y[1000:], num_classes=10, permutations=0)
+    assert all(np.isfinite(r.values[m]).all() for m in GAP_MEASURES)
+    assert all(np.isnan(r.p_value[m]).all() for m in GAP_MEASURES)
+
+
+def test_closure_measures_by_hand():
+    # class 0 train at 0, 1 (LOO NN 1, 1); test at 3: d1 = 2, d2 = 3 -> log gap = (log 2 + log 3)/2 > 0
+    real, real_y = pts(0, 1, 50, 51), np.array([0, 0, 1, 1])
+    test, test_y = pts(3, 52), np.array([0, 1])
+    gap0 = (math.log(2) + math.log(3)) / 2
+    # a synthetic class-0 point at 2.5: nearest distance 2 -> 0.5, closes log(2/0.5) of the gap
+    out = closure_measures(real, real_y, pts(2.5), [0], test, test_y, num_classes=3)
+    assert out["nn_gap_closed"][0] == pytest.approx(math.log(4) / gap0, rel=1e-5)
+    # class 1: test 52 -> d1 = 1, d2 = 2 vs LOO 1 -> log gap (0 + log 2)/2 > 0, nothing added -> 0
+    assert out["nn_gap_closed"][1] == pytest.approx(0.0)
+    assert math.isnan(out["nn_gap_closed"][2]) and out["nn_gap_closed_note"][2] == "fewer than 2 training points"
+    assert out["nn1_recall_change"][:2].tolist() == [0.0, 0.0]  # 3 was already nearest to class 0
+
+
+def test_ros_copies_close_nothing():
+    rng = np.random.default_rng(1)
+    real_y = np.repeat([0, 1], [40, 6])
+    real = (rng.normal(size=(46, 8)) + 3 * real_y[:, None]).astype(np.float32)
+    test_y = np.repeat([0, 1], 20)
+    test = (rng.normal(size=(40, 8)) * 1.5 + 3 * test_y[:, None]).astype(np.float32)
+    copies = real[rng.choice(np.flatnonzero(real_y == 1), 34)]
+    out = closure_measures(real, real_y, copies, np.ones(34, np.int64), test, test_y, num_classes=2)
+    assert out["nn_gap_closed"][1] == pytest.approx(0.0, abs=1e-5)
+    assert out["nn1_recall_change"].tolist() == [0.0, 0.0]
+
+
+def test_no_gap_to_close_is_nan_with_a_reason():
+    real, real_y = pts(0, 1), np.array([0, 0])
+    out = closure_measures(real, real_y, pts(0.5), [0], pts(0.5), [0], num_classes=1)
+    assert math.isnan(out["nn_gap_closed"][0]) and "no gap to close" in out["nn_gap_closed_note"][0]
