@@ -51,6 +51,7 @@ from .names import GAP_MEASURES
 
 _FLOOR_FRAC = 1e-3          # distance floor, as a share of the class's spread (see module doc)
 _CHUNK_CELLS = 1 << 21      # (test x train) cells per block of the centroid computation
+_NUMPY_KNN_CELLS = 1 << 22  # (query x base) pairs up to which a neighbour search runs in numpy
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,6 +104,19 @@ def check_preds(pred: Any, n: int, what: str) -> np.ndarray:
 def knn(base: np.ndarray, query: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(distances (Q, k) float32, indices (Q, k) int64) of the k nearest ``base`` rows of each query
     row; ``query=None`` is the leave-one-out case (each base row's nearest *other* rows)."""
+    q = base if query is None else query
+    if len(q) * len(base) <= _NUMPY_KNN_CELLS:
+        # Small searches (most per-class ones) in numpy: a faiss call costs milliseconds of
+        # thread start-up whatever its size, which dominated the per-class loop.
+        b, qq = base.astype(np.float64), q.astype(np.float64)
+        d2 = (qq * qq).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * qq @ b.T
+        if query is None:
+            np.fill_diagonal(d2, np.inf)
+        idx = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < d2.shape[1] else np.tile(np.arange(k), (len(q), 1))
+        part = np.take_along_axis(d2, idx, 1)
+        order = np.argsort(part, axis=1, kind="stable")
+        dist = np.sqrt(np.maximum(np.take_along_axis(part, order, 1), 0.0)).astype(np.float32)
+        return dist, np.take_along_axis(idx, order, 1).astype(np.int64)
     # Imported here so faiss is first loaded through neighbors.py (it sets an OpenBLAS hint).
     from .neighbors import FaissNearestNeighbors
 
