@@ -1,35 +1,26 @@
-"""The Streamlit app through AppTest: every page with an empty store, bad input, and one real
-digits run that flows from *Setup & train* (clicking Train, background job) to *Head accuracy*,
-with the numbers each page shows compared with what the run stored.
+"""The Streamlit app through AppTest: one real digits run that flows from *Setup & train*
+(clicking Train, background job) to *Head accuracy*, with the numbers each page shows compared
+with what the run stored (``phase1.json``, ``methods.json``, ``gap.json``).
 
 Nothing the pages exist to show is stubbed: the run is a real (short) digits training with real
-oversamplers, heads and UMAP map. Background jobs are awaited on their ``done`` event, not polled.
+oversamplers, heads and UMAP map. Background jobs are awaited on their events, not polled.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import JOB_TIMEOUT_S, PAGE2, PAGE3, PAGE4, app, arr, chart_specs, finish, ok, same
 
 from eos_core.names import method_name
 from ui.figures.common import WEBGL_MIN_POINTS
 from ui.jobs import registry
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-PAGE1 = "app_pages/1_setup.py"
-PAGE2 = "app_pages/2_gap.py"
-PAGE3 = "app_pages/3_synthetic.py"
-PAGE4 = "app_pages/4_heads.py"
 METHODS = ["none", "smote", "eos"]
 MAP_CAP = 250  # synthetic points per oversampler in the saved map (the app's cap, lowered for the test)
-JOB_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,145 +32,6 @@ def _restore_torch_threads():
     n = torch.get_num_threads()
     yield
     torch.set_num_threads(n)
-
-
-# =============================================================================================
-# AppTest helpers
-
-
-def _app(page: str | None = None, **query):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(query)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
-def _ok(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _charts(at) -> dict[str, dict]:
-    """Plotly charts on the page: user key -> figure spec."""
-    out = {}
-    for el in at.get("plotly_chart"):
-        key = el.proto.id.rsplit("-", 1)[-1]
-        out[key] = json.loads(el.proto.spec)
-    return out
-
-
-def _arr(v) -> np.ndarray:
-    """A data array from a figure spec (plotly encodes numpy arrays as base64 ``bdata``)."""
-    if isinstance(v, dict) and "bdata" in v:
-        import base64
-
-        shape = v.get("shape", -1)
-        shape = tuple(int(n) for n in shape.split(",")) if isinstance(shape, str) else shape  # "3, 10"
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).reshape(shape)
-    return np.asarray(v)
-
-
-def _finish(at, job_id: str, timeout: float = JOB_TIMEOUT_S) -> None:
-    """Await the job's end (its ``done`` event), then rerun the page once."""
-    job = registry().get(job_id)
-    assert job is not None and job.wait(timeout), f"job {job_id} did not end within {timeout:.0f} s"
-    at.run()
-    _ok(at)
-
-
-def _num(v) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def _same(a, b) -> bool:
-    """Equal number sequences, NaN equal to NaN (a measure undefined for a class)."""
-    a, b = [_num(x) for x in a], [_num(x) for x in b]
-    return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
-
-
-# =============================================================================================
-# pages with an empty store, and bad input
-
-
-def test_every_page_renders_with_an_empty_store(runs_dir) -> None:
-    at = _app()
-    _ok(at)
-    for key in ("setup_dataset", "setup_model", "setup_loss"):
-        assert at.selectbox(key=key)
-    assert at.select_slider(key="setup_ratio").value == 50
-    assert at.radio(key="setup_profile").value == "exp"
-    assert at.multiselect(key="setup_methods").value == ["none", "ros", "smote", "bsmote", "adasyn", "eos"]
-    assert at.button(key="train_button") and not at.button(key="train_button").disabled
-    spec = _charts(at)["counts_chart"]
-    assert [t["name"] for t in spec["data"]] == ["train (imbalanced)", "test"]
-    y = _arr(spec["data"][0]["y"])
-    assert y[-1] == int(y[0] / 50)  # n_min = n_max / ρ (integer part)
-    at.select_slider(key="setup_ratio").set_value(10).run()  # the chart follows the slider before training
-    y = _arr(_charts(at)["counts_chart"]["data"][0]["y"])
-    assert y[-1] == int(y[0] / 10)
-    at.select_slider(key="setup_ratio").set_value(1000).run()  # would empty the smallest classes
-    _ok(at)
-    assert any("single image" in w.value for w in at.warning)
-    assert _arr(_charts(at)["counts_chart"]["data"][0]["y"]).min() == 1
-    for page in (PAGE2, PAGE3, PAGE4):
-        at.switch_page(page).run()
-        _ok(at)
-        assert at.info and "Setup & train" in at.info[0].value
-        assert len(at.expander) >= 1  # the explanation
-
-
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _png(value: int) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.full((8, 8), value, np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def test_bad_input_is_a_clear_error(runs_dir, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path / "no-data"))
-    at = _app()
-    at.selectbox(key="setup_dataset").set_value("mnist").run()  # missing offline
-    _ok(at)
-    assert at.error and "MNIST" in at.error[0].value and at.button(key="train_button").disabled
-    at.selectbox(key="setup_dataset").set_value("folder").run()
-    _ok(at)
-    assert at.button(key="train_button").disabled
-    cases = {
-        "not a zip": (b"hello", "not a .zip"),
-        "no images": (_zip({"a/readme.txt": b"x", "b/notes.txt": b"y"}), "no image files"),
-        "one class": (_zip({"a/1.png": _png(1), "a/2.png": _png(2)}), "at least 2"),
-        "fake images": (_zip({"a/1.png": b"junk", "a/2.png": b"junk", "b/1.png": b"junk", "b/2.png": b"junk"}),
-                        "not a readable image"),
-        "path traversal": (_zip({"../evil/1.png": _png(1), "/abs/2.png": _png(2)}), ""),
-    }
-    for name, (data, message) in cases.items():
-        at.get("file_uploader")[0].set_value(("upload.zip", data, "application/zip")).run()
-        _ok(at)
-        assert at.error, name
-        assert message in " ".join(e.value for e in at.error), (name, [e.value for e in at.error])
-        assert at.button(key="train_button").disabled, name
-    assert not (tmp_path / "evil").exists() and not Path("/abs").exists()
-    # a good upload: two classes, counts chart, Train enabled; files under a generated folder
-    good = _zip({"set/cats/a.png": _png(10), "set/cats/b.png": _png(20), "set/cats/c.png": _png(30),
-                 "set/dogs/a.png": _png(200), "set/dogs/b.png": _png(210), "set/dogs/c.png": _png(220)})
-    at.get("file_uploader")[0].set_value(("pets.zip", good, "application/zip")).run()
-    _ok(at)
-    assert not at.error and not at.button(key="train_button").disabled
-    assert "cats" in list(_arr(_charts(at)["counts_chart"]["data"][0]["x"]))
-    up = Path(at.session_state["eos_upload"]["folder"])
-    assert up.parent == runs_dir / "uploads" and sorted(p.name for p in up.iterdir()) == ["cats", "dogs"]
 
 
 # =============================================================================================
@@ -200,12 +52,12 @@ def trained(tmp_path_factory):
 
     mp.setattr(ui.maps, "MAP_SYNTHETIC_MAX", MAP_CAP)  # digits makes ~900 per method: exercise the sample
     try:
-        at = _app()
+        at = app()
         at.select_slider(key="setup_ratio").set_value(20)
         at.number_input(key="setup_epochs").set_value(3)
         at.multiselect(key="setup_methods").set_value(METHODS)
         at.button(key="train_button").click().run()
-        _ok(at)
+        ok(at)
         job_id = at.query_params["job"]
         assert at.button(key="cancel_button")  # this session controls its job
         job = registry().get(job_id)
@@ -218,14 +70,14 @@ def trained(tmp_path_factory):
         with pytest.MonkeyPatch.context() as other_browser:
             # AppTest gives every session one id and no cookies: stand in for another browser.
             other_browser.setattr(ui.state, "browser_key", lambda: "browser:someone-else")
-            other = _app(job=job_id)
-        _ok(other)
+            other = app(job=job_id)
+        ok(other)
         assert other.select_slider(key="setup_ratio").value == 20
         assert other.number_input(key="setup_epochs").value == 3
         assert other.multiselect(key="setup_methods").value == METHODS
         assert "cancel_button" not in [b.key for b in other.button]
         assert other.query_params["run"] == job.run_id  # the running job's run, not a previous one
-        _finish(at, job_id)
+        finish(at, job_id)
         assert at.success and not at.error, [e.value for e in at.error]
         run_id = at.query_params["run"]
         assert run_id == job.run_id
@@ -242,46 +94,46 @@ def test_page1_table_equals_the_stored_run(trained) -> None:
     assert list(df["class"]) == phase1["classes"]
     assert list(df["train n"]) == phase1["train_counts"] and list(df["test n"]) == phase1["test_counts"]
     assert df["train n"].iloc[-1] == int(df["train n"].iloc[0] / 20)
-    assert _same(df["train recall"], phase1["train_recall"])
+    assert same(df["train recall"], phase1["train_recall"])
     assert list(methods) == METHODS
     for m in METHODS:  # the test recall of every head, exactly as stored
-        assert _same(df[method_name(m)], methods[m]["per_class_recall"]), m
+        assert same(df[method_name(m)], methods[m]["per_class_recall"]), m
     by_class = {r["class"]: r["spread_ratio"] for r in gap["per_class"]}
-    assert _same(df["gap (spread ratio)"], [by_class[c] for c in range(len(df))])
+    assert same(df["gap (spread ratio)"], [by_class[c] for c in range(len(df))])
     summary = at.dataframe[1].value
     assert [m.removesuffix(" ★") for m in summary["oversampler"]] == [method_name(m) for m in METHODS]
     for col, key in (("balanced acc", "balanced_accuracy"), ("g-mean", "g_mean"), ("macro-F1", "macro_f1")):
-        assert _same(summary[col], [methods[m][key] for m in METHODS]), col
+        assert same(summary[col], [methods[m][key] for m in METHODS]), col
     assert list(summary["synthetic points"]) == [methods[m]["n_synthetic"] for m in METHODS]
 
 
 def test_reload_reattaches_and_sessions_are_isolated(trained) -> None:
-    again = _app(job=trained["job"], run=trained["run"])  # a reload: a new session, same URL
-    _ok(again)
+    again = app(job=trained["job"], run=trained["run"])  # a reload: a new session, same URL
+    ok(again)
     assert again.success and trained["run"] in again.success[0].value
     assert not again.warning  # the job is known: no "server restarted" banner
-    other = _app()  # another browser session: no job of its own
-    _ok(other)
+    other = app()  # another browser session: no job of its own
+    ok(other)
     assert not other.success and "cancel_button" not in [b.key for b in other.button]
     assert "job" not in other.query_params
 
 
 def test_a_job_lost_in_a_restart_is_named_with_what_it_kept(trained) -> None:
     # A job id the server does not know (it restarted): the banner names the run and what it kept.
-    lost = _app(job="0123456789abcdef", run=trained["run"])
-    _ok(lost)
+    lost = app(job="0123456789abcdef", run=trained["run"])
+    ok(lost)
     text = " ".join(i.value for i in lost.info)
     assert "0123456789abcdef" in text and trained["run"] in text
     assert "phase 1 is complete" in text and "re-trained heads kept for none, smote, eos" in text
     assert "job" not in lost.query_params
-    early = _app(job="fedcba9876543210")  # died before creating a run
+    early = app(job="fedcba9876543210")  # died before creating a run
     assert any("nothing was kept" in w.value for w in early.warning)
 
 
 def test_page2_gap_bars_equal_gap_json(trained) -> None:
-    at = _app(PAGE2, run=trained["run"])
-    _ok(at)
-    charts = _charts(at)
+    at = app(PAGE2, run=trained["run"])
+    ok(at)
+    charts = chart_specs(at)
     assert {"gap_map", "gap_bars", "gap_epochs"} <= set(charts) and "gap_anim" not in charts
     m = charts["gap_map"]
     assert "UMAP" in m["layout"]["title"]["text"]  # the map saved by the training job, not a preview
@@ -302,23 +154,23 @@ def test_page2_gap_bars_equal_gap_json(trained) -> None:
                 if any(rows[c].get(mm) is not None for c in rows)]
     assert [t["name"] for t in bars["data"]] == measures and measures  # one panel per measure the run has
     for t in bars["data"]:
-        assert _same(_arr(t["y"]), [rows[c][t["name"]] for c in order]), t["name"]
+        assert same(arr(t["y"]), [rows[c][t["name"]] for c in order]), t["name"]
     titles = [a["text"] for a in bars["layout"]["annotations"]]
     for mm, title in zip(measures, titles, strict=True):
         rho = gap["size_gap_spearman"].get(mm)
         assert title.endswith("n/a" if rho is None else f"{rho:+.2f}"), (mm, title)
     at.segmented_control(key="gap_layout").set_value("side by side").run()
-    _ok(at)
-    assert "xaxis2" in _charts(at)["gap_map"]["layout"]
+    ok(at)
+    assert "xaxis2" in chart_specs(at)["gap_map"]["layout"]
     at.toggle(key="gap_animate").set_value(True).run()  # the animation is drawn only when asked for
-    _ok(at)
-    assert len(_charts(at)["gap_anim"]["frames"]) >= 2
+    ok(at)
+    assert len(chart_specs(at)["gap_anim"]["frames"]) >= 2
 
 
 def test_page3_synthetic_inspector(trained) -> None:
-    at = _app(PAGE3, run=trained["run"])
-    _ok(at)
-    charts = _charts(at)
+    at = app(PAGE3, run=trained["run"])
+    ok(at)
+    charts = chart_specs(at)
     assert {"syn_sel_eos", "syn_sel_smote", "syn_enemy_share", "syn_closure"} <= set(charts)
     eos = charts["syn_sel_eos"]
     syn_traces = [t for t in eos["data"] if "synthetic" in t.get("hovertemplate", "")]
@@ -334,29 +186,29 @@ def test_page3_synthetic_inspector(trained) -> None:
     assert len(saved_rows) == MAP_CAP and sorted(syn_ids) == sorted(n_real + int(r) for r in saved_rows)
     assert any(t.get("name") == "enemies (other classes)" for t in eos["data"])
     at.button(key="syn_random_eos").click().run()
-    _ok(at)
+    ok(at)
     text = " ".join(m.value for m in at.markdown)
     assert "synthetic #" in text and "r = " in text and "partner class" in text
-    assert any(t.get("name") == "base → partner" for t in _charts(at)["syn_sel_eos"]["data"])
+    assert any(t.get("name") == "base → partner" for t in chart_specs(at)["syn_sel_eos"]["data"])
     assert len(at.get("image")) >= 3  # base, partner and nearest-neighbour thumbnails
-    closure = _charts(at)["syn_closure"]
+    closure = chart_specs(at)["syn_closure"]
     assert [t["name"] for t in closure["data"]] == [method_name(m) for m in ("none", "eos", "smote")]
     from ui.labels import method_color
 
     assert [t["marker"]["color"] for t in closure["data"]] == [method_color(m) for m in ("none", "eos", "smote")]
     at.slider(key="syn_k").set_value(3).run()  # another k: resampled on the fly
-    _ok(at)
-    assert "syn_sel_eos" in _charts(at)
+    ok(at)
+    assert "syn_sel_eos" in chart_specs(at)
 
 
 @pytest.fixture(scope="module")
 def second_seed(trained) -> str:
     """Page 4's "Train 1 more seed" button: a background seeds job (ui.training.start_seeds) for
     the same config with the first free seed (1). No map is saved with it."""
-    at = _app(PAGE4, run=trained["run"])
+    at = app(PAGE4, run=trained["run"])
     at.number_input(key="more_seeds").set_value(1)
     at.button(key="more_seeds_button").click().run()
-    _ok(at)
+    ok(at)
     job = registry().get(at.query_params["job"])
     assert job.kind == "seeds"
     assert job.wait(JOB_TIMEOUT_S) and job.status == "finished", job.error
@@ -389,44 +241,44 @@ def test_start_seeds_stores_what_the_cli_pipeline_computes(trained, second_seed)
 
 
 def test_page4_table_equals_methods_json(trained, second_seed) -> None:
-    at = _app(PAGE4, run=trained["run"])
-    _ok(at)
+    at = app(PAGE4, run=trained["run"])
+    ok(at)
     methods = _stored(trained["runs"], trained["run"], "methods")
     table = at.dataframe[0].value
     assert [m.removesuffix(" ★") for m in table["oversampler"]] == [method_name(m) for m in METHODS]
     for col, key in (("balanced acc", "balanced_accuracy"), ("g-mean", "g_mean"), ("macro-F1", "macro_f1"),
                      ("seconds (phases 2–3)", "seconds")):
-        assert _same(table[col], [methods[m][key] for m in METHODS]), col
+        assert same(table[col], [methods[m][key] for m in METHODS]), col
     best = max(methods[m]["balanced_accuracy"] for m in METHODS)
     starred = [m for m, name in zip(METHODS, table["oversampler"], strict=True) if name.endswith("★")]
     assert starred == [m for m in METHODS if round(methods[m]["balanced_accuracy"], 4) == round(best, 4)]
-    charts = _charts(at)
+    charts = chart_specs(at)
     assert {"recall_heatmap", "confusion_none", "seeds_bars"} <= set(charts)
-    z = _arr(charts["recall_heatmap"]["data"][0]["z"])
+    z = arr(charts["recall_heatmap"]["data"][0]["z"])
     assert z.shape == (len(METHODS), len(methods["none"]["per_class_recall"]))
     counts = _stored(trained["runs"], trained["run"], "phase1")["train_counts"]
     order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
     for row, m in zip(z, METHODS, strict=True):
-        assert _same(row, [methods[m]["per_class_recall"][c] for c in order]), m
+        assert same(row, [methods[m]["per_class_recall"][c] for c in order]), m
     seeds = charts["seeds_bars"]["data"][0]
     other = _stored(trained["runs"], second_seed, "methods")
     assert list(seeds["x"]) == [method_name(m) for m in METHODS]
     means = [(methods[m]["balanced_accuracy"] + other[m]["balanced_accuracy"]) / 2 for m in METHODS]
-    assert np.allclose(_arr(seeds["y"]), means, rtol=0, atol=1e-12)
+    assert np.allclose(arr(seeds["y"]), means, rtol=0, atol=1e-12)
     labels = [b.label for b in at.get("download_button")]
     assert "Download table (CSV)" in labels and "Download figure (HTML)" in labels
 
 
 def test_page2_pca_preview_until_the_umap_map_is_saved(trained, second_seed) -> None:
-    at = _app(PAGE2, run=second_seed)
-    _ok(at)
-    assert "PCA preview" in _charts(at)["gap_map"]["layout"]["title"]["text"]
+    at = app(PAGE2, run=second_seed)
+    ok(at)
+    assert "PCA preview" in chart_specs(at)["gap_map"]["layout"]["title"]["text"]
     assert any("UMAP map is being computed" in c.value for c in at.caption)
     job = registry().find(f"map:{trained['runs']}:{second_seed}")
     assert job is not None and job.kind == "map"
-    _finish(at, job.id)
+    finish(at, job.id)
     assert job.status == "finished", job.error
-    assert "UMAP" in _charts(at)["gap_map"]["layout"]["title"]["text"]
+    assert "UMAP" in chart_specs(at)["gap_map"]["layout"]["title"]["text"]
     assert (trained["runs"] / second_seed / "projection_umap.npz").exists()
 
 
@@ -434,15 +286,15 @@ def test_cancel_stops_the_job(trained) -> None:
     from eos_core.store import RunStore
 
     before = {r.id for r in RunStore(trained["runs"]).list_runs()}
-    at = _app(run=trained["run"])
+    at = app(run=trained["run"])
     at.number_input(key="setup_epochs").set_value(200)
     at.button(key="train_button").click().run()
-    _ok(at)
+    ok(at)
     job = registry().get(at.query_params["job"])
     assert job.wait_for_phase("train", JOB_TIMEOUT_S) is not None  # phase 1 is training: its run exists
     at.run()
     at.button(key="cancel_button").click().run()
-    _finish(at, job.id)
+    finish(at, job.id)
     assert job.status == "cancelled" and any("cancelled" in w.value for w in at.warning)
     new = [r for r in RunStore(trained["runs"]).list_runs() if r.id not in before]
     assert [r.id for r in new] == [job.run_id] and new[0].status == "cancelled"
