@@ -25,6 +25,7 @@ pages = [
 page = st.navigation(pages)
 state.sync_session()
 widgets.sidebar_status()
+widgets.lost_job_banner()  # after a server restart: the job in the URL is gone; say what it kept
 try:
     page.run()
 finally:

@@ -18,7 +18,6 @@ from ui.results import per_class_results
 from ui.setup_form import describe, overall_fraction, restore_form
 
 st.title("Setup & train")
-widgets.lost_job_banner()
 widgets.explain("""
 **What happens here.** You pick an image dataset and make its *training* set imbalanced: the
 largest class keeps `n_max` images and the smallest keeps `n_max / ρ` (ρ is the *imbalance

@@ -196,6 +196,13 @@ def test_page3_synthetic_inspector(trained) -> None:
     from ui.labels import method_color
 
     assert [t["marker"]["color"] for t in closure["data"]] == [method_color(m) for m in ("none", "eos", "smote")]
+    methods = _stored(trained["runs"], trained["run"], "methods")
+    counts = _stored(trained["runs"], trained["run"], "phase1")["train_counts"]
+    order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))  # classes largest first
+    for t, m in zip(closure["data"], ("none", "eos", "smote"), strict=True):  # the run's k: the stored values
+        assert same(arr(t["y"]), [methods[m]["gap_closure"][c] for c in order]), m
+    shares = chart_specs(at)["syn_enemy_share"]["data"][0]
+    assert same(arr(shares["y"]), [methods[m]["enemy_share"] for m in ("eos", "smote")])
     at.slider(key="syn_k").set_value(3).run()  # another k: resampled on the fly
     ok(at)
     assert "syn_sel_eos" in chart_specs(at)

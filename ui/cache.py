@@ -219,7 +219,13 @@ def load_phase1(run_id: str) -> RunView:
 
 
 def load_json(run_id: str, name: str, default: Any = None) -> Any:
-    store = get_store()
+    """A run's ``<name>.json`` (``default`` when missing or unreadable)."""
+    return load_json_at(runs_root(), run_id, name, default)
+
+
+def load_json_at(root: str, run_id: str, name: str, default: Any = None) -> Any:
+    """:func:`load_json` in the store at ``root`` (for cached functions keyed by root)."""
+    store = store_for(root)
     try:
         if store.has(run_id, name, ".json"):
             return store.load_json(run_id, name)

@@ -117,8 +117,19 @@ def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dic
     else:
         syn = _synthetic(root, run_id, version, method, k)
         x, y = syn["X_syn"], syn["y_syn"]
-    closure = gap_closure(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
-    share = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else float("nan")
+    # The run's own k: the closure and enemy share the pipeline stored in methods.json (the same
+    # functions on the same points); recomputed only for another k or a method the run lacks.
+    stored = {}
+    if int(k) == int(p1.config.k_neighbors):
+        stored = (cache.load_json_at(root, run_id, "methods") or {}).get(method) or {}
+    if stored.get("gap_closure") is not None:
+        closure = [np.nan if v is None else v for v in stored["gap_closure"]]
+    else:
+        closure = gap_closure(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
+    if "enemy_share" in stored:
+        share = np.nan if stored["enemy_share"] is None else stored["enemy_share"]
+    else:
+        share = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else float("nan")
     per_class = (synthetic_enemy_share_per_class(e.train_emb, e.train_y, x, y, num_classes=c) if len(x)
                  else np.full(c, np.nan))
     return {"closure": np.asarray(closure, dtype=float), "enemy_share": float(share),
