@@ -153,6 +153,7 @@ def test_digits_run_through_every_page(browser, streamlit_server) -> None:
     assert epochs.input_value() == str(EPOCHS), "the form was not restored from the running job"
     if page.locator('[data-testid="stProgress"]').count():  # still running after the reload
         assert page.locator(".st-key-cancel_button button").count() == 1, "the starting browser lost control"
+        timings["reloaded_while_training"] = 1.0
     done = page.locator('[data-testid="stAlertContentSuccess"]', has_text="finished in")
     failed = page.locator(ERROR_BOX)
     while not done.count():
