@@ -2,32 +2,32 @@
 
     streamlit run app.py
 
-Pages live in ``pages/``, one thin script each, named after their ``url_path`` (``2_gap.py`` ->
-``/gap``): with a ``pages/`` folder beside this script, Streamlit's legacy multipage mode handles
-a deep link opened as the first request after a server start, before ``st.navigation`` has ever
-run; the matching file names let it find the page, whose first call, ``app_state.ensure_router()``,
-turns that mode off and runs this router in the same script run. Shared state, caches and background jobs
-live in ``app_state``.
+Every request runs this script: ``st.navigation`` with an explicit ``st.Page`` list picks the
+page from the URL (``/gap`` is *Embedding gap*, also as the first request after a server start)
+and draws it under this script's page config and sidebar. The page scripts live in
+``app_pages/``, not ``pages/``: a folder named ``pages`` beside the main script switches
+Streamlit to its legacy multipage mode, which runs a deep-linked page script alone, without this
+router (see ARCHITECTURE.md, "App side"). Shared state, caches and jobs live in the ``ui`` package.
 """
 
 import streamlit as st
 
-import app_state
+from ui import state, warmup, widgets
 
 st.set_page_config(page_title="EOS Explorer", page_icon="🔭", layout="wide")
 
-# Keep each file name equal to its url_path after the "N_" prefix (see the docstring).
 pages = [
-    st.Page("pages/1_setup.py", title="Setup & train", icon="🏋️", url_path="setup", default=True),
-    st.Page("pages/2_gap.py", title="Embedding gap", icon="🗺️", url_path="gap"),
-    st.Page("pages/3_synthetic.py", title="Synthetic inspector", icon="🧬", url_path="synthetic"),
-    st.Page("pages/4_heads.py", title="Head accuracy", icon="📊", url_path="heads"),
+    st.Page("app_pages/1_setup.py", title="Setup & train", icon="🏋️", url_path="setup", default=True),
+    st.Page("app_pages/2_gap.py", title="Embedding gap", icon="🗺️", url_path="gap"),
+    st.Page("app_pages/3_synthetic.py", title="Synthetic inspector", icon="🧬", url_path="synthetic"),
+    st.Page("app_pages/4_heads.py", title="Head accuracy", icon="📊", url_path="heads"),
 ]
 page = st.navigation(pages)
-app_state.sync_session()
-app_state.sidebar_status()
+state.sync_session()
+widgets.sidebar_status()
+widgets.lost_job_banner()  # after a server restart: the job in the URL is gone; say what it kept
 try:
     page.run()
 finally:
-    # A few seconds after the page is drawn: import torch once per process, warm up UMAP.
-    app_state.warm_up_later()
+    # A few seconds after the page is drawn: import torch once per process, compile UMAP.
+    warmup.warm_up_later()

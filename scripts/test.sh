@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs (first time only) and run the whole suite.
+# Install everything the test suite needs (first time only), lint, and run the whole suite.
 # The browser test drives the distribution's Chromium; it is installed here when missing
 # (as root or with sudo), otherwise that one test is skipped with a message.
 set -euo pipefail
@@ -15,4 +15,6 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
 fi
 # Fashion-MNIST for the tests: $EOS_DATA_DIR, else ../shared/data beside the checkout.
 export EOS_DATA_DIR="${EOS_DATA_DIR:-$(cd .. && pwd)/shared/data}"
+# Lint first (pyproject.toml's rules, pyflakes included): any finding fails the run.
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

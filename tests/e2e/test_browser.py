@@ -3,9 +3,11 @@
 Headless Chromium (Debian's package, driven by playwright) against ``streamlit run app.py`` with an
 empty temporary run store. The very first request to the fresh server is a deep link (``/gap``):
 it must land on *Embedding gap* through ``app.py``'s router (its sidebar and page config), not on
-the page script alone (Streamlit's legacy ``pages/`` mode, see ``app_state.ensure_router``). Then,
-on *Setup & train*, the test sets a short run (6 epochs, default digits
-dataset and oversamplers), clicks **Train**, waits for the background job to finish, then opens
+the page script alone (what Streamlit's legacy mode would do with a folder named ``pages/``; the
+pages live in ``app_pages/``). Then, on *Setup & train*, the test sets a short run (6 epochs,
+default digits dataset and oversamplers), clicks **Train**, reloads the page while the job runs
+(the form must come back with the job's settings, and this browser keeps its Cancel button),
+waits for the background job to finish, then opens
 every page from the sidebar and checks that its Plotly charts are drawn and that no Streamlit
 exception or error box is shown. A full-page screenshot of every page goes to
 ``test-artifacts/e2e/<page>.png`` (git-ignored), the server log to ``test-artifacts/e2e/streamlit.log``.
@@ -142,6 +144,16 @@ def test_digits_run_through_every_page(browser, streamlit_server) -> None:
 
     t0 = time.monotonic()
     train.click()
+    page.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
+    # A reload mid-training: the same browser (its XSRF cookie) keeps control of its job, and the
+    # form shows the job's config, not the defaults.
+    page.reload()
+    epochs = page.locator(".st-key-setup_epochs input")
+    epochs.wait_for(timeout=60_000)  # drawn by the first run, after the form was restored
+    assert epochs.input_value() == str(EPOCHS), "the form was not restored from the running job"
+    if page.locator('[data-testid="stProgress"]').count():  # still running after the reload
+        assert page.locator(".st-key-cancel_button button").count() == 1, "the starting browser lost control"
+        timings["reloaded_while_training"] = 1.0
     done = page.locator('[data-testid="stAlertContentSuccess"]', has_text="finished in")
     failed = page.locator(ERROR_BOX)
     while not done.count():

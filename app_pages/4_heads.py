@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_plots as P
-import app_state as S
 from eos_core.errors import EOSError
+from ui import cache, jobs, training, widgets
+from ui.figures import common, heads
+from ui.labels import METRIC_COLUMNS, method_name
 
-S.ensure_router()  # first: a deep link opened before app.py ever ran
-S.sync_session()
 st.title("Head accuracy")
-S.explain("""
+widgets.explain("""
 **What am I looking at?** After oversampling the embeddings (phase 2), only the network's last
 linear layer — the *head* — is re-trained on the balanced embeddings (phase 3), once per
 oversampler, and scored on the balanced test set. *none* is the head trained in phase 1 on the
@@ -32,14 +31,14 @@ Downloads: tables as CSV, figures as HTML (interactive, opens offline). For a PN
 icon in a figure's toolbar (top right of the chart).
 """)
 
-rec = S.run_picker(need="methods")
+rec = widgets.run_picker(need="methods")
 if rec is None:
     st.info("No run with re-trained heads yet. Train one on **Setup & train** (choose at least one oversampler).")
-    st.page_link("pages/1_setup.py", label="Go to Setup & train", icon="🏋️")
+    st.page_link(widgets.SETUP_PAGE, label="Go to Setup & train", icon="🏋️")
     st.stop()
 
-summary = S.load_json(rec.id, "methods", {}) or {}
-meta = S.load_json(rec.id, "phase1", {}) or {}
+summary = cache.load_json(rec.id, "methods", {}) or {}
+meta = cache.load_json(rec.id, "phase1", {}) or {}
 if not summary:
     st.info("This run has no phase-3 results yet.")
     st.stop()
@@ -52,21 +51,21 @@ if not len(classes):
 
 
 def html_button(fig, name: str, key: str) -> None:
-    st.download_button("Download figure (HTML)", lambda: P.figure_html(fig), file_name=f"{name}_{rec.id}.html",
+    st.download_button("Download figure (HTML)", lambda: common.figure_html(fig), file_name=f"{name}_{rec.id}.html",
                        mime="text/html", key=key, icon="⬇️")
 
 
 # ------------------------------------------------------------------------------------------ table
 st.subheader("Test scores per oversampler")
-table = P.metrics_table(summary)
-st.dataframe(P.metrics_view(table), hide_index=True, key="metrics_table")
+table = heads.metrics_table(summary)
+st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table")
 st.caption("★ best balanced accuracy · the best value of each score is highlighted.")
 d1, d2 = st.columns([1, 3])
 d1.download_button("Download table (CSV)", table.to_csv(index=False), file_name=f"head_metrics_{rec.id}.csv",
                    mime="text/csv", key="metrics_csv", icon="⬇️")
 groups = {m: (r.get("groups") or {}) for m, r in summary.items()}
 if any(v for g in groups.values() for v in g.values() if v is not None):
-    gdf = pd.DataFrame([{"oversampler": P.method_name(m), **{k: g.get(k) for k in ("many", "medium", "few")}}
+    gdf = pd.DataFrame([{"oversampler": method_name(m), **{k: g.get(k) for k in ("many", "medium", "few")}}
                         for m, g in groups.items()])
     with st.expander("Accuracy by class-size group (many / medium / few training images)"):
         st.dataframe(gdf.round(4), hide_index=True, key="groups_table")
@@ -75,17 +74,17 @@ if any(v for g in groups.values() for v in g.values() if v is not None):
 st.subheader("Recall per class")
 recalls = {m: r["per_class_recall"] for m, r in summary.items() if r.get("per_class_recall") is not None}
 if recalls:
-    heat = P.recall_heatmap(recalls, classes=classes, train_counts=counts)
+    heat = heads.recall_heatmap(recalls, classes=classes, train_counts=counts)
     st.plotly_chart(heat, key="recall_heatmap", config={"displaylogo": False})
     html_button(heat, "recall_heatmap", "recall_html")
 
 # ------------------------------------------------------------------------------------------ confusion
 st.subheader("Confusion matrices")
 names = list(summary)
-best = (P.best_methods(table) or names)[0]
+best = (heads.best_methods(table) or names)[0]
 default = list(dict.fromkeys([m for m in ("none", best) if m in names]))
 show = st.multiselect("Oversamplers", names, default=default, key="confusion_methods",
-                      format_func=P.method_name)
+                      format_func=method_name)
 normalize = st.toggle("Row-normalised (share of each true class)", value=True, key="confusion_norm")
 cols = st.columns(min(max(len(show), 1), 3))
 for i, m in enumerate(show):
@@ -93,18 +92,18 @@ for i, m in enumerate(show):
     if conf is None:
         continue
     with cols[i % len(cols)]:
-        fig = P.confusion_figure(conf, classes=classes, normalize=normalize,
-                                 title=f"{P.method_name(m)} · balanced acc "
+        fig = heads.confusion_figure(conf, classes=classes, normalize=normalize,
+                                 title=f"{method_name(m)} · balanced acc "
                                        f"{summary[m].get('balanced_accuracy', float('nan')):.3f}")
         st.plotly_chart(fig, key=f"confusion_{m}", config={"displaylogo": False})
         html_button(fig, f"confusion_{m}", f"confusion_html_{m}")
 
 # ------------------------------------------------------------------------------------------ seeds
 st.subheader("Several seeds")
-same = S.same_config_runs(rec)
+same = cache.same_config_runs(rec)
 rows = []
 for r in same:
-    res = S.load_json(r.id, "methods", {}) or {}
+    res = cache.load_json(r.id, "methods", {}) or {}
     seed = (r.config.get("train") or {}).get("seed", 0)
     for m, v in res.items():
         rows.append({"run": r.id, "seed": seed, "method": m, "balanced_accuracy": v.get("balanced_accuracy"),
@@ -112,10 +111,10 @@ for r in same:
 per_seed = pd.DataFrame(rows)
 n_seeds = per_seed["run"].nunique() if len(per_seed) else 0
 if n_seeds >= 2:
-    metric = st.segmented_control("Metric", list(P.METRIC_COLUMNS), default="balanced_accuracy",
-                                  format_func=P.METRIC_COLUMNS.get, key="seed_metric") or "balanced_accuracy"
-    summ = P.seeds_summary(per_seed, metric)
-    fig = P.seeds_bars(summ, metric=metric, title=f"Mean ± std over {n_seeds} runs (seeds)")
+    metric = st.segmented_control("Metric", list(METRIC_COLUMNS), default="balanced_accuracy",
+                                  format_func=METRIC_COLUMNS.get, key="seed_metric") or "balanced_accuracy"
+    summ = heads.seeds_summary(per_seed, metric)
+    fig = heads.seeds_bars(summ, metric=metric, title=f"Mean ± std over {n_seeds} runs (seeds)")
     st.plotly_chart(fig, key="seeds_bars", config={"displaylogo": False})
     s1, s2 = st.columns([1, 1])
     with s1:
@@ -127,36 +126,31 @@ if n_seeds >= 2:
     st.dataframe(summ.round(4), hide_index=True, key="seeds_table")
 else:
     st.caption("Only one run with this configuration: train it again with other seeds to get error bars.")
-job = S.current_job()
+job = jobs.current_job()
 busy = job is not None and job.active
 c1, c2 = st.columns([1, 3])
 n_more = c1.number_input("More seeds", 1, 10, 2, key="more_seeds")
 if c2.button(f"Train {int(n_more)} more seed(s) of this configuration", key="more_seeds_button", disabled=busy,
              help="Runs in the background; follow it on Setup & train. Finished runs appear here."):
-    taken = {int((r.config.get("train") or {}).get("seed", 0)) for r in same}
-    seeds, s = [], 0
-    while len(seeds) < int(n_more):
-        if s not in taken:
-            seeds.append(s)
-        s += 1
+    seeds = training.free_seeds({int((r.config.get("train") or {}).get("seed", 0)) for r in same}, int(n_more))
     try:
-        S.start_seeds(S.config_of(rec), seeds, meta={"classes": classes, "train": counts.tolist()})
+        training.start_seeds(cache.config_of(rec), seeds, meta={"classes": classes, "train": counts.tolist()})
         st.success(f"Training seeds {', '.join(map(str, seeds))} in the background — progress on **Setup & train**.")
     except EOSError as err:
-        S.show_error(err)
+        widgets.show_error(err)
 if busy:
     st.caption(f"A job of yours is running: {job.label} ({job.status}).")
 
 # ------------------------------------------------------------------------------------------ compare
 with st.expander("Compare with other runs"):
-    others = [r for r in S.list_runs(need="methods") if r.id != rec.id]
+    others = [r for r in cache.list_runs(need="methods") if r.id != rec.id]
     pick = st.multiselect("Runs", [r.id for r in others], key="compare_runs",
-                          format_func=lambda i: next(S.run_label(r) for r in others if r.id == i))
+                          format_func=lambda i: next(cache.run_label(r) for r in others if r.id == i))
     if pick:
         comp = {rec.id: summary}
         for rid in pick:
-            comp[rid] = S.load_json(rid, "methods", {}) or {}
-        cdf = pd.DataFrame({rid: {P.method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
+            comp[rid] = cache.load_json(rid, "methods", {}) or {}
+        cdf = pd.DataFrame({rid: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
                             for rid, res in comp.items()})
         cdf.index.name = "oversampler"
         st.caption("Balanced accuracy per method (rows) and run (columns).")

@@ -5,19 +5,20 @@ from __future__ import annotations
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_plots as P
-import app_state as S
-from eos_core.config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
+from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.errors import EOSError
+from ui import cache, jobs, labels, state, training, uploads, widgets
+from ui.figures import heads
+from ui.figures import training as training_figs
+from ui.figures.gap import gap_over_epochs
+from ui.results import per_class_results
+from ui.setup_form import describe, overall_fraction, restore_form
 
-S.ensure_router()  # first: a deep link opened before app.py ever ran
-S.sync_session()
 st.title("Setup & train")
-S.explain("""
+widgets.explain("""
 **What happens here.** You pick an image dataset and make its *training* set imbalanced: the
 largest class keeps `n_max` images and the smallest keeps `n_max / ρ` (ρ is the *imbalance
 ratio*). With the **exp** profile class sizes shrink smoothly from the first to the last class;
@@ -37,13 +38,14 @@ Then three phases run in the background (you can switch pages meanwhile):
 The bar chart shows how many training images each class will keep *before* you train.
 """)
 
-DATASETS = list(S.DATASET_LABELS)
+job = jobs.current_job()
+restore_form(job)  # a reload while a job runs: the form shows that job's config
 
 # ------------------------------------------------------------------------------------------ form
 left, right = st.columns([1, 1.4], gap="large")
 with left:
     st.subheader("Data")
-    dataset = st.selectbox("Dataset", DATASETS, format_func=S.DATASET_LABELS.get, key="setup_dataset",
+    dataset = st.selectbox("Dataset", labels.DATASETS, format_func=labels.DATASET_LABELS.get, key="setup_dataset",
                            persist_state="session",
                            help="digits is bundled and instant; the others load from EOS_DATA_DIR "
                                 "(downloaded there when online).")
@@ -55,21 +57,21 @@ with left:
         if up is not None:
             if not prev or prev.get("file_id") != up.file_id:
                 try:
-                    path, names = S.extract_image_zip(up.getvalue())
+                    path, names = uploads.extract_image_zip(up.getvalue())
                     st.session_state["eos_upload"] = prev = {"file_id": up.file_id, "folder": path,
                                                              "classes": names, "name": up.name}
                 except EOSError as err:
                     st.session_state.pop("eos_upload", None)
                     prev = None
-                    S.show_error(err)
+                    widgets.show_error(err)
         if prev:
             folder = prev["folder"]
             st.caption(f"Using **{prev['name']}** — {len(prev['classes'])} classes: "
                        + ", ".join(prev["classes"][:12]) + (" …" if len(prev["classes"]) > 12 else ""))
-    ratio = st.select_slider("Imbalance ratio ρ = n_max / n_min (log scale)", options=list(P.LOG_RATIOS), value=50,
+    ratio = st.select_slider("Imbalance ratio ρ = n_max / n_min (log scale)", options=list(labels.LOG_RATIOS), value=50,
                              key="setup_ratio", persist_state="session",
                              format_func=lambda v: f"{v:g}")
-    profile = st.radio("Profile", list(PROFILES), horizontal=True, key="setup_profile", persist_state="session",
+    profile = st.radio("Profile", list(labels.PROFILES), horizontal=True, key="setup_profile", persist_state="session",
                        help="exp: sizes shrink geometrically class by class; step: half large, half small.")
     cap_on = st.checkbox("Cap the largest class", key="setup_cap_on", persist_state="session",
                          help="Keeps demos on big datasets small and fast.")
@@ -78,17 +80,18 @@ with left:
 
     st.subheader("Training")
     c1, c2 = st.columns(2)
-    model = c1.selectbox("Model", list(MODELS), key="setup_model", persist_state="session",
+    model = c1.selectbox("Model", list(labels.MODELS), key="setup_model", persist_state="session",
+                         format_func=lambda m: labels.MODEL_LABELS.get(m, m),
                          help="auto: a small CNN for small images, ResNet-32 for 32×32 colour images.")
-    loss = c2.selectbox("Loss", list(LOSSES), key="setup_loss", persist_state="session",
-                        format_func={"ce": "cross-entropy", "focal": "focal", "ldam_drw": "LDAM-DRW",
-                                     "cb": "class-balanced"}.get)
+    loss = c2.selectbox("Loss", list(labels.LOSSES), key="setup_loss", persist_state="session",
+                        format_func=lambda m: labels.LOSS_LABELS.get(m, m))
     epochs = c1.number_input("Epochs", min_value=1, max_value=1000, value=10, key="setup_epochs",
                              persist_state="session")
     seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="setup_seed",
                            persist_state="session", help="Same config, other seeds → error bars on Head accuracy.")
-    methods = st.multiselect("Oversamplers (phases 2–3)", list(METHODS), default=list(METHODS), key="setup_methods",
-                             persist_state="session", format_func=P.method_name,
+    methods = st.multiselect("Oversamplers (phases 2–3)", list(labels.METHODS), default=list(labels.METHODS),
+                             key="setup_methods",
+                             persist_state="session", format_func=labels.method_name,
                              help="none: the phase-1 head (baseline) · ROS: random over-sampling (copies) · "
                                   "SMOTE / Borderline-SMOTE / ADASYN: interpolate within a class · "
                                   "EOS: interpolate toward the nearest enemies (other classes).")
@@ -102,7 +105,7 @@ with right:
         st.info("Upload a .zip of your images to see their class sizes.")
     else:
         try:
-            info = S.dataset_counts(dataset, folder, S.data_dir())
+            info = cache.dataset_counts(dataset, folder, cache.data_dir())
             from eos_core.imbalance import class_counts
 
             with warnings.catch_warnings(record=True) as caught:
@@ -111,7 +114,7 @@ with right:
                                        max_per_class=int(cap) if cap_on else None)
             counts_info = {"classes": info["classes"], "train": train_n.tolist(), "test": info["test"]}
             log_y = st.toggle("log scale", value=float(ratio) >= 20, key="setup_logy")
-            st.plotly_chart(P.count_bars(info["classes"], train_n, info["test"], log_y=log_y),
+            st.plotly_chart(training_figs.count_bars(info["classes"], train_n, info["test"], log_y=log_y),
                             key="counts_chart", config={"displaylogo": False})
             st.caption(f"{int(train_n.sum())} training images ({int(train_n.max())} in the largest class, "
                        f"{int(train_n.min())} in the smallest) · {int(sum(info['test']))} test images · "
@@ -122,11 +125,11 @@ with right:
                 st.warning("Some classes keep a single image: oversamplers need at least two per class to "
                            "interpolate. Lower ρ or raise the class cap.")
         except EOSError as err:
-            S.show_error(err)
+            widgets.show_error(err)
 
 # ------------------------------------------------------------------------------------------ job
-job = S.current_job()
 running = job is not None and job.active
+in_control = jobs.can_control(job)
 
 
 def build_config() -> RunConfig:
@@ -151,66 +154,30 @@ if start:
         cfg = build_config()
         if not methods:
             st.warning("No oversampler chosen: only phase 1 will run.")
-        job = S.start_training(cfg.to_dict(), meta=counts_info)
-        running = True
+        job = training.start_training(cfg.to_dict(), meta=counts_info)
+        st.session_state["eos_form_job"] = job.id  # this form is the job's config already
+        state.set_run(None)  # the results below follow the new run, not the previous one
+        running, in_control = True, True
     except EOSError as err:
-        S.show_error(err)
-if running and b2.button("Cancel", key="cancel_button", icon="⏹️"):
-    job.cancel.set()
+        widgets.show_error(err)
+if running and in_control and b2.button("Cancel", key="cancel_button", icon="⏹️"):
+    jobs.cancel_job(job)
     st.toast("Cancelling… the current step stops at the next check.")
-
-PHASE_TEXT = {"start": "starting", "data": "loading the data", "embed": "computing the embeddings",
-              "phase1_done": "phase 1 finished", "methods_done": "oversamplers finished",
-              "map": "computing the UMAP map for the Embedding gap page"}
-
-
-def overall_fraction(j: S.Job) -> float:
-    last = j.last()
-    if last is None:
-        return 0.0
-    seed = j.last("seed")
-    if seed:  # several runs in one job: each run is an equal share
-        return min(1.0, (seed["index"] + _fraction(last)) / max(1, seed["total"]))
-    return _fraction(last)
-
-
-def _fraction(last: dict) -> float:
-    ph = last.get("phase")
-    if ph == "train":
-        return 0.05 + 0.7 * last["epoch"] / max(1, last["epochs"])
-    if ph == "method":
-        return 0.78 + 0.17 * last["index"] / max(1, last["total"])
-    return {"start": 0.0, "data": 0.02, "embed": 0.76, "phase1_done": 0.78, "methods_done": 0.95,
-            "map": 0.96, "map_failed": 0.99}.get(ph, 0.0)
-
-
-def describe(j: S.Job) -> str:
-    if j.status == "queued":
-        return "Waiting for another training job on this server to finish…"
-    last = j.last()
-    if last is None:
-        return "starting…"
-    seed = j.last("seed")
-    prefix = f"Seed {seed['seed']} ({seed['index'] + 1}/{seed['total']}) · " if seed else ""
-    return prefix + _describe(last)
-
-
-def _describe(last: dict) -> str:
-    ph = last.get("phase")
-    if ph == "train":
-        return (f"Phase 1 · epoch {last['epoch']}/{last['epochs']} · loss {last['loss']:.4f} · "
-                f"train acc {last['train_acc']:.3f} · test balanced acc {last['test_bacc']:.3f}")
-    if ph == "method":
-        name = S.METHOD_LABELS.get(last["name"], last["name"])
-        return f"Phases 2–3 · {name} ({last['index'] + 1}/{last['total']})"
-    return PHASE_TEXT.get(ph, ph or "")
+elif running and not in_control:
+    b3.caption("This job was started from another browser: you can follow it here; only that browser can "
+               "cancel it.")
 
 
 @st.fragment(run_every=1.0 if running else None)
 def job_panel(was_running: bool) -> None:
-    j = S.current_job()
+    j = jobs.current_job()
     if j is None:
         return
+    if j.run_id and st.session_state.get("eos_adopted") != [j.id, j.run_id]:
+        # Follow the job's run once it exists (in the URL at once: a reload or a server restart
+        # still knows it); once per run, so picking another run below is not undone.
+        st.session_state["eos_adopted"] = [j.id, j.run_id]
+        state.set_run(j.run_id)
     if j.active:
         st.progress(overall_fraction(j), text=describe(j))
         elapsed = time.time() - (j.started or j.created)
@@ -222,12 +189,12 @@ def job_panel(was_running: bool) -> None:
     if hist and meta:
         g1, g2 = st.columns(2)
         with g1:
-            st.plotly_chart(P.training_curve(hist, height=420), key="train_curve")
+            st.plotly_chart(training_figs.training_curve(hist, height=420), key="train_curve")
         with g2:
             if any(h.get("gap") for h in hist):
-                st.plotly_chart(P.gap_over_epochs(hist, classes=meta.get("classes"), train_counts=meta["train"],
-                                                  title="Per-class gap (spread ratio) while training", height=420,
-                                                  legend="below"),
+                st.plotly_chart(gap_over_epochs(hist, classes=meta.get("classes"), train_counts=meta["train"],
+                                                title="Per-class gap (spread ratio) while training", height=420,
+                                                legend="below"),
                                 key="live_gap")
             else:
                 st.caption("No gap snapshots in this run's history.")
@@ -241,12 +208,8 @@ if job is not None:
 # ------------------------------------------------------------------------------------------ results
 if job is not None and not job.active:
     if job.status == "finished":
-        rid = job.result.get("run_id") or job.run_id
-        if rid and S.current_run_id() != rid and st.session_state.get("eos_adopted") != job.id:
-            st.session_state["eos_adopted"] = job.id
-            S.set_run(rid)
         took = (job.finished or 0) - (job.started or 0)
-        done = job.result.get("run_ids") or ([rid] if rid else [])
+        done = job.result.get("run_ids") or ([job.run_id] if job.run_id else [])
         what = f"Run {done[0]}" if len(done) == 1 else f"{len(done)} runs ({', '.join(done)})"
         st.success(f"{what} finished in {took:.0f} s. Open **Embedding gap**, **Synthetic inspector** or "
                    f"**Head accuracy** in the sidebar to explore it.")
@@ -258,47 +221,37 @@ if job is not None and not job.active:
             with st.expander("Technical details"):
                 st.code(job.detail, language="text")
     if job.status != "finished" and st.button("Dismiss", key="dismiss_job"):
-        S.forget_job()
+        jobs.dismiss()
         st.rerun()
 
-run_id = S.current_run_id()
-meta = S.load_json(run_id, "phase1") if run_id else None
-if meta:
-    summary = S.load_json(run_id, "methods", {}) or {}
+run_id = state.current_run_id()
+results = per_class_results(run_id) if run_id else None
+if results is not None:
     st.subheader("Per-class results")
-    st.caption(f"Run {run_id} · test recall per class of the phase-1 head (*none*) and of each re-trained head "
-               "(one column per oversampler).")
-    df = pd.DataFrame({"class": meta["classes"], "train n": meta["train_counts"], "test n": meta["test_counts"],
-                       "train recall": np.round(np.asarray(meta.get("train_recall", []), dtype=float), 3)
-                       if meta.get("train_recall") else np.nan})
-    for name, m in summary.items():
-        rec = m.get("per_class_recall")
-        if rec is not None:
-            df[P.method_name(name)] = np.round(np.asarray(rec, dtype=float), 3)
-    spread = P.gap_values(S.load_json(run_id, "gap", {}), len(df)).get("spread_ratio")
-    if spread is not None:
-        df["gap (spread ratio)"] = np.round(np.asarray(spread, dtype=float), 3)
-    st.dataframe(df, hide_index=True, key="results_table",
+    st.caption(f"Run {run_id} · test recall per class of the phase-1 head and of each re-trained head "
+               "(one column per method).")
+    st.dataframe(results.table, hide_index=True, key="results_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in df.columns if df[c].dtype.kind == "f"})
-    if summary:
+                                for c in results.table.columns if results.table[c].dtype.kind == "f"})
+    if results.methods:
         st.markdown("**Test scores per oversampler** · ★ best balanced accuracy · best value of each score "
                     "highlighted")
-        st.dataframe(P.metrics_view(P.metrics_table(summary)), hide_index=True, key="results_summary")
+        st.dataframe(heads.metrics_view(heads.metrics_table(results.methods)), hide_index=True,
+                     key="results_summary")
 
 with st.expander("Past runs in the store", expanded=False):
     try:
-        runs = S.list_runs()
+        runs = cache.list_runs()
         if runs:
-            st.dataframe(pd.DataFrame([{"run": r.id, "what": S.run_label(r), "status": r.status,
+            st.dataframe(pd.DataFrame([{"run": r.id, "what": cache.run_label(r), "status": r.status,
                                         "message": r.message} for r in runs]), hide_index=True)
             pick = st.selectbox("Open a run on the other pages", [r.id for r in runs], key="past_pick",
                                 index=None, placeholder="choose a run…",
-                                format_func=lambda i: next(S.run_label(r) for r in runs if r.id == i))
-            if pick and pick != S.current_run_id():
-                S.set_run(pick)
+                                format_func=lambda i: next(cache.run_label(r) for r in runs if r.id == i))
+            if pick and pick != state.current_run_id():
+                state.set_run(pick)
                 st.rerun()
         else:
-            st.caption(f"No runs yet in {S.runs_root()}.")
+            st.caption(f"No runs yet in {cache.runs_root()}.")
     except EOSError as err:
-        S.show_error(err)
+        widgets.show_error(err)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import app_plots as P
-import app_state as S
 from eos_core.errors import EOSError
+from ui import cache, jobs, maps, widgets
+from ui.figures import common
+from ui.figures import gap as gapfig
+from ui.figures import maps as mapfig
+from ui.labels import GAP_METRICS
 
-S.ensure_router()  # first: a deep link opened before app.py ever ran
-S.sync_session()
 st.title("Embedding gap")
-S.explain("""
+widgets.explain("""
 **What am I looking at?** Every image becomes a point: the CNN's *embedding* (the features its
 last layer reads) squeezed to 2-D with UMAP. Points of one colour are one class. **Filled dots are
 training images, open circles test images.**
@@ -35,7 +36,7 @@ territory, which is exactly where they get misclassified. That difference is the
   as an animation).
 """)
 
-rec, p1 = S.require_phase1("a digits run takes well under a minute.")
+rec, p1 = widgets.require_phase1("a digits run takes well under a minute.")
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)
@@ -56,22 +57,22 @@ only_minority = c3.toggle("Only minority classes", key="gap_only_min", persist_s
                           help="Hide every class that has as many training images as the largest one.")
 
 try:
-    arrays, kind, map_job = S.get_map(rec.id)
+    arrays, kind, map_job = maps.get_map(rec.id)
 except EOSError as err:
-    S.show_error(err)
+    widgets.show_error(err)
     st.stop()
 
 if kind == "pca":
     if map_job is not None and map_job.status == "failed":
         st.warning(f"The UMAP map could not be computed ({map_job.error}); showing the PCA map instead.")
         if st.button("Try the UMAP map again", key="gap_retry_map"):
-            S.jobs().forget(map_job.id)
+            jobs.registry().forget(map_job.id)
             st.rerun()
     else:
 
         @st.fragment(run_every=1.0)
         def wait_for_umap() -> None:
-            arrays_now, kind_now, _ = S.get_map(rec.id, start=False)
+            arrays_now, kind_now, _ = maps.get_map(rec.id, start=False)
             if kind_now == "umap":
                 st.rerun()
             st.caption("⏳ This is a quick **PCA preview**. The UMAP map is being computed in the background "
@@ -79,14 +80,14 @@ if kind == "pca":
 
         wait_for_umap()
 
-points = P.map_points(arrays["train"], emb.train_y, arrays["test"], emb.test_y,
+points = mapfig.map_points(arrays["train"], emb.train_y, arrays["test"], emb.test_y,
                       train_pred=train_pred, test_pred=test_pred, cap=int(cap), seed=0)
 if only_minority:
-    points = points[points["label"].isin(P.minority_classes(counts))]
+    points = points[points["label"].isin(common.minority_classes(counts))]
 
 map_col, gallery_col = st.columns([3, 1.1], gap="medium")
 with map_col:
-    fig = P.embedding_map(points, classes=classes, train_counts=counts,
+    fig = mapfig.embedding_map(points, classes=classes, train_counts=counts,
                           layout="side" if layout == "side by side" else "overlay",
                           title=f"{'UMAP' if kind == 'umap' else 'PCA preview'} of the embeddings · "
                                 f"{len(points)} points")
@@ -94,12 +95,12 @@ with map_col:
                             config={"displaylogo": False, "scrollZoom": True})
 with gallery_col:
     st.markdown("**Selected images**")
-    gids = P.selected_ids(event)
+    gids = common.selected_ids(event)
     if not gids:
         st.caption("Select points in the map (click, box or lasso) to see their images here.")
     else:
         try:
-            data = S.data_for_run(S.config_of(rec))
+            data = cache.data_for_run(cache.config_of(rec))
             shown = gids[:24]
             imgs, caps = [], []
             for gid in shown:
@@ -110,29 +111,28 @@ with gallery_col:
                     row = gid - n_train
                     img = data.x_test[row]
                     y, pr, split = emb.test_y[row], test_pred[row], "test"
-                imgs.append(P.thumbnail_png(img))
+                imgs.append(common.thumbnail_png(img))
                 mark = "✓" if y == pr else f"→ {classes[pr]}"
                 caps.append(f"{split} · {classes[y]} {mark}")
             st.image(imgs, caption=caps, width=72)
             if len(gids) > len(shown):
                 st.caption(f"{len(gids)} selected, first {len(shown)} shown.")
         except EOSError as err:
-            S.show_error(err)
+            widgets.show_error(err)
 
 # ------------------------------------------------------------------------------------------ gap bars
 st.subheader("Gap per class")
-values = P.gap_values(p1.gap, len(classes))
-gdf = P.gap_frame(classes, counts, values)
-available = [m for m in P.GAP_METRICS if m in gdf.columns and gdf[m].notna().any()]
+values = gapfig.gap_values(p1.gap, len(classes))
+gdf = gapfig.gap_frame(classes, counts, values)
+available = [m for m in GAP_METRICS if m in gdf.columns and gdf[m].notna().any()]
 if not available:
     st.info("This run has no per-class gap measurements.")
 else:
-    engine_rho = dict((p1.gap or {}).get("size_gap_spearman") or {})
-    rho = {m: (engine_rho[m] if engine_rho.get(m) is not None else P.spearman(gdf["train_n"], gdf[m]))
-           for m in available}
-    st.plotly_chart(P.gap_bars(gdf, metrics=available, rho=rho), key="gap_bars", config={"displaylogo": False})
+    # The engine's Spearman correlations (gap.json), never recomputed here; n/a when absent.
+    rho = {m: ((p1.gap or {}).get("size_gap_spearman") or {}).get(m) for m in available}
+    st.plotly_chart(gapfig.gap_bars(gdf, metrics=available, rho=rho), key="gap_bars", config={"displaylogo": False})
     st.caption("Spearman correlation between class size and gap: "
-               + " · ".join(f"{m.replace('_', ' ')} {('n/a' if np.isnan(v) else f'{v:+.2f}')}" for m, v in rho.items())
+               + " · ".join(f"{m.replace('_', ' ')} {'n/a' if v is None else f'{v:+.2f}'}" for m, v in rho.items())
                + ". Negative: the smaller the class, the larger its gap.")
     with st.expander("Gap table"):
         st.dataframe(gdf.round(4), hide_index=True, key="gap_table")
@@ -145,13 +145,13 @@ hist = [h for h in (p1.history or []) if h.get("gap")]
 if not hist:
     st.info("This run kept no per-epoch gap snapshots (turn on gap snapshots in the training config).")
 else:
-    metric = st.segmented_control("Gap measure", [m for m in P.GAP_METRICS if m in hist[-1]["gap"]],
+    metric = st.segmented_control("Gap measure", [m for m in GAP_METRICS if m in hist[-1]["gap"]],
                                   default="spread_ratio", key="gap_epoch_metric",
-                                  format_func=lambda m: P.GAP_METRICS[m].split(" (")[0]) or "spread_ratio"
-    st.plotly_chart(P.gap_over_epochs(hist, classes=classes, train_counts=counts, metric=metric),
+                                  format_func=lambda m: GAP_METRICS[m].split(" (")[0]) or "spread_ratio"
+    st.plotly_chart(gapfig.gap_over_epochs(hist, classes=classes, train_counts=counts, metric=metric),
                     key="gap_epochs", config={"displaylogo": False})
     # The animation (one frame per epoch) is built and drawn only when asked for.
     if st.toggle("Replay as an animation (bars per class, epoch by epoch)", key="gap_animate"):
-        st.plotly_chart(P.gap_animation(hist, classes=classes, train_counts=counts, metric=metric),
+        st.plotly_chart(gapfig.gap_animation(hist, classes=classes, train_counts=counts, metric=metric),
                         key="gap_anim", config={"displaylogo": False})
         st.caption("Press ▶ to replay the training; drag the slider to stop at an epoch.")

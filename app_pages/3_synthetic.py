@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import app_plots as P
-import app_state as S
 from eos_core.errors import EOSError
+from ui import cache, maps, synthetic, widgets
+from ui.figures import common
+from ui.figures import gap as gapfig
+from ui.figures import maps as mapfig
+from ui.labels import METHODS, method_name
 
-S.ensure_router()  # first: a deep link opened before app.py ever ran
-S.sync_session()
 st.title("Synthetic inspector")
-S.explain("""
+widgets.explain("""
 **What am I looking at?** Oversamplers invent new training points for the small classes, here in
 embedding space (phase 2). The map shows the **real minority points** (large dots), the
 **synthetic points** made for them (small diamonds, same colour) and, for EOS, the **enemies**
@@ -45,23 +46,24 @@ class (EOS is *meant* to push toward enemies, but a very high share means label 
 synthetic) has their label — higher than *none* means the synthetic points reach the test points.
 """)
 
-rec, p1 = S.require_phase1()
+rec, p1 = widgets.require_phase1()
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)
 emb = p1.embeddings
 n_train = len(emb.train_y)
-minority = P.minority_classes(counts)
-choices = [m for m in S.METHOD_LABELS if m != "none"]
+minority = common.minority_classes(counts)
+choices = [m for m in METHODS if m != "none"]
 run_k = int(p1.config.k_neighbors)
 
 c1, c2 = st.columns([2, 1.2], gap="large")
 methods = c1.multiselect("Oversamplers", choices, default=[m for m in ("eos", "smote") if m in choices],
-                         key="syn_methods", persist_state="session", format_func=P.method_name)
+                         key="syn_methods", persist_state="session", format_func=method_name)
 k = c2.slider("k neighbours", 1, 30, run_k, key="syn_k",
               help=f"This run used k={run_k}; other values are resampled on the fly (and cached).")
 show_cls = st.pills("Minority classes (training images per class)", minority, selection_mode="multi",
-                    default=minority, key="syn_classes", format_func=lambda c: P.legend_name(classes[c], counts[c]),
+                    default=minority, key="syn_classes",
+                    format_func=lambda c: common.legend_name(classes[c], counts[c]),
                     help="Click a class to hide or show it in the maps.") or []
 o1, o2 = st.columns([2, 1.2], gap="large")
 context = o1.toggle("Show the other training points faintly", value=True, key="syn_context")
@@ -76,16 +78,16 @@ if not methods:
     st.stop()
 
 try:
-    arrays, kind, _ = S.get_map(rec.id)
+    arrays, kind, _ = maps.get_map(rec.id)
 except EOSError as err:
-    S.show_error(err)
+    widgets.show_error(err)
     st.stop()
 if kind == "pca":
     st.caption("⏳ Map: PCA preview while the UMAP map is computed (open *Embedding gap* to follow it).")
 
 train_xy = np.asarray(arrays["train"])
 try:
-    data = S.data_for_run(S.config_of(rec))
+    data = cache.data_for_run(cache.config_of(rec))
 except EOSError as err:
     data = None
     st.warning(f"Images unavailable for thumbnails: {err}")
@@ -94,7 +96,7 @@ except EOSError as err:
 def image_of(row: int) -> bytes | None:
     if data is None:
         return None
-    return P.thumbnail_png(data.x_train[int(p1.train_idx[row])])
+    return common.thumbnail_png(data.x_train[int(p1.train_idx[row])])
 
 
 def real_frame(rows: np.ndarray) -> pd.DataFrame:
@@ -105,7 +107,7 @@ def real_frame(rows: np.ndarray) -> pd.DataFrame:
 def inspect(method: str, syn: dict, xy: np.ndarray, picked: list[int]) -> None:
     """Provenance cards of the picked synthetic rows."""
     has_prov = len(syn["base"]) == len(syn["y_syn"]) and len(syn["base"]) > 0
-    dist, nbr = S.nearest_real(rec.id, syn["X_syn"][picked], k=5)
+    dist, nbr = synthetic.nearest_real(rec.id, syn["X_syn"][picked], k=5)
     for n, s in enumerate(picked[:8]):
         y = int(syn["y_syn"][s])
         with st.container(border=True):
@@ -131,24 +133,25 @@ def inspect(method: str, syn: dict, xy: np.ndarray, picked: list[int]) -> None:
     if len(picked) > 8:
         st.caption(f"{len(picked)} synthetic points selected; the first 8 are listed.")
     if not has_prov:
-        st.caption(f"{S.METHOD_LABELS.get(method, method)} does not record which pair each point came from; "
+        st.caption(f"{method_name(method)} does not record which pair each point came from; "
                    "only its nearest real images are shown.")
 
 
 def on_pick(sel_key: str, pick_key: str) -> None:
     """Chart callback: keep the selected synthetic rows (global ids minus the real-row offset)."""
-    st.session_state[pick_key] = [g - n_train for g in P.selected_ids(st.session_state.get(sel_key)) if g >= n_train]
+    picked = common.selected_ids(st.session_state.get(sel_key))
+    st.session_state[pick_key] = [g - n_train for g in picked if g >= n_train]
 
 
 cols = st.columns(min(len(methods), 2))
 for i, method in enumerate(methods):
     with cols[i % len(cols)]:
-        st.subheader(S.METHOD_LABELS.get(method, method), divider="gray")
+        st.subheader(method_name(method), divider="gray")
         try:
-            syn = S.synthetic(rec.id, method, k)
-            xy = S.place_synthetic(rec.id, method, k, kind)
+            syn = synthetic.synthetic(rec.id, method, k)
+            xy = synthetic.place_synthetic(rec.id, method, k, kind)
         except EOSError as err:
-            S.show_error(err)
+            widgets.show_error(err)
             continue
         y_syn = syn["y_syn"].astype(int)
         placed = np.isfinite(xy[:, 0]) if len(xy) else np.zeros(0, bool)  # the saved map holds a sample
@@ -158,7 +161,7 @@ for i, method in enumerate(methods):
         synth_df = pd.DataFrame({"gid": n_train + keep, "x": xy[keep, 0] if len(keep) else [],
                                  "y": xy[keep, 1] if len(keep) else [], "label": y_syn[keep]})
         real_rows = np.flatnonzero(np.isin(emb.train_y, show_cls))
-        real_rows = real_rows[P.sample_rows(emb.train_y[real_rows], int(cap), seed=0)]
+        real_rows = real_rows[common.sample_rows(emb.train_y[real_rows], int(cap), seed=0)]
         has_prov = len(syn["base"]) == len(y_syn) and len(y_syn) > 0
         enemy_rows = np.unique(syn["partner"][keep]) if has_prov else np.zeros(0, int)
         enemy_rows = enemy_rows[~np.isin(emb.train_y[enemy_rows], show_cls)] if len(enemy_rows) else enemy_rows
@@ -171,7 +174,7 @@ for i, method in enumerate(methods):
             if len(others) > 4000:
                 others = np.sort(np.random.default_rng(1).choice(others, 4000, replace=False))
             ctx_df = pd.DataFrame({"x": train_xy[others, 0], "y": train_xy[others, 1]})
-        fig = P.synthetic_map(real_frame(real_rows), synth_df, classes=classes, train_counts=counts,
+        fig = mapfig.synthetic_map(real_frame(real_rows), synth_df, classes=classes, train_counts=counts,
                               enemies=enemies, context=ctx_df, height=600,
                               title=f"{len(y_syn)} synthetic points · {len(keep)} drawn")
         # The selection is kept in our own session key (set by the chart's callback or the random
@@ -182,7 +185,7 @@ for i, method in enumerate(methods):
             pa = syn["partner"][chosen].astype(int)
             segments = pd.DataFrame({"x0": train_xy[b, 0], "y0": train_xy[b, 1], "x1": train_xy[pa, 0],
                                      "y1": train_xy[pa, 1], "sx": xy[chosen, 0], "sy": xy[chosen, 1]})
-            for t in P.segment_traces(segments):
+            for t in mapfig.segment_traces(segments):
                 fig.add_trace(t)
         elif chosen:
             fig.add_scatter(x=xy[chosen, 0], y=xy[chosen, 1], mode="markers", name="selected synthetic",
@@ -209,19 +212,19 @@ for i, method in enumerate(methods):
 # ------------------------------------------------------------------------------------------ quality
 st.subheader("Quality of the synthetic points")
 try:
-    quality = {m: S.synthetic_quality(rec.id, m, k) for m in ["none", *methods]}
+    quality = {m: synthetic.synthetic_quality(rec.id, m, k) for m in ["none", *methods]}
 except EOSError as err:
-    S.show_error(err)
+    widgets.show_error(err)
     st.stop()
 q1, q2 = st.columns([1, 2])
 with q1:
     shares = {m: quality[m]["enemy_share"] for m in methods if quality[m]["n"] > 0}
     if shares:
-        st.plotly_chart(P.share_bars(shares, title="Nearest real neighbour is an enemy",
+        st.plotly_chart(gapfig.share_bars(shares, title="Nearest real neighbour is an enemy",
                                      yaxis="share of synthetic points"), key="syn_enemy_share")
 with q2:
     closure = {m: quality[m]["closure"] for m in ["none", *methods]}
-    st.plotly_chart(P.closure_bars(closure, classes=classes, train_counts=counts,
+    st.plotly_chart(gapfig.closure_bars(closure, classes=classes, train_counts=counts,
                                    title="Gap closure: test points whose nearest training point has their label"),
                     key="syn_closure")
 qdf = pd.DataFrame({"class": classes, "train n": counts,

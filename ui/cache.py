@@ -1,0 +1,281 @@
+"""Store and data wrappers with Streamlit caches: the run store, datasets, run lists and the
+saved phase 1 of a run (read without torch).
+
+``st.cache_resource`` holds objects (the store, datasets, loaded runs), ``st.cache_data`` small
+derived tables. Heavy engine modules (torch, umap) are imported inside functions, never at import
+time, so the first page shows quickly. Loaded runs are cached per run *version* (the index row's
+``updated`` time), so a run that gains a method or finishes is re-read.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from eos_core.errors import EOSError
+
+
+def runs_root() -> str:
+    """The run-store folder: ``$EOS_RUNS_DIR`` or the engine's per-user default."""
+    from eos_core.store import default_runs_dir
+
+    return str(default_runs_dir())
+
+
+def data_dir() -> str | None:
+    return os.environ.get("EOS_DATA_DIR") or None
+
+
+@st.cache_resource(show_spinner=False)
+def store_for(root: str):
+    return plain_store(root)
+
+
+_PLAIN_STORES: dict[str, Any] = {}
+_PLAIN_LOCK = threading.Lock()
+
+
+def plain_store(root: str):
+    """The store for worker threads (no Streamlit cache call outside a script run)."""
+    from eos_core.store import RunStore
+
+    with _PLAIN_LOCK:
+        if root not in _PLAIN_STORES:
+            _PLAIN_STORES[root] = RunStore(root)
+        return _PLAIN_STORES[root]
+
+
+def get_store():
+    """The run store for the current ``EOS_RUNS_DIR`` (one instance per folder per process)."""
+    return store_for(runs_root())
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
+def _dataset(name: str, folder: str | None, data_root: str | None):
+    from eos_core.data import load_dataset
+
+    return load_dataset(name, data_root, folder=folder)
+
+
+def load_data(name: str, folder: str | None = None):
+    """The dataset as an ``ImageData`` (cached per process). Raises ``DatasetUnavailable``."""
+    return _dataset(name, folder, data_dir())
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the dataset's class sizes…")
+def dataset_counts(name: str, folder: str | None, data_root: str | None) -> dict[str, Any]:
+    """Class names and per-class train/test counts of the full dataset.
+
+    Kept on disk (``<runs>/.cache/dataset_counts.json``) for the standard datasets, so a fresh
+    server draws the first page's chart without loading the dataset (sklearn alone takes seconds).
+    """
+    cache = Path(runs_root()) / ".cache" / "dataset_counts.json"
+    key = json.dumps([name, folder, data_root])
+    saved: dict = {}
+    if folder is None:
+        try:
+            saved = json.loads(cache.read_text())
+            if key in saved:
+                return saved[key]
+        except (OSError, ValueError):
+            saved = {}
+    d = _dataset(name, folder, data_root)
+    info = {"classes": list(d.classes), "train": d.train_counts().tolist(), "test": d.test_counts().tolist(),
+            "channels": d.channels, "image_size": d.image_size}
+    if folder is None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps({**saved, key: info}))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return info
+
+
+def data_for_run(cfg: dict) -> Any:
+    """The dataset a run was trained on (for thumbnails)."""
+    data = cfg.get("data", {})
+    return load_data(data.get("dataset", "digits"), data.get("folder"))
+
+def list_runs(*, need: str | None = None) -> list:
+    """Runs of the store, newest first. ``need="embeddings"`` / ``"methods"``: only runs that
+    have that artifact (phase 1 done / phases 2–3 done)."""
+    store = get_store()
+    runs = store.list_runs()
+    if need:
+        runs = [r for r in runs if has(store, r.id, need)]
+    return runs
+
+
+def has(store, run_id: str, name: str) -> bool:
+    try:
+        suffix = ".npz" if name.startswith(("embeddings", "projection", "synthetic")) else ".json"
+        return store.has(run_id, name, suffix)
+    except EOSError:
+        return False
+
+
+def run_label(rec) -> str:
+    """One line describing a run: dataset, ratio, loss, seed, status, date."""
+    cfg = rec.config or {}
+    d, t = cfg.get("data", {}), cfg.get("train", {})
+    when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
+    methods = cfg.get("methods") or []
+    return (f"{d.get('dataset', '?')} · ρ={fmt_ratio(d.get('ratio'))} {d.get('profile', '')} · "
+            f"{t.get('loss', '?')} · {t.get('epochs', '?')} ep · seed {t.get('seed', 0)} · "
+            f"{len(methods)} method{'s' if len(methods) != 1 else ''} · {rec.status} · {when}")
+
+
+def fmt_ratio(r: Any) -> str:
+    try:
+        return f"{float(r):g}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def version(store, run_id: str) -> float:
+    """Changes whenever the run's record changes (status / metrics / method added)."""
+    try:
+        return store.get_run(run_id).updated
+    except EOSError:
+        return 0.0
+
+
+@dataclass
+class RunEmbeddings:
+    train_emb: np.ndarray
+    train_logits: np.ndarray
+    train_y: np.ndarray
+    test_emb: np.ndarray
+    test_logits: np.ndarray
+    test_y: np.ndarray
+
+
+@dataclass
+class RunView:
+    """A saved phase 1, read straight from the run store without torch (the same field names as
+    ``eos_core.pipeline.Phase1Result``, minus the model and heads)."""
+
+    run_id: str
+    config: Any  # eos_core.config.RunConfig
+    classes: list[str]
+    train_counts: list[int]
+    test_counts: list[int]
+    train_idx: np.ndarray
+    history: list[dict]
+    embeddings: RunEmbeddings
+    metrics: dict
+    train_recall: list[float]
+    timings: dict
+    gap: dict
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def read_phase1(store, run_id: str) -> RunView:
+    """Re-open a saved phase 1 from its artifacts (``phase1.json``, ``embeddings.npz``,
+    ``history.json``, ``gap.json``). Raises ``EOSError`` when phase 1 is not complete."""
+    from eos_core.config import RunConfig
+
+    rec = store.get_run(run_id)
+    if not store.has(run_id, "phase1", ".json"):
+        raise EOSError(f"Run {run_id} has no finished phase 1 (status: {rec.status}).")
+    meta = store.load_json(run_id, "phase1")
+    arr = store.load_arrays(run_id, "embeddings")
+    emb = RunEmbeddings(*(arr[k] for k in ("train_emb", "train_logits", "train_y", "test_emb", "test_logits",
+                                          "test_y")))
+    return RunView(
+        run_id=run_id, config=RunConfig.from_dict(rec.config), classes=list(meta["classes"]),
+        train_counts=list(meta["train_counts"]), test_counts=list(meta["test_counts"]), train_idx=arr["train_idx"],
+        history=store.load_json(run_id, "history") if store.has(run_id, "history", ".json") else [],
+        embeddings=emb, metrics=meta.get("metrics", {}), train_recall=list(meta.get("train_recall", [])),
+        timings=meta.get("timings", {}),
+        gap=store.load_json(run_id, "gap") if store.has(run_id, "gap", ".json") else {},
+    )
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the run…")
+def phase1_cached(root: str, run_id: str, version: float) -> RunView:
+    return read_phase1(store_for(root), run_id)
+
+
+def load_phase1(run_id: str) -> RunView:
+    """The run's phase 1 (embeddings, counts, history, gap), cached per run version."""
+    store = get_store()
+    return phase1_cached(runs_root(), run_id, version(store, run_id))
+
+
+def load_json(run_id: str, name: str, default: Any = None) -> Any:
+    """A run's ``<name>.json`` (``default`` when missing or unreadable)."""
+    return load_json_at(runs_root(), run_id, name, default)
+
+
+def load_json_at(root: str, run_id: str, name: str, default: Any = None) -> Any:
+    """:func:`load_json` in the store at ``root`` (for cached functions keyed by root)."""
+    store = store_for(root)
+    try:
+        if store.has(run_id, name, ".json"):
+            return store.load_json(run_id, name)
+    except (EOSError, ValueError, OSError):
+        pass
+    return default
+
+
+def config_of(rec_or_p1) -> dict:
+    cfg = getattr(rec_or_p1, "config", rec_or_p1)
+    if dataclasses.is_dataclass(cfg):
+        return cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
+    return dict(cfg or {})
+
+
+
+def run_seed(p1) -> int:
+    """The training seed of a loaded run (seeds samplers and maps the same way the run did)."""
+    return int(getattr(getattr(p1.config, "train", None), "seed", 0) or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# runs that differ only by seed (page 4)
+
+SEED_PATHS = (("data", "seed"), ("train", "seed"), ("head", "seed"))
+
+
+def config_signature(cfg: dict) -> str:
+    """The config with seeds, device and method list removed: runs with equal signatures differ
+    only by seed."""
+    c = copy.deepcopy(cfg or {})
+    for a, b in SEED_PATHS:
+        c.get(a, {}).pop(b, None)
+    c.get("train", {}).pop("device", None)
+    c.pop("methods", None)
+    return json.dumps(c, sort_keys=True, default=str)
+
+
+def with_seed(cfg: dict, seed: int) -> dict:
+    """A copy of a config dict with every seed (data, train, head) set to ``seed``."""
+    d = copy.deepcopy(cfg)
+    for a, b in SEED_PATHS:
+        d.setdefault(a, {})[b] = int(seed)
+    return d
+
+def same_config_runs(rec) -> list:
+    """Runs (with phase-3 results) whose config equals ``rec``'s up to the seeds, ``rec`` first."""
+    sig = config_signature(rec.config)
+    out = [rec]
+    for r in list_runs(need="methods"):
+        if r.id != rec.id and config_signature(r.config) == sig:
+            out.append(r)
+    return out

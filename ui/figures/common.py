@@ -1,0 +1,194 @@
+"""Helpers shared by every figure: class colours and order, marker sizes, point sampling,
+selection ids, thumbnails, the common layout.
+
+Conventions
+-----------
+* One trace per class so classes can be toggled from the legend: SVG ``go.Scatter`` for small maps,
+  WebGL ``go.Scattergl`` from :data:`WEBGL_MIN_POINTS` points on (:func:`scatter_trace`). Because
+  point indices restart in every trace, every point carries a **global row id** in
+  ``customdata[0]``; selections are mapped back through :func:`selected_ids`.
+* One colour and one short name per method everywhere (``eos_core.names`` via :mod:`ui.labels`).
+* Legends list classes from the smallest to the largest training class, named ``"7 · n=3"``;
+  minority classes get larger markers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+_PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173",
+    "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
+)
+
+# Below this many points a map is drawn with SVG (go.Scatter): headless / GPU-less browsers draw
+# small WebGL maps slower than SVG; above it WebGL (go.Scattergl) scales better.
+WEBGL_MIN_POINTS = 3000
+
+
+def class_color(c: int) -> str:
+    """A stable colour for class ``c`` (cycles after 20 classes)."""
+    return _PALETTE[int(c) % len(_PALETTE)]
+
+def scatter_trace(n_points: int, **kwargs: Any) -> go.Scatter | go.Scattergl:
+    """A scatter trace of the right kind for a figure of ``n_points`` points (see
+    :data:`WEBGL_MIN_POINTS`); use one kind per figure so the drawing order follows the traces."""
+    return (go.Scattergl if n_points >= WEBGL_MIN_POINTS else go.Scatter)(**kwargs)
+
+
+def class_names(classes: Sequence[str] | None, num_classes: int) -> list[str]:
+    if classes and len(classes) >= num_classes:
+        return [str(c) for c in classes[:num_classes]]
+    return [str(i) for i in range(num_classes)]
+
+
+def legend_name(name: str, n: int) -> str:
+    return f"{name} · n={int(n)}"
+
+
+def order_by_size(train_counts: Sequence[int], *, ascending: bool = True) -> list[int]:
+    """Class ids sorted by training count (ties by id). Ascending = minority first."""
+    counts = np.asarray(train_counts)
+    ids = list(range(len(counts)))
+    return sorted(ids, key=lambda c: ((counts[c] if ascending else -counts[c]), c))
+
+
+def marker_sizes(train_counts: Sequence[int], *, base: float = 5.0, extra: float = 6.0) -> np.ndarray:
+    """Per-class marker size: the smaller the class (log scale), the larger the marker."""
+    counts = np.maximum(np.asarray(train_counts, dtype=float), 1.0)
+    hi, lo = math.log(counts.max()), math.log(counts.min())
+    if hi - lo < 1e-9:
+        return np.full(len(counts), base)
+    frac = (hi - np.log(counts)) / (hi - lo)  # 0 for the largest class, 1 for the smallest
+    return base + extra * frac
+
+
+def minority_classes(train_counts: Sequence[int]) -> list[int]:
+    """Classes with fewer training examples than the largest class (the oversampling targets)."""
+    counts = np.asarray(train_counts)
+    if counts.size == 0:
+        return []
+    return [int(c) for c in np.flatnonzero(counts < counts.max())]
+
+
+def sample_rows(y: np.ndarray, cap: int, *, seed: int = 0) -> np.ndarray:
+    """Sorted row indices of at most ``cap`` points, keeping small classes whole.
+
+    Water-filling per class: every class gets ``min(n_c, q)`` rows with the largest ``q`` that
+    fits in ``cap``, so the minority classes the app is about are never thinned out.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    if cap is None or n <= cap:
+        return np.arange(n)
+    cap = max(int(cap), 1)
+    labels, counts = np.unique(y, return_counts=True)
+    order = np.argsort(counts)
+    quota = np.zeros(len(labels), dtype=int)
+    left, remaining = cap, len(labels)
+    for j in order:
+        share = left // remaining if remaining else 0
+        quota[j] = min(counts[j], share)
+        left -= quota[j]
+        remaining -= 1
+    rng = np.random.default_rng(seed)
+    keep = []
+    for lab, q in zip(labels, quota, strict=True):
+        rows = np.flatnonzero(y == lab)
+        keep.append(rows if q >= len(rows) else rng.choice(rows, size=q, replace=False))
+    return np.sort(np.concatenate(keep)) if keep else np.arange(0)
+
+
+def selected_ids(event: Any) -> list[int]:
+    """Global row ids of the points in a ``st.plotly_chart(on_select=...)`` event (order kept).
+
+    Accepts the Streamlit event object, a plain dict ``{"selection": {"points": [...]}}`` or the
+    selection dict itself. Points without a numeric ``customdata[0]`` (e.g. segment lines) are
+    ignored.
+    """
+    if event is None:
+        return []
+    sel = _get(event, "selection", event)
+    points = _get(sel, "points", None) or []
+    out: list[int] = []
+    seen: set[int] = set()
+    for p in points:
+        cd = _get(p, "customdata", None)
+        if cd is None:
+            continue
+        v = cd[0] if isinstance(cd, (list, tuple)) else cd
+        try:
+            gid = int(v)
+        except (TypeError, ValueError):
+            continue
+        if gid not in seen:
+            seen.add(gid)
+            out.append(gid)
+    return out
+
+
+def customdata(*columns: Sequence[Any]) -> np.ndarray:
+    """An (n, k) object array with one column per argument, keeping ints as ints (``np.column_stack``
+    would turn every value into a string when one column holds text)."""
+    n = len(columns[0]) if columns else 0
+    out = np.empty((n, len(columns)), dtype=object)
+    for j, col in enumerate(columns):
+        vals = col.tolist() if isinstance(col, (np.ndarray, pd.Series)) else list(col)
+        out[:, j] = vals
+    return out
+
+
+def _get(obj: Any, key: str, default: Any) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def thumbnail_png(img: np.ndarray, *, size: int = 64) -> bytes:
+    """PNG bytes of one ``(C, H, W)`` float image in [0, 1], upscaled (nearest) to ``size``."""
+    from PIL import Image
+
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] in (1, 3):
+        a = np.transpose(a, (1, 2, 0))
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    a = np.clip(a, 0.0, 1.0)
+    pil = Image.fromarray((a * 255).round().astype(np.uint8))
+    scale = max(1, size // max(pil.size))
+    if scale > 1:
+        pil = pil.resize((pil.size[0] * scale, pil.size[1] * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+def apply_layout(fig: go.Figure, *, title: str | None = None, height: int | None = None) -> go.Figure:
+    """The layout every figure shares: title, tight margins, class-group legend clicks."""
+    fig.update_layout(
+        title=title,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        legend=dict(groupclick="togglegroup", itemsizing="constant"),
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# page 1: counts
+
+
+def figure_html(fig: go.Figure) -> str:
+    """Self-contained HTML (plotly.js inlined, opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)

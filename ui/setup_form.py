@@ -1,0 +1,84 @@
+"""Page 1's job panel text and form restoration (Streamlit state, no drawing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui.jobs import Job
+from ui.labels import LOG_RATIOS, PHASE_TEXT, method_name
+
+FORM_JOB_KEY = "eos_form_job"
+
+
+def form_values(cfg: dict) -> dict:
+    """Page 1's widget values (by widget key) for a ``RunConfig`` dict."""
+    d, t = cfg.get("data", {}), cfg.get("train", {})
+    out = {"setup_dataset": d.get("dataset"), "setup_profile": d.get("profile"), "setup_model": t.get("model"),
+           "setup_loss": t.get("loss"), "setup_epochs": t.get("epochs"), "setup_seed": t.get("seed"),
+           "setup_methods": list(cfg.get("methods") or []), "setup_k": cfg.get("k_neighbors"),
+           "setup_cap_on": d.get("max_per_class") is not None}
+    if d.get("max_per_class") is not None:
+        out["setup_cap"] = int(d["max_per_class"])
+    ratio = d.get("ratio")
+    if ratio is not None and float(ratio) in LOG_RATIOS:  # the slider only has these stops
+        out["setup_ratio"] = next(r for r in LOG_RATIOS if r == float(ratio))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def restore_form(job: Job | None) -> None:
+    """Once per session and job: set page 1's form to the config of the job this session follows
+    (a reload while training shows that job's settings, not the defaults). Call before the
+    widgets are created."""
+    if job is None or not job.config or st.session_state.get(FORM_JOB_KEY) == job.id:
+        return
+    st.session_state[FORM_JOB_KEY] = job.id
+    for key, value in form_values(job.config).items():
+        st.session_state[key] = value
+    folder = (job.config.get("data") or {}).get("folder")
+    if folder and Path(folder).is_dir():  # an uploaded image set: keep using its folder
+        classes = sorted(p.name for p in Path(folder).iterdir() if p.is_dir())
+        st.session_state["eos_upload"] = {"file_id": None, "folder": folder, "classes": classes,
+                                          "name": "the running job's images"}
+
+
+def overall_fraction(j: Job) -> float:
+    """Progress of a training job in [0, 1] from its newest event (seeds: equal shares)."""
+    last = j.last()
+    if last is None:
+        return 0.0
+    seed = j.last("seed")
+    if seed:  # several runs in one job: each run is an equal share
+        return min(1.0, (seed["index"] + _fraction(last)) / max(1, seed["total"]))
+    return _fraction(last)
+
+
+def _fraction(last: dict) -> float:
+    ph = last.get("phase")
+    if ph == "train":
+        return 0.05 + 0.7 * last["epoch"] / max(1, last["epochs"])
+    if ph == "method":
+        return 0.78 + 0.17 * last["index"] / max(1, last["total"])
+    return {"start": 0.0, "run": 0.02, "data": 0.02, "embed": 0.76, "phase1_done": 0.78, "methods_done": 0.95,
+            "map": 0.96, "map_failed": 0.99}.get(ph, 0.0)
+
+
+def describe(j: Job) -> str:
+    """One line on where a training job is."""
+    if j.status == "queued":
+        return "Waiting for another training job on this server to finish…"
+    last = j.last()
+    if last is None:
+        return "starting…"
+    seed = j.last("seed")
+    prefix = f"Seed {seed['seed']} ({seed['index'] + 1}/{seed['total']}) · " if seed else ""
+    ph = last.get("phase")
+    if ph == "train":
+        return prefix + (f"Phase 1 · epoch {last['epoch']}/{last['epochs']} · loss {last['loss']:.4f} · "
+                         f"train acc {last['train_acc']:.3f} · test balanced acc {last['test_bacc']:.3f}")
+    if ph == "method":
+        return prefix + f"Phases 2–3 · {method_name(last['name'])} ({last['index'] + 1}/{last['total']})"
+    if ph == "run":
+        return prefix + f"run {last['run_id']} created"
+    return prefix + PHASE_TEXT.get(ph, ph or "")

@@ -1,0 +1,143 @@
+"""Synthetic points of a run on page 3: the saved sets (or resampled for another k), their
+positions on the map, their nearest real neighbours and quality figures.
+
+The numbers come from the engine: ``eos_core.oversampling.resample`` (the samplers the pipeline
+used), ``eos_core.neighbors`` and ``eos_core.gap`` (closure, enemy share); this module caches them
+per run version and k. The inverse-distance kNN placement on the map (:func:`place_synthetic`) is
+app-side for now; it moves to the engine with the map (issue 8).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from ui import cache
+from ui.maps import map_path, pca_map, saved_map
+
+
+@st.cache_data(max_entries=24, show_spinner="Over-sampling the embeddings…")
+def _synthetic(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, np.ndarray]:
+    store = cache.store_for(root)
+    p1 = cache.phase1_cached(root, run_id, version)
+    name = f"synthetic_{method}"
+    if int(k) == int(p1.config.k_neighbors) and store.has(run_id, name, ".npz"):
+        arr = store.load_arrays(run_id, name)
+    else:
+        from eos_core.oversampling import resample
+
+        e = p1.embeddings
+        x, y, prov = resample(method, e.train_emb, e.train_y, k_neighbors=int(k), random_state=cache.run_seed(p1))
+        prov = prov or {}
+        arr = {"X_syn": x, "y_syn": y,
+               "base": np.asarray(prov.get("base", np.zeros(0, np.int64))),
+               "partner": np.asarray(prov.get("partner", np.zeros(0, np.int64))),
+               "r": np.asarray(prov.get("r", np.zeros(0, np.float32)))}
+    return {k_: np.asarray(v) for k_, v in arr.items()}
+
+
+def synthetic(run_id: str, method: str, k: int) -> dict[str, np.ndarray]:
+    """``X_syn, y_syn, base, partner, r`` for one oversampler and k: the saved arrays when the run
+    used this k, else resampled (and cached)."""
+    store = cache.get_store()
+    return _synthetic(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _train_index(root: str, run_id: str, version: float):
+    from eos_core.neighbors import FaissNearestNeighbors
+
+    p1 = cache.phase1_cached(root, run_id, version)
+    return FaissNearestNeighbors(n_neighbors=10, device="cpu").fit(p1.embeddings.train_emb)
+
+
+def nearest_real(run_id: str, X: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """``(dist, idx)`` of the k nearest real training embeddings (rows of ``train_emb``)."""
+    store = cache.get_store()
+    nn = _train_index(cache.runs_root(), run_id, cache.version(store, run_id))
+    if len(X) == 0:
+        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    return nn.kneighbors(np.asarray(X, dtype=np.float32), n_neighbors=k)
+
+
+@st.cache_data(max_entries=24, show_spinner="Placing the synthetic points on the map…")
+def _placed(root: str, run_id: str, version: float, method: str, k: int, map_kind: str,
+            map_mtime: float) -> np.ndarray:
+    syn = _synthetic(root, run_id, version, method, k)
+    X = syn["X_syn"]
+    if len(X) == 0:
+        return np.zeros((0, 2), np.float32)
+    arrays = (saved_map(root, run_id, map_mtime) if map_kind == "umap" else pca_map(root, run_id, version))
+    nn = _train_index(root, run_id, version)
+    dist, idx = nn.kneighbors(np.asarray(X, dtype=np.float32), n_neighbors=min(10, nn.n_samples_fit_))
+    w = 1.0 / (np.asarray(dist, dtype=np.float64) + 1e-6)
+    w /= w.sum(axis=1, keepdims=True)
+    xy = np.asarray(arrays["train"], dtype=np.float64)[idx]  # (S, k, 2)
+    return (w[:, :, None] * xy).sum(axis=1).astype(np.float32)
+
+
+def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarray:
+    """2-D positions ``(S, 2)`` of the synthetic points on the run's map; NaN rows are not on it.
+
+    The saved UMAP map already holds the run's synthetic sets (at the run's k) placed by UMAP's
+    ``transform`` — a seeded sample of at most :data:`MAP_SYNTHETIC_MAX` rows per oversampler, the
+    other rows are NaN. Otherwise (another k, or the PCA preview) every point goes to the
+    distance-weighted mean map position of its 10 nearest real training embeddings (UMAP's
+    transform starts from that same estimate)."""
+    store = cache.get_store()
+    path = map_path(store, run_id)
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    if map_kind == "umap" and path.exists() and int(k) == int(cache.load_phase1(run_id).config.k_neighbors):
+        arrays = saved_map(cache.runs_root(), run_id, mtime)
+        saved = arrays.get(f"synthetic_{method}")
+        n = len(synthetic(run_id, method, k)["y_syn"])
+        if saved is not None:
+            rows = arrays.get(f"synthetic_{method}_rows")
+            if rows is None and len(saved) == n:
+                return saved
+            if rows is not None and len(rows) == len(saved) and (len(rows) == 0 or int(rows.max()) < n):
+                out = np.full((n, 2), np.nan, np.float32)
+                out[rows] = saved
+                return out
+    return _placed(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k), map_kind, mtime)
+
+
+@st.cache_data(max_entries=24, show_spinner="Measuring the synthetic points…")
+def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, Any]:
+    from eos_core.gap import gap_closure, synthetic_enemy_share, synthetic_enemy_share_per_class
+
+    p1 = cache.phase1_cached(root, run_id, version)
+    e = p1.embeddings
+    c = len(p1.classes)
+    if method == "none":
+        x = np.zeros((0, e.train_emb.shape[1]), np.float32)
+        y = np.zeros(0, np.int64)
+    else:
+        syn = _synthetic(root, run_id, version, method, k)
+        x, y = syn["X_syn"], syn["y_syn"]
+    # The run's own k: the closure and enemy share the pipeline stored in methods.json (the same
+    # functions on the same points); recomputed only for another k or a method the run lacks.
+    stored = {}
+    if int(k) == int(p1.config.k_neighbors):
+        stored = (cache.load_json_at(root, run_id, "methods") or {}).get(method) or {}
+    if stored.get("gap_closure") is not None:
+        closure = [np.nan if v is None else v for v in stored["gap_closure"]]
+    else:
+        closure = gap_closure(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
+    if "enemy_share" in stored:
+        share = np.nan if stored["enemy_share"] is None else stored["enemy_share"]
+    else:
+        share = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else float("nan")
+    per_class = (synthetic_enemy_share_per_class(e.train_emb, e.train_y, x, y, num_classes=c) if len(x)
+                 else np.full(c, np.nan))
+    return {"closure": np.asarray(closure, dtype=float), "enemy_share": float(share),
+            "enemy_share_per_class": np.asarray(per_class, dtype=float), "n": int(len(x))}
+
+
+def synthetic_quality(run_id: str, method: str, k: int) -> dict[str, Any]:
+    """Gap closure per class (``method="none"``: before oversampling) and the share of synthetic
+    points whose nearest real neighbour is an enemy."""
+    store = cache.get_store()
+    return _quality(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k))

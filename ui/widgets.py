@@ -1,0 +1,123 @@
+"""Small page helpers shared by the pages: explanations, errors, the run picker, the sidebar
+job line, the phase-1 preamble of pages 2 and 3, and the banner for a job that died."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import streamlit as st
+
+from eos_core.errors import EOSError
+from ui import cache, state
+from ui.jobs import current_job
+
+SETUP_PAGE = "app_pages/1_setup.py"
+
+
+def explain(text: str, *, title: str = "What am I looking at?") -> None:
+    with st.expander(title, expanded=False):
+        st.markdown(text)
+
+
+def show_error(err: BaseException) -> None:
+    """A user error as one clear line; an unexpected one with its traceback folded away."""
+    if isinstance(err, EOSError):
+        st.error(str(err), icon="⚠️")
+    else:
+        st.error(f"Something went wrong ({type(err).__name__}): {err}", icon="⚠️")
+        with st.expander("Technical details"):
+            st.code("".join(traceback.format_exception(err)), language="text")
+
+
+def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_pick") -> Any | None:
+    """A selectbox of past runs; returns the chosen ``RunRecord`` (or ``None`` when there are none).
+
+    The choice is shared by every page (session + URL). ``need`` filters to runs that have the
+    artifacts the page shows.
+    """
+    where = where or st
+    runs = cache.list_runs(need=need)
+    if not runs:
+        return None
+    ids = [r.id for r in runs]
+    by_id = {r.id: r for r in runs}
+    chosen = state.current_run_id()
+    cur = chosen if chosen in by_id else ids[0]
+    if chosen is None:
+        state.set_run(cur)
+    widget_key = f"{key}_widget"
+    # Keep the widget in step with the shared choice (it may have changed on another page).
+    if st.session_state.get(widget_key) != cur:
+        st.session_state[widget_key] = cur
+
+    def _changed() -> None:
+        state.set_run(st.session_state[widget_key])
+
+    where.selectbox("Run", ids, key=widget_key, format_func=lambda i: cache.run_label(by_id[i]),
+                    on_change=_changed, help="Past runs from the run store (newest first). "
+                    "The run you pick here stays picked on every page and in the page URL.")
+    if chosen is not None and chosen != cur:
+        where.caption(f"The run chosen elsewhere ({chosen}) has nothing to show here yet; showing the newest run "
+                      "that has.")
+    return by_id[cur]
+
+
+def require_phase1(hint: str = "") -> tuple[Any, cache.RunView]:
+    """The chosen run and its phase-1 view, or a friendly stop when there is none (pages 2 and 3)."""
+    rec = run_picker(need="embeddings")
+    if rec is None:
+        st.info("No trained run yet. Train one on **Setup & train** first" + (f" — {hint}" if hint else "."))
+        st.page_link(SETUP_PAGE, label="Go to Setup & train", icon="🏋️")
+        st.stop()
+    try:
+        return rec, cache.load_phase1(rec.id)
+    except EOSError as err:
+        show_error(err)
+        st.stop()
+
+
+def sidebar_status() -> None:
+    """A one-line reminder in the sidebar while this session's job runs (drawn on every page)."""
+    job = current_job()
+    if job is None or not job.active:
+        return
+    last = job.last("train")
+    text = (f"epoch {last['epoch']}/{last['epochs']}" if last and job.last() is last
+            else (job.last() or {}).get("phase", job.status))
+    st.sidebar.caption(f"⏳ Training in the background: {job.label} · {text}. "
+                       "Progress and Cancel are on *Setup & train*.")
+
+
+def lost_job_summary(run_id: str | None) -> tuple[str | None, str]:
+    """``(status, text)``: the run's status in the store and one paragraph on what a job that is
+    gone left for ``run_id`` (phase 1 complete or not, which methods' heads were kept)."""
+    if not run_id:
+        return None, "It stopped before it created a run, so nothing was kept."
+    store = cache.get_store()
+    try:
+        rec = store.get_run(run_id)
+    except EOSError:
+        return None, f"Its run {run_id} is not in the run store."
+    phase1 = cache.has(store, run_id, "phase1")
+    methods = list(cache.load_json(run_id, "methods", {}) or {})
+    kept = "phase 1 is complete" if phase1 else "phase 1 did not finish"
+    kept += f"; re-trained heads kept for {', '.join(methods)}" if methods else "; no re-trained head was kept"
+    return rec.status, f"Its run **{run_id}** ({cache.run_label(rec)}) is *{rec.status}*: {kept}."
+
+
+def lost_job_banner() -> None:
+    """After a server restart (jobs live in memory) a URL's ``job=`` names a job that no longer
+    exists: say so, naming the run and what it kept (:func:`ui.state.sync_session` records it)."""
+    lost = st.session_state.get(state.LOST_JOB_KEY)
+    if not lost:
+        return
+    status, text = lost_job_summary(lost.get("run"))
+    if status == "finished":
+        st.info(f"The job {lost['job']} is no longer on this server (it restarted since). " + text, icon="ℹ️")
+    else:
+        st.warning(f"The training job {lost['job']} stopped when the server restarted. " + text
+                   + " Train again to redo what is missing.", icon="⚠️")
+    if st.button("Dismiss", key="dismiss_lost_job"):
+        st.session_state[state.LOST_JOB_KEY] = None
+        st.rerun()
