@@ -6,7 +6,7 @@ follows the ``KNeighborsMixin`` contract through :class:`~eos_core.knn_base.Exac
 (``kneighbors`` / ``kneighbors_graph``, ``X=None`` excludes each point itself), is ``clone``-able,
 and imbalanced-learn's samplers accept it for ``k_neighbors=`` / ``m_neighbors=`` / ``n_neighbors=``.
 Which backend a caller gets is decided in :mod:`eos_core.neighbors` (``make_nn_estimator``); this
-module is imported only when faiss is installed.
+module imports without faiss, but :class:`FaissNearestNeighbors` then refuses to fit.
 
 The search is exact: faiss computes squared L2 distances in float32 with a BLAS matrix product, so
 indices equal scikit-learn's brute force up to float32 ties and distances agree to float32
@@ -96,7 +96,12 @@ def _import_faiss():
     return mod
 
 
-faiss = _import_faiss()
+try:
+    faiss = _import_faiss()
+except ImportError:
+    # Importable without faiss (a GPU machine may have only torch): the class then refuses to fit,
+    # and make_nn_estimator never hands it out.
+    faiss = None
 
 
 def faiss_gpu_available() -> bool:
@@ -239,6 +244,8 @@ class FaissNearestNeighbors(ExactNeighborsBase):
         self : FaissNearestNeighbors
         """
         check_n_neighbors(self.n_neighbors)
+        if faiss is None:
+            raise ConfigError("faiss is not installed; use eos_core.neighbors.make_nn_estimator() instead.")
         use_gpu = _use_gpu(self.device)
         X = as_float32(X)
         self.index_ = build_index(X, use_gpu)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +62,8 @@ def __getattr__(name: str) -> Any:
 
 def faiss_available() -> bool:
     """True when the faiss package is installed (it is not imported to find out)."""
+    if "faiss" in sys.modules:  # imported already, or blocked with sys.modules["faiss"] = None
+        return sys.modules["faiss"] is not None
     return importlib.util.find_spec("faiss") is not None
 
 

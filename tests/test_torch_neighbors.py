@@ -187,3 +187,30 @@ def test_chooser_rules(monkeypatch):
     monkeypatch.setenv("EOS_NN_BACKEND", "annoy")
     with pytest.raises(ConfigError, match="EOS_NN_BACKEND"):
         nn_backend("cpu")
+
+
+def test_engine_runs_without_faiss():
+    # The GPU check machine has no faiss: the engine must import, choose torch and run EOS there.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; sys.modules['faiss'] = None\n"
+        "import numpy as np\n"
+        "from eos_core.errors import ConfigError\n"
+        "from eos_core.neighbors import FaissNearestNeighbors, make_nn_estimator, nn_backend, nearest_enemies\n"
+        "from eos_core.oversampling import EOS\n"
+        "assert nn_backend('auto') == 'torch-cpu', nn_backend('auto')\n"
+        "rng = np.random.default_rng(0); X = rng.normal(size=(120, 8)).astype(np.float32)\n"
+        "y = np.repeat([0, 1], [100, 20])\n"
+        "eos = EOS(k_neighbors=5, nn_estimator=make_nn_estimator(), random_state=0)\n"
+        "Xr, yr = eos.fit_resample(X, y)\n"
+        "p = eos.provenance_; assert len(p['base']) == 80 and (yr[p['partner']] != yr[p['base']]).all()\n"
+        "assert nearest_enemies(X, y, 3)[0].shape == (120, 3)\n"
+        "try:\n    FaissNearestNeighbors().fit(X)\nexcept ConfigError as e:\n    print('refused:', e)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "refused: faiss is not installed" in out.stdout
