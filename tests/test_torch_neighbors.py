@@ -160,7 +160,9 @@ def test_samplers_identical_on_either_backend():
 
 def test_chooser_rules(monkeypatch):
     monkeypatch.delenv("EOS_NN_BACKEND", raising=False)
-    # This machine: faiss-cpu installed, no GPU.
+    # A machine with faiss-cpu and no GPU (this one, or the GPU machine with its GPU hidden).
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(nbs, "faiss_gpu_available", lambda: False)
     assert nn_backend("auto") == nn_backend("cpu") == "faiss-cpu"
     assert isinstance(make_nn_estimator(3), FaissNearestNeighbors)
     with pytest.raises(ConfigError, match="no GPU"):
@@ -176,8 +178,9 @@ def test_chooser_rules(monkeypatch):
     assert make_nn_estimator(2).get_params()["device"] == "cuda"
     monkeypatch.setenv("EOS_NN_BACKEND", "torch")
     assert nn_backend("auto") == "torch-cuda"
-    # No faiss installed at all: torch on the CPU.
+    # No faiss installed at all, no GPU: torch on the CPU.
     monkeypatch.undo()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(nbs, "faiss_available", lambda: False)
     assert nn_backend("auto") == "torch-cpu"
     assert isinstance(make_nn_estimator(1, device="cpu"), TorchNearestNeighbors)
@@ -201,7 +204,7 @@ def test_engine_runs_without_faiss():
         "from eos_core.errors import ConfigError\n"
         "from eos_core.neighbors import FaissNearestNeighbors, make_nn_estimator, nn_backend, nearest_enemies\n"
         "from eos_core.oversampling import EOS\n"
-        "assert nn_backend('auto') == 'torch-cpu', nn_backend('auto')\n"
+        "assert nn_backend('auto') in ('torch-cpu', 'torch-cuda'), nn_backend('auto')\n"
         "rng = np.random.default_rng(0); X = rng.normal(size=(120, 8)).astype(np.float32)\n"
         "y = np.repeat([0, 1], [100, 20])\n"
         "eos = EOS(k_neighbors=5, nn_estimator=make_nn_estimator(), random_state=0)\n"
