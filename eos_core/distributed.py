@@ -11,7 +11,8 @@ One process per GPU (NCCL), or per CPU worker (gloo). What changes under it, and
 * **Gradients** are averaged by ``DistributedDataParallel``; BatchNorm statistics are per rank
   (``batch_size / N`` images).
 * **Evaluation and embeddings** (:func:`gather_rows`): each rank embeds a contiguous share of the
-  rows and the shares are all-gathered, so every rank ends with the full arrays.
+  rows and the shares are all-gathered, so every rank ends with the full arrays; rank 0's BatchNorm
+  statistics are broadcast first (:func:`broadcast_buffers`), so all shares use the same model.
 * **Writing**: only rank 0 creates the run store, prints and saves the run (the CLI's job).
 
 Outside ``torchrun`` (no ``WORLD_SIZE`` > 1) nothing here is active and :func:`current` is None.
@@ -19,6 +20,7 @@ Outside ``torchrun`` (no ``WORLD_SIZE`` > 1) nothing here is active and :func:`c
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "all_gather_rows", "current", "gather_rows", "init_from_env", "shard_bounds", "shutdown",
-           "split_global_batch"]
+__all__ = ["DistContext", "all_gather_rows", "broadcast_buffers", "current", "gather_rows", "init_from_env",
+           "shard_bounds", "shutdown", "split_global_batch"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ def init_from_env(device: str = "auto") -> DistContext | None:
         # Before the first CUDA call: torch's "cuda" device now means this rank's GPU.
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    atexit.register(shutdown)
     return current()
 
 
@@ -89,6 +92,18 @@ def split_global_batch(idx: torch.Tensor, rank: int, world_size: int) -> torch.T
     torch.Tensor of shape (B // world_size or one more,)
     """
     return torch.tensor_split(idx, world_size)[rank]
+
+
+def broadcast_buffers(module: torch.nn.Module, ctx: DistContext | None) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank, in place.
+
+    Each rank's last training step updates the running statistics with its own share of the batch;
+    evaluation and embeddings are computed in shares, so every rank must use the same statistics.
+    """
+    if ctx is None:
+        return
+    for buf in module.buffers():
+        dist.broadcast(buf.data, src=0)
 
 
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from sklearn.metrics import balanced_accuracy_score
 from .augment import AugmentSpec, augment_batch
 from .config import TrainConfig
 from .device import Accel, accel_for
-from .distributed import DistContext, current, gather_rows, split_global_batch
+from .distributed import DistContext, broadcast_buffers, current, gather_rows, split_global_batch
 from .embeddings import embed_batches
 from .errors import Cancelled, TrainingDiverged
 
@@ -232,6 +232,7 @@ def train_model(
             step += 1
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == yb).sum()
+        broadcast_buffers(model, ctx)
         loss_sum, correct, n_bad = _all_sum(loss_sum, correct, (~finite).long(), ctx=ctx)
         if n_bad.item() > 0:
             raise TrainingDiverged(
