@@ -31,7 +31,7 @@ $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torc
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'NO CUDA')"
 
 step "pytest -m gpu"
-timeout -s INT 110 $PY -m pytest -q -p no:cacheprovider -x -m "gpu or not slow" \
+timeout -s INT 110 $PY -m pytest -q -p no:cacheprovider -m "gpu or not slow" \
     tests/test_gpu.py tests/test_torch_neighbors.py tests/test_distributed.py 2>&1 | tee "$LOGS/pytest_gpu.log"
 TESTS_RC=${PIPESTATUS[0]}
 
