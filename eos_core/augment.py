@@ -37,24 +37,27 @@ def augment_batch(x: torch.Tensor, spec: AugmentSpec, generator: torch.Generator
     x : torch.Tensor, shape (B, C, H, W)
     spec : AugmentSpec
     generator : torch.Generator, optional
-        CPU generator for reproducible draws.
+        Generator for reproducible draws, on the CPU or on the images' CUDA device.
 
     Returns
     -------
     torch.Tensor, shape (B, C, H, W)
     """
     b, _, h, w = x.shape
+    # Draw where the generator lives: a CUDA generator keeps the draws on the GPU (no host copy,
+    # so no synchronisation per batch); a CPU generator (or none) draws exactly as before.
+    draw_on = generator.device if generator is not None else torch.device("cpu")
     if spec.pad > 0:
         p = spec.pad
         padded = F.pad(x, (p, p, p, p))
-        dx = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(x.device)
-        dy = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(x.device)
+        dx = torch.randint(0, 2 * p + 1, (b,), generator=generator, device=draw_on).to(x.device)
+        dy = torch.randint(0, 2 * p + 1, (b,), generator=generator, device=draw_on).to(x.device)
         rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (B, H)
         cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (B, W)
         bi = torch.arange(b, device=x.device)[:, None, None]
         # Advanced indexing gives (B, H, W, C); one gather for the whole batch.
         x = padded.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
     if spec.flip:
-        flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+        flip = (torch.rand(b, generator=generator, device=draw_on) < 0.5).to(x.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
     return x.contiguous()

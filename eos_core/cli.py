@@ -245,6 +245,19 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     return 0
 
 
+def _distributed_worker(args: argparse.Namespace) -> bool:
+    """Under ``torchrun``: join the job; on ranks > 0 run phase 1's share without a store and return True."""
+    from .distributed import init_from_env
+
+    ctx = init_from_env(args.device)
+    if ctx is None or ctx.is_main:
+        return False
+    from .pipeline import run_phase1
+
+    run_phase1(config_from_args(args), data_dir=args.data_dir)
+    return True
+
+
 def _cmd_list(args: argparse.Namespace, store) -> int:
     runs = store.list_runs()
     if args.json:
@@ -271,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .device import configure_threads
 
             configure_threads()
+            if _distributed_worker(args):  # a torchrun rank > 0 trained its share; rank 0 saves and prints
+                return 0
         store = RunStore(args.runs_dir)
         return {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list}[args.command](args, store)
     except EOSError as err:

@@ -1,12 +1,16 @@
-"""Device choice: CUDA, then Apple MPS, then CPU — never hard-coded."""
+"""Device choice (CUDA, then Apple MPS, then CPU — never hard-coded) and phase 1's speed settings."""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
 
 import torch
 
 from .errors import ConfigError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def choose_device(preference: str = "auto") -> torch.device:
@@ -52,3 +56,51 @@ def configure_threads(default: int | None = None) -> int:
     if n is not None and n != torch.get_num_threads():
         torch.set_num_threads(int(n))
     return torch.get_num_threads()
+
+
+@dataclass(frozen=True)
+class Accel:
+    """How phase 1 trains on its device; the defaults (everything off) are the CPU behaviour.
+
+    Attributes
+    ----------
+    bf16 : bool
+        Forward passes under ``torch.autocast(dtype=torch.bfloat16)``; the loss, the optimizer and
+        the saved embeddings stay float32.
+    channels_last : bool or None
+        Convert the model to channels-last (True) or classic NCHW (False); None leaves it as built
+        (the models are built channels-last).
+    fused_optimizer : bool
+        ``torch.optim.SGD(fused=True)``: one kernel for all parameters (CUDA only).
+    compile : str or None
+        ``torch.compile`` mode of the training forward/backward, or None for eager.
+    """
+
+    bf16: bool = False
+    channels_last: bool | None = None
+    fused_optimizer: bool = False
+    compile: str | None = None
+
+
+def compile_mode_from_env() -> str | None:
+    """``$EOS_COMPILE``: unset/``0`` -> None (eager), ``1`` -> ``"default"``, or a mode name."""
+    value = os.environ.get("EOS_COMPILE", "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return None
+    if value in ("1", "true", "yes"):
+        return "default"
+    if value not in COMPILE_MODES:
+        raise ConfigError(f"EOS_COMPILE must be 0, 1 or one of {', '.join(COMPILE_MODES)}, got {value!r}.")
+    return value
+
+
+def accel_for(device: torch.device) -> Accel:
+    """Phase 1's speed settings for ``device``: all on for CUDA (compile only if ``$EOS_COMPILE``).
+
+    On CPU and MPS nothing changes, so results there stay bit-identical to eager float32 training.
+    bf16 needs a GPU that supports it (Ampere or newer); older GPUs train in float32.
+    """
+    if torch.device(device).type != "cuda":
+        return Accel()
+    return Accel(bf16=torch.cuda.is_bf16_supported(), channels_last=True, fused_optimizer=True,
+                 compile=compile_mode_from_env())

@@ -1,4 +1,8 @@
-"""Penultimate-layer embeddings and logits of a trained model, as float32 NumPy arrays."""
+"""Penultimate-layer embeddings and logits of a trained model, as float32 NumPy arrays.
+
+Under ``torchrun`` (see :mod:`eos_core.distributed`) :func:`compute_embeddings` embeds one share of
+the rows per process and gathers them, so every process returns the full arrays.
+"""
 
 from __future__ import annotations
 
@@ -44,16 +48,25 @@ def compute_embeddings(model: torch.nn.Module, x: np.ndarray, *, device: torch.d
     if len(x) == 0:
         return (np.zeros((0, model.head.in_features), np.float32),
                 np.zeros((0, model.head.out_features), np.float32))
+    from .distributed import all_gather_rows, current, shard_bounds
+
+    ctx = current()
+    lo, hi = (0, len(x)) if ctx is None else shard_bounds(len(x), ctx.rank, ctx.world_size)
+    if hi == lo:  # an empty share still sends one (ignored) row to the gather
+        lo, hi = 0, 1
     was_training = model.training
     model.eval()
     embs, logits = [], []
     try:
         # Copy to the device one chunk at a time so a large CPU array never sits whole on a GPU.
-        for start in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
+        for start in range(lo, hi, batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start:min(start + batch_size, hi)])).to(device)
             e, lg = embed_batches(model, xb, batch_size)
-            embs.append(e.float().cpu())
-            logits.append(lg.float().cpu())
+            embs.append(e.float())
+            logits.append(lg.float())
     finally:
         model.train(was_training)
-    return torch.cat(embs).numpy(), torch.cat(logits).numpy()
+    emb, logit = torch.cat(embs), torch.cat(logits)
+    if ctx is not None:
+        emb, logit = all_gather_rows(emb, len(x), ctx), all_gather_rows(logit, len(x), ctx)
+    return emb.cpu().numpy(), logit.cpu().numpy()

@@ -1,432 +1,152 @@
-"""Exact k-nearest-neighbour search on faiss, wrapped as a scikit-learn estimator.
+"""Exact k-nearest-neighbour search: which backend, and the nearest enemies.
 
-Two things live here:
+Every neighbour search of the engine (EOS, SMOTE, Borderline-SMOTE, ADASYN, the gap measures,
+the map's neighbour graph) should take its estimator from :func:`make_nn_estimator`, which picks
+one of two interchangeable exact backends with scikit-learn's ``NearestNeighbors`` contract:
 
-* :class:`FaissNearestNeighbors` — a drop-in for ``sklearn.neighbors.NearestNeighbors`` (Euclidean,
-  brute force) backed by a faiss ``IndexFlatL2``. It follows the ``KNeighborsMixin`` contract
-  (``kneighbors`` / ``kneighbors_graph``, ``X=None`` excludes each point itself), is ``clone``-able,
-  and imbalanced-learn's samplers accept it for ``k_neighbors=`` / ``m_neighbors=`` /
-  ``n_neighbors=``.
-* :func:`nearest_enemies` — for every row, its k nearest rows of *other* classes.
+=====================  ==========================================================================
+backend                when
+=====================  ==========================================================================
+``faiss-gpu``          faiss is installed with GPU support and sees a GPU
+``torch-cuda``         torch sees a CUDA GPU and faiss has no GPU (or is not installed)
+``faiss-cpu``          otherwise, when faiss is installed (the default install)
+``torch-cpu``          otherwise (a machine without faiss)
+=====================  ==========================================================================
 
-The search is exact: faiss computes squared L2 distances in float32 with a BLAS matrix product, so
-indices equal scikit-learn's brute force up to float32 ties and distances agree to float32
-precision.
+``device="cpu"`` keeps the search on the CPU; ``EOS_NN_BACKEND=faiss|torch`` forces a library
+(for benchmarks and tests). :class:`~eos_core.faiss_neighbors.FaissNearestNeighbors` and
+:class:`~eos_core.torch_neighbors.TorchNearestNeighbors` are importable from here; both load their
+library only when first used, so the engine imports without faiss.
 
-Two library-load-time settings are applied to faiss's *own* bundled runtimes (set only around
-``import faiss`` when the variables are unset, then removed again; ``EOS_NO_FAISS_ENV_HINTS=1``
-disables both). Both were measured on the project's 2-core Xeon box:
-
-* ``OPENBLAS_CORETYPE``: the faiss-cpu wheel bundles an old OpenBLAS (0.3.15) that does not
-  recognise recent CPU models and silently falls back to its ``Prescott`` (SSE3) kernels, making the
-  distance GEMM — i.e. the whole search — 2.5-3x slower (12.4k x 64 self-search, 1 thread: 0.87 s
-  -> 0.33 s). The hint names a kernel only when ``/proc/cpuinfo`` proves the CPU has its
-  instructions, so it can never select an unsupported one.
-* ``OMP_WAIT_POLICY=PASSIVE``: with the default spin-waiting, faiss's OpenMP threads collapse as
-  soon as another process (a training job, the app) uses a core — the same 12.4k x 64 search went
-  from 0.34 s to 1.2 s with the default policy on a loaded box; passive waiting keeps it near the
-  idle-box time (as faiss's own troubleshooting notes recommend for OpenBLAS builds).
-
-Threads: faiss's default is one OpenMP thread per core, which is best on an idle machine; before a
-large search the number of free cores is sampled and faiss uses only those (see
-:func:`_search_threads` for the measurements). ``EOS_FAISS_THREADS=n`` forces n threads.
+:func:`nearest_enemies` — for every row, its k nearest rows of *other* classes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import platform
 import sys
-import time
-from numbers import Integral
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_array, check_is_fitted
 
 from .errors import ConfigError
+from .knn_base import as_float32, check_n_neighbors, drop_self
 
-__all__ = ["FaissNearestNeighbors", "nearest_enemies", "drop_self", "faiss_gpu_available"]
+if TYPE_CHECKING:
+    from .faiss_neighbors import FaissNearestNeighbors
+    from .torch_neighbors import TorchNearestNeighbors
+
+__all__ = [
+    "BACKENDS", "FaissNearestNeighbors", "TorchNearestNeighbors", "drop_self", "faiss_available",
+    "faiss_gpu_available", "make_nn_estimator", "nearest_enemies", "nn_backend",
+]
 
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("faiss-gpu", "torch-cuda", "faiss-cpu", "torch-cpu")
+_LIBRARIES = ("faiss", "torch")
 
 
-def _openblas_coretype_hint() -> str | None:
-    """OpenBLAS kernel name the CPU provably supports (Linux x86-64 only), or None."""
-    if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
-        return None
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-            else:
-                return None
-    except OSError:
-        return None
-    # The instruction sets each OpenBLAS kernel family compiles against.
-    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "fma"} <= flags:
-        return "SkylakeX"
-    if {"avx2", "fma"} <= flags:
-        return "Haswell"
-    return None
+def __getattr__(name: str) -> Any:
+    # Lazy: importing faiss (and its OpenBLAS hints) or torch only when a backend is used.
+    if name == "FaissNearestNeighbors":
+        from .faiss_neighbors import FaissNearestNeighbors
+
+        return FaissNearestNeighbors
+    if name == "TorchNearestNeighbors":
+        from .torch_neighbors import TorchNearestNeighbors
+
+        return TorchNearestNeighbors
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _import_faiss():
-    """Import faiss with the library-load-time settings described in the module docstring.
-
-    Both variables are read once, when faiss's own bundled OpenBLAS and libgomp are loaded, so
-    they are set only around the import and then restored: nothing else in the process (torch's
-    own OpenMP runtime, numpy's OpenBLAS) sees them.
-    """
-    if "faiss" in sys.modules or os.environ.get("EOS_NO_FAISS_ENV_HINTS"):
-        import faiss as mod
-
-        return mod
-    wanted = {"OMP_WAIT_POLICY": "PASSIVE"}
-    coretype = _openblas_coretype_hint()
-    if coretype:
-        wanted["OPENBLAS_CORETYPE"] = coretype
-    added = [name for name in wanted if not os.environ.get(name)]
-    for name in added:
-        os.environ[name] = wanted[name]
-    try:
-        import faiss as mod
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-    return mod
-
-
-faiss = _import_faiss()
+def faiss_available() -> bool:
+    """True when the faiss package is installed (it is not imported to find out)."""
+    if "faiss" in sys.modules:  # imported already, or blocked with sys.modules["faiss"] = None
+        return sys.modules["faiss"] is not None
+    return importlib.util.find_spec("faiss") is not None
 
 
 def faiss_gpu_available() -> bool:
-    """True when this faiss build has GPU support and sees at least one GPU."""
-    get_num_gpus = getattr(faiss, "get_num_gpus", None)
-    return bool(get_num_gpus and get_num_gpus() > 0 and hasattr(faiss, "index_cpu_to_all_gpus"))
+    """True when faiss is installed, has GPU support and sees at least one GPU."""
+    if not faiss_available():
+        return False
+    from .faiss_neighbors import faiss_gpu_available as gpu
+
+    return gpu()
 
 
-def _use_gpu(device: str) -> bool:
+def _forced_library() -> str | None:
+    forced = os.environ.get("EOS_NN_BACKEND", "").strip().lower()
+    if not forced:
+        return None
+    if forced not in _LIBRARIES:
+        raise ConfigError(f"EOS_NN_BACKEND must be one of {', '.join(_LIBRARIES)}, got {forced!r}.")
+    if forced == "faiss" and not faiss_available():
+        raise ConfigError("EOS_NN_BACKEND=faiss was set but faiss is not installed.")
+    return forced
+
+
+def nn_backend(device: str = "auto") -> str:
+    """The backend :func:`make_nn_estimator` uses for ``device``: one of :data:`BACKENDS`.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown device, or ``"cuda"`` when neither faiss nor torch sees a GPU.
+    """
     dev = (device or "auto").lower()
     if dev not in DEVICES:
         raise ConfigError(f"Unknown neighbour-search device {device!r}; choose one of {', '.join(DEVICES)}.")
-    if dev == "cpu":
-        return False
-    if dev == "cuda" and not faiss_gpu_available():
-        raise ConfigError("Device 'cuda' was requested for the neighbour search but faiss sees no GPU.")
-    return faiss_gpu_available()
+    forced = _forced_library()
+    if dev != "cpu":
+        if forced != "torch" and faiss_gpu_available():
+            return "faiss-gpu"
+        import torch
+
+        if forced != "faiss" and torch.cuda.is_available():
+            return "torch-cuda"
+        if dev == "cuda":
+            raise ConfigError("Device 'cuda' was requested for the neighbour search but no GPU is available to it.")
+    if forced == "torch" or not faiss_available():
+        return "torch-cpu"
+    return "faiss-cpu"
 
 
-def _as_float32(X, what: str = "X") -> np.ndarray:
-    """Validated C-contiguous float32 (n, d) copy-if-needed of ``X``; rejects NaN/inf."""
-    X = check_array(X, dtype=np.float32, order="C", ensure_all_finite=False, input_name=what)
-    # Cheap first test (one pass, no temporary), as scikit-learn does: a finite sum proves every
-    # value finite; only a non-finite sum (NaN/inf, or overflow) pays for the element-wise check.
-    if not np.isfinite(X.sum(dtype=np.float64)) and not np.isfinite(X).all():
-        raise ConfigError(f"The {what} points given to the neighbour search contain NaN or infinite values.")
-    return X
-
-
-def _build_index(X: np.ndarray, use_gpu: bool):
-    index = faiss.IndexFlatL2(X.shape[1])
-    if use_gpu:
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(X)
-    return index
-
-
-# Searches below this many multiply-adds (query x database x dim) take well under a second; they
-# keep faiss's default thread count without sampling the CPU load first.
-_ADAPT_THREADS_MIN_WORK = 2e9
-
-
-def _cpu_times() -> tuple[int, int] | None:
-    """(busy, total) jiffies summed over all CPUs from /proc/stat, or None off Linux."""
-    try:
-        with open("/proc/stat", encoding="ascii") as fh:
-            fields = fh.readline().split()[1:]
-    except OSError:
-        return None
-    values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-def _search_threads(work: float) -> int | None:
-    """OpenMP threads for one large search, or None to keep faiss's default.
-
-    faiss's flat search synchronises its OpenMP threads thousands of times (per GEMM block and
-    heap merge). When other processes already occupy some cores, a thread that gets descheduled
-    stalls all the others at every barrier: on the 2-core box, with other jobs running, the 30k x
-    50k x 64 search took 2.9 s on 1 thread vs 7.8 s on 2 (idle box: 2 threads win, 0.79 vs 1.25 s
-    for 12.4k x 50k). So, before a search big enough to matter, the busy share of the CPUs is
-    sampled for 50 ms and faiss uses only the cores that are free (at least 1).
-    ``EOS_FAISS_THREADS=n`` forces n threads.
-    """
-    forced = os.environ.get("EOS_FAISS_THREADS")
-    if forced:
-        try:
-            return max(1, int(forced))
-        except ValueError:
-            return None
-    if work < _ADAPT_THREADS_MIN_WORK:
-        return None
-    default = faiss.omp_get_max_threads()
-    if default <= 1:
-        return None
-    first = _cpu_times()
-    if first is None:
-        return None
-    time.sleep(0.05)
-    second = _cpu_times()
-    busy, total = second[0] - first[0], second[1] - first[1]
-    if total <= 0:
-        return None
-    n_cpus = os.cpu_count() or default
-    free = n_cpus * (1.0 - busy / total)
-    return int(min(default, max(1, round(free))))
-
-
-def _search(index, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """faiss search; returns (squared L2 float32 (n, k), int64 indices (n, k))."""
-    if len(Q) == 0:
-        return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
-    # Only CPU flat indexes run on OpenMP; a GPU index searches as is.
-    on_cpu = isinstance(index, faiss.IndexFlat)
-    threads = _search_threads(float(len(Q)) * index.ntotal * index.d) if on_cpu else None
-    if threads is None:
-        return index.search(Q, k)
-    # omp_set_num_threads sets the calling thread's OpenMP default, so the setting is restored
-    # right after and never leaks into other callers.
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(threads)
-    try:
-        return index.search(Q, k)
-    finally:
-        faiss.omp_set_num_threads(previous)
-
-
-def _sqrt_clip(d2: np.ndarray) -> np.ndarray:
-    # faiss uses ||x||^2 + ||y||^2 - 2 x.y, which can round to tiny negatives.
-    np.maximum(d2, 0.0, out=d2)
-    return np.sqrt(d2, out=d2)
-
-
-def drop_self(idx: np.ndarray, self_rows: np.ndarray, dist: np.ndarray | None = None):
-    """Remove each query's own row from a k+1 self-search.
-
-    Parameters
-    ----------
-    idx : ndarray of shape (n, k + 1)
-        Neighbour indices of points that are themselves in the searched set.
-    self_rows : ndarray of shape (n,)
-        The row each query point has in the searched set.
-    dist : ndarray of shape (n, k + 1) or None
-        Matching distances, filtered the same way.
-
-    Returns
-    -------
-    idx : ndarray of shape (n, k)
-    dist : ndarray of shape (n, k) or None
-
-    Notes
-    -----
-    As scikit-learn does, the column holding the query's own row is dropped; when exact duplicates
-    push the point itself out of its k+1 results, the last column is dropped instead.
-    """
-    n, k1 = idx.shape
-    is_self = idx == np.asarray(self_rows, dtype=idx.dtype)[:, None]
-    # Common case: the point itself is its own first neighbour -> a plain column slice.
-    if is_self[:, 0].all():
-        return idx[:, 1:], None if dist is None else dist[:, 1:]
-    is_self[~is_self.any(axis=1), -1] = True
-    # A row can match its own index only once, so exactly one column per row is dropped.
-    keep = ~is_self
-    return idx[keep].reshape(n, k1 - 1), None if dist is None else dist[keep].reshape(n, k1 - 1)
-
-
-class FaissNearestNeighbors(BaseEstimator):
-    """Exact Euclidean k-NN on a faiss ``IndexFlatL2``, with scikit-learn's ``NearestNeighbors`` API.
+def make_nn_estimator(n_neighbors: int = 5, *, device: str = "auto"):
+    """An unfitted exact Euclidean k-NN estimator on the best backend for ``device``.
 
     Parameters
     ----------
     n_neighbors : int, default=5
-        Number of neighbours returned by :meth:`kneighbors` when ``n_neighbors`` is not given.
+        The estimator's default neighbour count (imbalanced-learn samplers want ``k + 1``).
     device : {"auto", "cpu", "cuda"}, default="auto"
-        ``"auto"`` moves the index to all GPUs when this faiss build sees one, else stays on CPU.
+        Where to search; see the module docstring for the rule.
 
-    Attributes
-    ----------
-    index_ : faiss.Index
-        The fitted flat L2 index holding the training points.
-    n_samples_fit_ : int
-        Number of training points.
-    n_features_in_ : int
-        Dimensionality of the training points.
-
-    Notes
-    -----
-    Inputs are converted to C-contiguous float32 (faiss's only dtype); distances are returned as
-    float32. The fitted estimator pickles (the index is serialised with faiss).
+    Returns
+    -------
+    FaissNearestNeighbors or TorchNearestNeighbors
+        Its ``device`` parameter is the concrete ``"cuda"`` or ``"cpu"``, so clones (imbalanced-learn
+        clones its ``k_neighbors`` estimator) stay on the same backend.
     """
+    check_n_neighbors(n_neighbors)
+    backend = nn_backend(device)
+    library, where = backend.split("-")
+    where = "cuda" if where in ("gpu", "cuda") else "cpu"
+    if library == "faiss":
+        from .faiss_neighbors import FaissNearestNeighbors
 
-    def __init__(self, n_neighbors=5, *, device="auto"):
-        self.n_neighbors = n_neighbors
-        self.device = device
+        return FaissNearestNeighbors(n_neighbors, device=where)
+    from .torch_neighbors import TorchNearestNeighbors
 
-    # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X, y=None):
-        """Index the training points.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (converted to float32).
-        y : ignored
-
-        Returns
-        -------
-        self : FaissNearestNeighbors
-        """
-        self._check_n_neighbors(self.n_neighbors)
-        use_gpu = _use_gpu(self.device)
-        X = _as_float32(X)
-        self.index_ = _build_index(X, use_gpu)
-        self.n_samples_fit_ = int(X.shape[0])
-        self.n_features_in_ = int(X.shape[1])
-        self._on_gpu = use_gpu
-        return self
-
-    @staticmethod
-    def _check_n_neighbors(k) -> int:
-        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-            raise ConfigError(f"n_neighbors must be a positive integer, got {k!r}.")
-        return int(k)
-
-    # -- queries ---------------------------------------------------------------------------
-    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
-        """Find the k nearest training points of each query point.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features) or None
-            Query points. ``None`` queries the training points themselves and excludes each point
-            from its own neighbours (scikit-learn semantics).
-        n_neighbors : int or None
-            Number of neighbours; defaults to the constructor's ``n_neighbors``.
-        return_distance : bool, default=True
-            Also return the Euclidean distances.
-
-        Returns
-        -------
-        neigh_dist : ndarray of shape (n_queries, n_neighbors), float32
-            Euclidean distances, ascending per row (only when ``return_distance``).
-        neigh_ind : ndarray of shape (n_queries, n_neighbors), int64
-            Row indices into the training points.
-        """
-        check_is_fitted(self, "index_")
-        k = self._check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
-        query_is_train = X is None
-        n_fit = self.n_samples_fit_
-        if query_is_train:
-            if k > n_fit - 1:
-                raise ConfigError(
-                    f"Asked for {k} neighbours of each training point (itself excluded) but only "
-                    f"{n_fit} points were fitted; use at most {n_fit - 1}."
-                )
-            Q = self._stored_points()
-            d2, idx = _search(self.index_, Q, k + 1)
-            idx, d2 = drop_self(idx, np.arange(n_fit), d2)
-        else:
-            if k > n_fit:
-                raise ConfigError(
-                    f"Asked for {k} neighbours but only {n_fit} points were fitted; use at most {n_fit}."
-                )
-            Q = _as_float32(X)
-            if Q.shape[1] != self.n_features_in_:
-                raise ConfigError(
-                    f"X has {Q.shape[1]} features but the neighbour index was fitted with "
-                    f"{self.n_features_in_}."
-                )
-            d2, idx = _search(self.index_, Q, k)
-        if not return_distance:
-            return idx
-        return _sqrt_clip(d2), idx
-
-    def _stored_points(self) -> np.ndarray:
-        """The fitted points back from the index, (n_samples_fit, n_features) float32."""
-        if self._on_gpu:
-            # A temporary CPU copy of the index: copy its buffer out before the copy is freed.
-            index = faiss.index_gpu_to_cpu(self.index_)
-            return faiss.vector_to_array(index.codes).view(np.float32).reshape(index.ntotal, index.d)
-        index = self.index_
-        # IndexFlat keeps its vectors in one contiguous buffer; this is a copy-free view that lives
-        # as long as the index (held by self).
-        return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-
-    def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
-        """Sparse graph of k-neighbours, like ``NearestNeighbors.kneighbors_graph``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features) or None
-            Query points; ``None`` uses the training points, each excluded from its neighbours.
-        n_neighbors : int or None
-            Number of neighbours per row.
-        mode : {"connectivity", "distance"}, default="connectivity"
-            Ones, or the Euclidean distances, as the stored values.
-
-        Returns
-        -------
-        A : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
-            ``A[i, j]`` is set when ``j`` is one of the neighbours of ``i``.
-        """
-        if mode not in ("connectivity", "distance"):
-            raise ConfigError(f"Unsupported kneighbors_graph mode {mode!r}; use 'connectivity' or 'distance'.")
-        check_is_fitted(self, "index_")
-        k = self._check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
-        if mode == "connectivity":
-            idx = self.kneighbors(X, k, return_distance=False)
-            data = np.ones(idx.size, dtype=np.float64)
-        else:
-            dist, idx = self.kneighbors(X, k, return_distance=True)
-            data = dist.ravel().astype(np.float64)
-        n_queries = idx.shape[0]
-        indptr = np.arange(0, n_queries * k + 1, k)
-        return sp.csr_matrix((data, idx.ravel(), indptr), shape=(n_queries, self.n_samples_fit_))
-
-    # -- pickling: faiss indexes are SWIG objects; store them serialised ---------------------
-    def __getstate__(self):
-        # object.__getstate__ returns the live __dict__ itself: copy before removing the index.
-        state = dict(super().__getstate__())
-        index = state.pop("index_", None)
-        if index is not None:
-            cpu = faiss.index_gpu_to_cpu(index) if state.get("_on_gpu") else index
-            state["_index_bytes"] = faiss.serialize_index(cpu)
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        blob = state.pop("_index_bytes", None)
-        super().__setstate__(state)
-        if blob is not None:
-            index = faiss.deserialize_index(blob)
-            if getattr(self, "_on_gpu", False):
-                if faiss_gpu_available():
-                    index = faiss.index_cpu_to_all_gpus(index)
-                else:
-                    self._on_gpu = False
-            self.index_ = index
+    return TorchNearestNeighbors(n_neighbors, device=where)
 
 
 def nearest_enemies(X, y, k, *, device="auto", only_class=None):
     """k nearest neighbours of each row among the rows of *other* classes.
 
-    Computed per class: one flat index over the other classes' points, queried with that class's
-    points — one exact search per class instead of filtering a shared index per query.
+    On faiss: one flat index per class over the other classes' points, queried with that class's
+    points. On torch: one upload of all points and one search with same-class columns masked.
 
     Parameters
     ----------
@@ -437,7 +157,7 @@ def nearest_enemies(X, y, k, *, device="auto", only_class=None):
     k : int
         Number of enemies per row; at most the number of points outside the smallest queried class.
     device : {"auto", "cpu", "cuda"}, default="auto"
-        Where faiss searches.
+        Where to search (see :func:`nn_backend`).
     only_class : label or None, default=None
         Compute the enemies of this class's rows only.
 
@@ -449,12 +169,12 @@ def nearest_enemies(X, y, k, *, device="auto", only_class=None):
     dist : ndarray of shape (n_rows, k), float32
         The matching Euclidean distances.
     """
-    use_gpu = _use_gpu(device)
-    X = _as_float32(X)
+    backend = nn_backend(device)
+    X = as_float32(X)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(X):
         raise ConfigError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
-    k = FaissNearestNeighbors._check_n_neighbors(k)
+    k = check_n_neighbors(k)
     classes, y_enc = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise ConfigError("Nearest enemies need at least two classes, but y has only one.")
@@ -463,26 +183,41 @@ def nearest_enemies(X, y, k, *, device="auto", only_class=None):
         if len(hits) == 0:
             raise ConfigError(f"Class {only_class!r} does not occur in y.")
         todo = [int(hits[0])]
-        n_rows = int((y_enc == hits[0]).sum())
     else:
-        todo = range(len(classes))
-        n_rows = len(X)
-    idx_out = np.empty((n_rows, k), dtype=np.int64)
-    dist_out = np.empty((n_rows, k), dtype=np.float32)
+        todo = list(range(len(classes)))
     # Row positions of each class, and of everything else, grouped by class in one stable sort.
     order = np.argsort(y_enc, kind="stable")
     bounds = np.searchsorted(y_enc[order], np.arange(len(classes) + 1))
     for c in todo:
-        rows = order[bounds[c]:bounds[c + 1]]
-        others = np.concatenate([order[: bounds[c]], order[bounds[c + 1]:]])
-        if k > len(others):
+        n_other = len(X) - int(bounds[c + 1] - bounds[c])
+        if k > n_other:
             raise ConfigError(
-                f"Asked for {k} nearest enemies but class {classes[c]!r} has only {len(others)} "
+                f"Asked for {k} nearest enemies but class {classes[c]!r} has only {n_other} "
                 "points of other classes."
             )
-        index = _build_index(np.ascontiguousarray(X[others]), use_gpu)
-        d2, local = _search(index, np.ascontiguousarray(X[rows]), k)
-        out_rows = rows if only_class is None else slice(None)
+    where = "cuda" if backend.endswith(("gpu", "cuda")) else "cpu"
+    if backend.startswith("torch"):
+        from .torch_neighbors import TorchNearestNeighbors
+
+        nn = TorchNearestNeighbors(k, device=where).fit(X)
+        rows = None if only_class is None else np.flatnonzero(y_enc == todo[0])
+        return nn.enemies(y_enc, k, rows)
+    return _faiss_enemies(X, y_enc, k, todo, order, bounds, where, only_class is not None)
+
+
+def _faiss_enemies(X, y_enc, k, todo, order, bounds, where, one_class):
+    from .faiss_neighbors import build_index, search
+    from .knn_base import sqrt_clip
+
+    n_rows = int(bounds[todo[0] + 1] - bounds[todo[0]]) if one_class else len(X)
+    idx_out = np.empty((n_rows, k), dtype=np.int64)
+    dist_out = np.empty((n_rows, k), dtype=np.float32)
+    for c in todo:
+        rows = order[bounds[c]:bounds[c + 1]]
+        others = np.concatenate([order[: bounds[c]], order[bounds[c + 1]:]])
+        index = build_index(np.ascontiguousarray(X[others]), where == "cuda")
+        d2, local = search(index, np.ascontiguousarray(X[rows]), k)
+        out_rows = slice(None) if one_class else rows
         idx_out[out_rows] = others[local]
-        dist_out[out_rows] = _sqrt_clip(d2)
+        dist_out[out_rows] = sqrt_clip(d2)
     return idx_out, dist_out
