@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from eos_core.closure import closure_measures
 from eos_core.errors import Cancelled, ConfigError
@@ -22,7 +23,7 @@ from eos_core.gap import (
     synthetic_enemy_share_per_class,
 )
 from eos_core.gap_measures import distance_floor, knn, observed_measures
-from eos_core.gap_null import pool_measures
+from eos_core.gap_null import enemy_distances, pool_measures
 
 
 def pts(*xs: float, y: float = 0.0) -> np.ndarray:
@@ -132,6 +133,49 @@ def test_spearman_rho_is_scipys():
     cols = spearman_rho(x, np.array([[1.0, 4], [2, 3], [3, 2], [4, 1]]))
     assert cols.tolist() == pytest.approx([1.0, -1.0])
     assert math.isnan(spearman_rho(x, np.ones(4)))
+    # ties (average ranks) and many columns at once, as the permutation test asks
+    rng = np.random.default_rng(0)
+    sizes, gaps = rng.integers(0, 4, 9).astype(float), rng.integers(0, 3, (9, 50)).astype(float)
+    want = [scipy.stats.spearmanr(sizes, gaps[:, j]).statistic for j in range(50)]
+    assert spearman_rho(sizes, gaps).tolist() == pytest.approx(want, abs=1e-12)
+
+
+def test_pool_measures_same_sets_same_bits():
+    # The p-value counts a reshuffle with the observed sets as a tie: the order the rows come in
+    # must not change a single bit of the float32 arithmetic.
+    rng = np.random.default_rng(1)
+    pool = rng.normal(size=(11, 5)).astype(np.float32)
+    enemy = rng.uniform(1, 3, 11)
+    got = pool_measures(pool, np.array([[0, 1, 2, 3], [3, 1, 0, 2], [2, 3, 1, 0]]), enemy, distance_floor(pool))
+    assert (got[1:] == got[0]).all()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_knn_is_brute_force(k):
+    rng = np.random.default_rng(k)
+    base, query = rng.normal(size=(30, 4)).astype(np.float32), rng.normal(size=(7, 4)).astype(np.float32)
+    for q, loo in ((query, False), (None, True)):
+        qq = base if q is None else q
+        d = np.linalg.norm(qq[:, None].astype(np.float64) - base[None].astype(np.float64), axis=2)
+        if loo:
+            np.fill_diagonal(d, np.inf)
+        dist, idx = knn(base, q, k)
+        assert idx.tolist() == np.argsort(d, axis=1)[:, :k].tolist()
+        assert dist == pytest.approx(np.sort(d, axis=1)[:, :k], rel=1e-5)
+
+
+def test_enemy_distances_far_from_origin():
+    # Classes 1000 apart from the origin, 1 apart from each other: centring each class keeps the
+    # float32 squared distances exact to rounding (uncentred, |x|^2 ~ 1e7 would swamp them).
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1, 2], [5, 6, 4])
+    x = (rng.normal(size=(15, 3)) * 0.3 + y[:, None] + 1000.0).astype(np.float32)
+    pts_, cls = (rng.normal(size=(8, 3)) * 0.3 + 1001.0).astype(np.float32), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    d = np.linalg.norm(pts_[:, None].astype(np.float64) - x[None].astype(np.float64), axis=2)
+    d[cls[:, None] == y[None, :]] = np.inf
+    assert enemy_distances(x, y, pts_, cls, 3) == pytest.approx(d.min(axis=1), rel=1e-4)
+    # no other class: inf
+    assert np.isinf(enemy_distances(x[y == 0], y[y == 0], pts_[:2], np.array([0, 0]), 3)).all()
 
 
 def test_to_dict_and_snapshot_are_json(line_case):
