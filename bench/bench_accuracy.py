@@ -118,8 +118,9 @@ def summarize_methods(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, An
 def summarize_gap(gaps: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
     """Adapter: per class and measure, the value, null band and p-value over seeds; the size-gap Spearman.
 
-    Per seed each class has ``<m>``, ``<m>_p5``, ``<m>_p95`` and ``<m>_p`` (sci-stats' gap.json);
-    across seeds the mean of each is reported with the number of seeds where ``p < 0.05``.
+    Per seed each class has ``<m>``, ``<m>_p5``, ``<m>_p95`` and ``<m>_p`` (sci-stats' gap.json).
+    Across seeds: the mean gap and the mean band edges; p-values are listed per seed (a mean of
+    p-values is not a p-value) with the number of seeds where ``p < 0.05``.
     """
     measures = gap_measures(gaps[0]) if gaps else []
     out: dict[str, Any] = {"measures": measures, "per_class": [], "size_gap_spearman": {}, "size_gap_spearman_p": {}}
@@ -128,9 +129,10 @@ def summarize_gap(gaps: list[dict[str, Any]], classes: list[str]) -> dict[str, A
         row: dict[str, Any] = {"class": name, "train_count": rows[0].get("train_count"),
                                "test_count": rows[0].get("test_count")}
         for m in measures:
-            for suffix in ("", "_p5", "_p95", "_p"):
+            for suffix in ("", "_p5", "_p95"):
                 row[m + suffix] = _mean([r.get(m + suffix) for r in rows])
             ps = [r.get(m + "_p") for r in rows]
+            row[m + "_p"] = ps
             row[m + "_significant_seeds"] = sum(1 for p in ps if p is not None and p < 0.05) if any(
                 p is not None for p in ps) else None
         out["per_class"].append(row)
@@ -219,14 +221,21 @@ def estimate(args: argparse.Namespace, methods: list[str]) -> dict[str, Any]:
         per_seed = wall + (full_epochs - args.estimate_epochs) * epoch_s
         study = per_seed * len(args.seed_list)
         total += study
+        # On a shared machine wall time follows the load; with one torch thread, CPU seconds are
+        # about what an idle machine would take, so the projection is given in both.
         out["settings"][key] = {"wall_s": wall, "cpu_s": cpu, "epoch_s": epoch_s, "full_epochs": full_epochs,
                                 "projected_per_seed_s": per_seed, "projected_s": study,
+                                "projected_cpu_s": study * cpu / wall,
                                 "methods_s": sum(m.seconds for m in res.methods.values()),
+                                "phase1_timings": dict(res.phase1.timings),
                                 "n_train": sum(res.phase1.train_counts)}
         print(f"[{key}] {args.estimate_epochs} epochs: {wall:.0f} s wall ({cpu:.0f} s CPU), {epoch_s:.1f} s/epoch "
-              f"-> {full_epochs} epochs x {len(args.seed_list)} seeds ≈ {study / 60:.0f} min", flush=True)
+              f"-> {full_epochs} epochs x {len(args.seed_list)} seeds ≈ {study / 60:.0f} min wall, "
+              f"{study * cpu / wall / 60:.0f} min CPU", flush=True)
     out["projected_total_s"] = total
-    print(f"projected study: {total / 60:.0f} min on this machine (load {out['machine']['loadavg']})")
+    out["projected_total_cpu_s"] = sum(s["projected_cpu_s"] for s in out["settings"].values())
+    print(f"projected study: {total / 60:.0f} min wall at load {out['machine']['loadavg']}, "
+          f"{out['projected_total_cpu_s'] / 60:.0f} min CPU")
     return out
 
 
@@ -277,14 +286,15 @@ def markdown(results: dict[str, Any]) -> str:
         gs = res["gap_summary"]
         for m in gs["measures"]:
             lines += ["", f"Gap measure `{m}` per class (means over seeds; null band = permutation p5–p95):", "",
-                      "| class | train n | test n | gap | null band | p | seeds with p < 0.05 |",
+                      "| class | train n | test n | gap | null band | p per seed | seeds with p < 0.05 |",
                       "|---|---|---|---|---|---|---|"]
             for row in gs["per_class"]:
                 band = (f"{_fmt(row.get(m + '_p5'))}–{_fmt(row.get(m + '_p95'))}"
                         if row.get(m + "_p5") is not None else "–")
                 sig = row.get(m + "_significant_seeds")
+                ps = ", ".join(_fmt(p) for p in row.get(m + "_p") or [])
                 lines.append(f"| {row['class']} | {row['train_count']} | {row['test_count']} | {_fmt(row.get(m))} | "
-                             f"{band} | {_fmt(row.get(m + '_p'))} | {'–' if sig is None else f'{sig}/{n}'} |")
+                             f"{band} | {ps or '–'} | {'–' if sig is None else f'{sig}/{n}'} |")
             rho = ", ".join(_fmt(v) for v in gs["size_gap_spearman"].get(m, []))
             p = ", ".join(_fmt(v) for v in gs["size_gap_spearman_p"].get(m, []))
             lines += ["", f"Spearman(train size, `{m}`) per seed: {rho or '–'}; permutation p: {p or '–'}"]
