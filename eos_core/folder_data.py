@@ -20,10 +20,7 @@ import hashlib
 import json
 import os
 import re
-import secrets
-import shutil
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,9 +30,9 @@ import numpy as np
 
 from .data import ImageData, dataset_display_name
 from .errors import Cancelled, DatasetUnavailable
+from .folder_cache import CACHE_MAX_BYTES, array_cache_dir, cache_entry, read_cache, write_cache
 from .imagefiles import IMAGE_EXTENSIONS, PIXEL_CAP, ImageFileError, decode_image_files, decoding_warnings
 
-CACHE_VERSION = 1
 _CHUNK = 256
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -73,12 +70,6 @@ class FolderLayout:
         """A short hash of the layout, the class names and the file statistics."""
         text = json.dumps([self.split, self.classes, self.n_files, self.total_bytes, self.newest_mtime_ns])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def array_cache_dir() -> Path:
-    """Where decoded folders are cached: ``$EOS_CACHE_DIR`` or ``~/.cache/eos-explorer/cache``."""
-    env = os.environ.get("EOS_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "eos-explorer" / "cache"
 
 
 def unique_class_names(names: Sequence[str], max_len: int = 60) -> list[str]:
@@ -219,7 +210,8 @@ def _names(items: Sequence[str], limit: int = 5) -> str:
 
 def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_size: float = 0.2,
                       max_images: int = 200_000, max_pixels: int = PIXEL_CAP, cache: bool = True,
-                      cache_dir: str | os.PathLike | None = None, workers: int | None = None,
+                      cache_dir: str | os.PathLike | None = None, cache_max_bytes: int = CACHE_MAX_BYTES,
+                      workers: int | None = None,
                       progress: Callable[[int, int], None] | None = None,
                       cancel: threading.Event | None = None) -> ImageData:
     """A user's image folder as an :class:`ImageData` (see the module docstring for the layouts).
@@ -239,7 +231,8 @@ def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_s
     max_pixels : int
         Per-image pixel cap, checked from the header before decoding (decompression bombs).
     cache : bool
-        Read and write the decoded arrays in ``cache_dir`` (default :func:`array_cache_dir`).
+        Read and write the decoded arrays in ``cache_dir`` (default :func:`array_cache_dir`), which
+        holds at most ``cache_max_bytes`` (least recently used entries are removed first).
     workers : int, optional
         Decoding threads; default ``min(4, cpu count)``.
     progress : callable, optional
@@ -253,12 +246,15 @@ def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_s
         ``x_*`` float32 (N, C, H, W) in [0, 1], ``C`` 1 or 3; ``display_name`` "<folder name> (folder)".
     """
     layout = scan_image_folder(folder, max_images=max_images)
-    entry = _cache_entry(layout, image_size, test_size, cache_dir) if cache else None
-    arrays = _read_cache(entry, layout) if entry is not None else None
+    base = Path(cache_dir).expanduser() if cache_dir is not None else array_cache_dir()
+    key = f"{layout.fingerprint()}|{test_size if layout.split == 'holdout' else ''}"
+    entry = cache_entry(base, layout.root, image_size, key) if cache else None
+    arrays = read_cache(entry, len(layout.train_files) + len(layout.test_files), len(layout.classes)) \
+        if entry is not None else None
     if arrays is None:
         arrays = _decode_layout(layout, image_size, test_size, max_pixels, workers, progress, cancel)
         if entry is not None:
-            _write_cache(entry, arrays)
+            write_cache(entry, arrays, cache_max_bytes)
     x_tr, y_tr, x_te, y_te = arrays
     return ImageData("folder", list(layout.classes), _to_float(x_tr), np.asarray(y_tr, np.int64), _to_float(x_te),
                      np.asarray(y_te, np.int64), display_name=dataset_display_name("folder", layout.root))
@@ -339,62 +335,3 @@ def holdout_per_class(y: np.ndarray, test_size: float) -> tuple[np.ndarray, np.n
         te.append(rows[:n_test])
         tr.append(rows[n_test:])
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))
-
-
-# --------------------------------------------------------------------------- cache
-
-_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-@dataclass(frozen=True)
-class _Entry:
-    base: Path      # the cache folder
-    prefix: str     # "folder-<path hash>-<size>px-"; every entry of this folder and size starts so
-    name: str       # prefix + fingerprint hash
-
-    @property
-    def path(self) -> Path:
-        return self.base / self.name
-
-
-def _cache_entry(layout: FolderLayout, size: int, test_size: float, cache_dir) -> _Entry:
-    base = Path(cache_dir).expanduser() if cache_dir is not None else array_cache_dir()
-    where = hashlib.sha256(str(layout.root.resolve()).encode()).hexdigest()[:12]
-    prefix = f"folder-{where}-{size}px-"
-    key = f"{layout.fingerprint()}|{test_size if layout.split == 'holdout' else ''}|{CACHE_VERSION}"
-    return _Entry(base, prefix, prefix + hashlib.sha256(key.encode()).hexdigest()[:12])
-
-
-def _read_cache(entry: _Entry, layout: FolderLayout) -> tuple[np.ndarray, ...] | None:
-    """The cached arrays (memory-mapped), or None when absent or not matching the folder."""
-    try:
-        arrays = tuple(np.load(entry.path / f"{a}.npy", mmap_mode="r") for a in _ARRAYS)
-    except (OSError, ValueError):
-        return None
-    x_tr, y_tr, x_te, y_te = arrays
-    n = len(layout.train_files) + len(layout.test_files)
-    ok = (x_tr.dtype == np.uint8 and x_te.dtype == np.uint8 and len(x_tr) == len(y_tr) and len(x_te) == len(y_te)
-          and len(x_tr) + len(x_te) == n and (len(y_tr) == 0 or int(y_tr.max()) < len(layout.classes)))
-    return arrays if ok else None
-
-
-def _write_cache(entry: _Entry, arrays: tuple[np.ndarray, ...]) -> None:
-    """Write atomically (a temporary folder renamed into place); a failure only costs the cache."""
-    tmp = entry.base / f".tmp-{entry.name}-{secrets.token_hex(4)}"
-    try:
-        tmp.mkdir(parents=True)
-        for a, arr in zip(_ARRAYS, arrays, strict=True):
-            np.save(tmp / f"{a}.npy", np.ascontiguousarray(arr))
-        try:
-            os.rename(tmp, entry.path)
-        except OSError:
-            if not entry.path.is_dir():  # another process may have written the same entry first
-                raise
-        for old in entry.base.glob(entry.prefix + "*"):
-            if old.name != entry.name:  # an older fingerprint of the same folder: stale
-                shutil.rmtree(old, ignore_errors=True)
-    except OSError as err:
-        warnings.warn(f"The decoded images could not be cached in {entry.base} ({err.strerror or err}); "
-                      "set EOS_CACHE_DIR to a writable folder to load faster next time.", stacklevel=3)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

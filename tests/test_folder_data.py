@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import struct
 import threading
 import zlib
@@ -135,6 +136,21 @@ def test_a_changed_folder_is_decoded_again_and_the_stale_entry_removed(tmp_path,
     assert len(new) == 1 and new != old
     load_image_folder(tmp_path / "ds", image_size=16)  # another size is another entry
     assert len(list(cache_dir.iterdir())) == 2
+
+
+def test_the_cache_keeps_to_its_budget_least_recently_used_first(tmp_path, cache_dir):
+    for name in ("a", "b", "c"):
+        _write(tmp_path / name, {"cat": 2, "dog": 2})
+    load_image_folder(tmp_path / "a", image_size=8)
+    (entry_a,) = cache_dir.iterdir()
+    one = sum(f.stat().st_size for f in entry_a.iterdir())
+    load_image_folder(tmp_path / "b", image_size=8, cache_max_bytes=2 * one)
+    (entry_b,) = set(cache_dir.iterdir()) - {entry_a}
+    os.utime(entry_a, ns=(2, 2))
+    os.utime(entry_b, ns=(1, 1))  # "b" written before "a" ...
+    load_image_folder(tmp_path / "b", image_size=8, cache_max_bytes=2 * one)  # ... but read since
+    load_image_folder(tmp_path / "c", image_size=8, cache_max_bytes=2 * one)
+    assert len(list(cache_dir.iterdir())) == 2 and entry_b.exists() and not entry_a.exists()
 
 
 def test_unwritable_cache_warns_and_still_loads(tmp_path):
