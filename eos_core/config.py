@@ -15,7 +15,7 @@ from .errors import ConfigError
 
 T = TypeVar("T")
 
-PROFILES = ("exp", "step")
+PROFILES = ("exp", "step", "as_is")
 LOSSES = ("ce", "focal", "ldam_drw", "cb")
 MODELS = ("auto", "small_cnn", "resnet32")
 METHODS = ("none", "ros", "smote", "bsmote", "adasyn", "eos")

@@ -4,22 +4,27 @@ Every loader returns an :class:`ImageData` with images as ``float32 (N, C, H, W)
 and ``int64`` labels. The standard sets go through torchvision's normal download path (online
 users get the usual download; files already in the data root are md5-checked and used). When the
 files are missing and cannot be downloaded, :class:`~eos_core.errors.DatasetUnavailable` names the
-dataset, the folder and the files expected, in one sentence.
+dataset, the folder and the files expected, in one sentence. A user's image folder is loaded by
+:mod:`eos_core.folder_data` (train/test layouts, decoded-array cache).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .errors import DatasetUnavailable
+from .imagefiles import IMAGE_EXTENSIONS
+from .names import DATASET_NAMES
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+__all__ = ["DATASETS", "IMAGE_EXTENSIONS", "ImageData", "dataset_display_name", "default_data_dir", "load_dataset",
+           "load_digits"]
 
 
 @dataclass
@@ -32,6 +37,9 @@ class ImageData:
     y_train, y_test : np.ndarray, int64, shape (N,), values in 0..C-1
     classes : list[str]
         Human-readable class names, indexed by label.
+    display_name : str
+        What figures and tables call the dataset (e.g. "Fashion-MNIST", "cifar10-jpeg (folder)");
+        ``name`` stays the id (``"folder"`` for every image folder).
     """
 
     name: str
@@ -40,6 +48,11 @@ class ImageData:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    display_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.display_name:
+            self.display_name = dataset_display_name(self.name)
 
     @property
     def num_classes(self) -> int:
@@ -62,6 +75,20 @@ class ImageData:
         return np.bincount(self.y_test, minlength=self.num_classes)
 
 
+def dataset_display_name(dataset: str, folder: str | os.PathLike | None = None) -> str:
+    """The name figures show for a dataset id (and, for ``"folder"``, its folder).
+
+    An image folder is shown as its folder name plus "(folder)", so a re-encoded copy of a
+    standard set (e.g. ``cifar10-jpeg``) is never mistaken for the original.
+    """
+    if dataset == "folder":
+        if folder is None:
+            return "image folder"
+        path = Path(folder)
+        return f"{path.name or str(path)} (folder)"
+    return DATASET_NAMES.get(dataset, dataset)
+
+
 def default_data_dir() -> Path:
     """The data root: ``$EOS_DATA_DIR`` or a per-user cache folder."""
     env = os.environ.get("EOS_DATA_DIR")
@@ -71,7 +98,9 @@ def default_data_dir() -> Path:
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
-                 folder: str | os.PathLike | None = None, image_size: int = 32) -> ImageData:
+                 folder: str | os.PathLike | None = None, image_size: int = 32,
+                 progress: Callable[[int, int], None] | None = None,
+                 cancel: threading.Event | None = None) -> ImageData:
     """Load a dataset by name.
 
     Parameters
@@ -80,9 +109,12 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
     data_dir : path, optional
         Data root for torchvision datasets; defaults to :func:`default_data_dir`.
     folder : path, optional
-        For ``name="folder"``: an image folder with one sub-folder per class.
+        For ``name="folder"``: an image folder with one sub-folder per class, or with ``train/``
+        and ``test/`` sub-folders that each hold one sub-folder per class (used as given).
     image_size : int
         For ``name="folder"``: images are resized to ``image_size x image_size``.
+    progress, cancel : optional
+        For ``name="folder"``: ``progress(done, total)`` while decoding, and a cancel event.
     """
     key = name.lower().replace("_", "-")
     if key == "fashionmnist":
@@ -92,7 +124,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
     if key == "folder":
         if folder is None:
             raise DatasetUnavailable("The 'folder' dataset needs a folder with one sub-folder of images per class.")
-        return load_image_folder(folder, image_size=image_size)
+        from .folder_data import load_image_folder
+
+        return load_image_folder(folder, image_size=image_size, progress=progress, cancel=cancel)
     loaders: dict[str, Callable[[Path], ImageData]] = {
         "mnist": _load_mnist_like("mnist"),
         "fashion-mnist": _load_mnist_like("fashion-mnist"),
@@ -186,71 +220,3 @@ def _load_svhn(root: Path) -> ImageData:
 
 def _to_float(u8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(u8, dtype=np.float32) / np.float32(255.0)
-
-
-# --------------------------------------------------------------------------- image folder
-
-def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_size: float = 0.2,
-                      max_images: int = 200_000) -> ImageData:
-    """A user's image folder, one sub-folder per class (torchvision's ImageFolder layout).
-
-    Images are resized to ``image_size`` squared; the set is grey-scale if every image is, else RGB.
-    A fixed-seed stratified split holds out ``test_size`` of each class as the test set.
-    """
-    from PIL import Image, UnidentifiedImageError
-    from torchvision.datasets import DatasetFolder
-
-    root = Path(folder)
-    if not root.is_dir():
-        raise DatasetUnavailable(f"The image folder {root} does not exist or is not a folder.")
-    try:
-        ds = DatasetFolder(str(root), loader=lambda p: p, extensions=IMAGE_EXTENSIONS)
-    except (FileNotFoundError, RuntimeError) as err:
-        raise DatasetUnavailable(
-            f"{root} is not an image dataset: it needs one sub-folder per class with image files "
-            f"({', '.join(IMAGE_EXTENSIONS)}) — {_short(err)}."
-        ) from None
-    if len(ds.classes) < 2:
-        raise DatasetUnavailable(f"{root} has {len(ds.classes)} class folder(s); at least 2 are needed.")
-    if len(ds.samples) > max_images:
-        raise DatasetUnavailable(f"{root} has {len(ds.samples)} images; at most {max_images} are supported in memory.")
-    images, labels, modes = [], [], set()
-    for path, label in ds.samples:
-        try:
-            with Image.open(path) as im:
-                im.load()
-                modes.add("L" if im.mode in ("1", "L", "I;16", "I") else "RGB")
-                images.append(im.convert("RGB").resize((image_size, image_size), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError, ValueError) as err:
-            raise DatasetUnavailable(
-                f"{Path(path).name} in class folder {Path(path).parent.name!r} is not a readable image ({_short(err)})."
-            ) from None
-        labels.append(label)
-    gray = modes == {"L"}
-    arr = np.stack([np.asarray(im.convert("L") if gray else im, dtype=np.uint8) for im in images])
-    arr = arr[:, None] if gray else arr.transpose(0, 3, 1, 2)
-    y = np.asarray(labels, np.int64)
-    counts = np.bincount(y, minlength=len(ds.classes))
-    if counts.min() < 2:
-        small = [ds.classes[i] for i in np.flatnonzero(counts < 2)]
-        raise DatasetUnavailable(f"Class folder(s) {', '.join(small)} need at least 2 images (one for training, one for testing).")
-    tr, te = _holdout_per_class(y, test_size)
-    x = _to_float(arr)
-    return ImageData("folder", list(ds.classes), x[tr], y[tr], x[te], y[te])
-
-
-def _holdout_per_class(y: np.ndarray, test_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-seed split holding out ``test_size`` of every class, at least one image each.
-
-    scikit-learn's stratified split refuses folders with many small classes (the test set must
-    hold at least one sample per class); a per-class hold-out always works when each class has
-    two images or more.
-    """
-    rng = np.random.default_rng(0)
-    tr, te = [], []
-    for c in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == c))
-        n_test = min(len(rows) - 1, max(1, int(round(test_size * len(rows)))))
-        te.append(rows[:n_test])
-        tr.append(rows[n_test:])
-    return np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))

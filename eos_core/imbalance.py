@@ -3,19 +3,20 @@
 The ratio rho = n_max / n_min goes from 1 to 1000. Profiles:
 
 * ``exp``  — n_i = n_max · rho^(−i/(C−1)), the long-tail profile of LDAM-DRW and the EOS paper;
-* ``step`` — the first ``C // 2`` classes (in ``class_order``) keep n_max, the rest get n_max / rho.
+* ``step`` — the first ``C // 2`` classes (in ``class_order``) keep n_max, the rest get n_max / rho;
+* ``as_is`` — the dataset's own class counts (e.g. an image folder that is already imbalanced);
+  rho and ``class_order`` are ignored, ``max_per_class`` still caps every class.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .errors import ConfigError
-
-PROFILES = ("exp", "step")
+from .names import PROFILES
 
 
 def _check_order(class_order: Sequence[int] | None, num_classes: int) -> np.ndarray:
@@ -27,8 +28,17 @@ def _check_order(class_order: Sequence[int] | None, num_classes: int) -> np.ndar
     return order
 
 
+def _label(ids: Sequence[int] | np.ndarray, class_names: Sequence[str] | None) -> str:
+    """Classes for a message: their names when known (quoted), else their ids."""
+    ids = [int(i) for i in ids]
+    if class_names is None:
+        return ", ".join(str(i) for i in ids)
+    return ", ".join(repr(str(class_names[i])) for i in ids)
+
+
 def class_counts(n_available: Sequence[int], ratio: float, profile: str = "exp", *,
-                 max_per_class: int | None = None, class_order: Sequence[int] | None = None) -> np.ndarray:
+                 max_per_class: int | None = None, class_order: Sequence[int] | None = None,
+                 class_names: Sequence[str] | None = None) -> np.ndarray:
     """Target per-class training counts.
 
     Parameters
@@ -37,11 +47,14 @@ def class_counts(n_available: Sequence[int], ratio: float, profile: str = "exp",
         Samples available per class (label order).
     ratio : float
         rho = n_max / n_min, in [1, 1000].
-    profile : {"exp", "step"}
+    profile : {"exp", "step", "as_is"}
+        ``"as_is"`` keeps ``n_available`` (capped by ``max_per_class``) and ignores ``ratio``.
     max_per_class : int, optional
         Cap on n_max, e.g. to keep a demo on Fashion-MNIST small.
     class_order : sequence of int, optional
         Class ids from largest to smallest; default ``0..C-1``.
+    class_names : sequence of str, optional
+        Used in error messages instead of class ids.
 
     Returns
     -------
@@ -52,15 +65,18 @@ def class_counts(n_available: Sequence[int], ratio: float, profile: str = "exp",
     c = len(avail)
     if c < 2:
         raise ConfigError("At least two classes are needed to make an imbalanced dataset.")
-    if not isinstance(ratio, (int, float, np.floating, np.integer)) or not np.isfinite(ratio) or not (1 <= ratio <= 1000):
+    if (not isinstance(ratio, (int, float, np.floating, np.integer)) or not np.isfinite(ratio)
+            or not (1 <= ratio <= 1000)):
         raise ConfigError(f"Imbalance ratio must be between 1 and 1000, got {ratio!r}.")
     if profile not in PROFILES:
         raise ConfigError(f"Unknown imbalance profile {profile!r}; choose one of {', '.join(PROFILES)}.")
     if max_per_class is not None and int(max_per_class) < 1:
         raise ConfigError(f"The class cap must be at least 1, got {max_per_class!r}.")
     if (avail < 1).any():
-        empty = np.flatnonzero(avail < 1).tolist()
+        empty = _label(np.flatnonzero(avail < 1), class_names)
         raise ConfigError(f"Class(es) {empty} have no training samples at all.")
+    if profile == "as_is":
+        return avail.copy() if max_per_class is None else np.minimum(avail, int(max_per_class))
     order = _check_order(class_order, c)
     n_max = int(avail[order[0]])
     if max_per_class is not None:
@@ -76,15 +92,15 @@ def class_counts(n_available: Sequence[int], ratio: float, profile: str = "exp",
     counts = np.minimum(counts, avail)
     if (counts < 1).any():
         warnings.warn(
-            f"Ratio {ratio:g} with n_max={n_max} would leave class(es) {np.flatnonzero(counts < 1).tolist()} "
-            "empty; keeping one sample each.", stacklevel=2)
+            f"Ratio {ratio:g} with n_max={n_max} would leave class(es) "
+            f"{_label(np.flatnonzero(counts < 1), class_names)} empty; keeping one sample each.", stacklevel=2)
         counts = np.maximum(counts, 1)
     return counts
 
 
 def make_imbalanced(y: np.ndarray, ratio: float, profile: str = "exp", *, max_per_class: int | None = None,
                     class_order: Sequence[int] | None = None, num_classes: int | None = None,
-                    seed: int = 0) -> np.ndarray:
+                    class_names: Sequence[str] | None = None, seed: int = 0) -> np.ndarray:
     """Choose an imbalanced subset of a training set, deterministically for a seed.
 
     Parameters
@@ -100,7 +116,8 @@ def make_imbalanced(y: np.ndarray, ratio: float, profile: str = "exp", *, max_pe
     y = np.asarray(y)
     c = int(num_classes if num_classes is not None else y.max() + 1)
     avail = np.bincount(y, minlength=c)
-    counts = class_counts(avail, ratio, profile, max_per_class=max_per_class, class_order=class_order)
+    counts = class_counts(avail, ratio, profile, max_per_class=max_per_class, class_order=class_order,
+                          class_names=class_names)
     rng = np.random.default_rng(seed)
     chosen = [rng.permutation(np.flatnonzero(y == k))[: counts[k]] for k in range(c)]
     return np.sort(np.concatenate(chosen)).astype(np.int64)

@@ -68,10 +68,11 @@ MODEL_LABELS: dict[str, str] = {
     "small_cnn": "small CNN",
     "resnet32": "ResNet-32",
 }
-PROFILES: tuple[str, ...] = ("exp", "step")
+PROFILES: tuple[str, ...] = ("exp", "step", "as_is")
 PROFILE_LABELS: dict[str, str] = {
     "exp": "exponential (long-tailed)",
     "step": "step (half the classes are minorities)",
+    "as_is": "as is (the dataset's own class counts; ρ is ignored)",
 }
 
 DATASET_LABELS: dict[str, str] = {
@@ -81,6 +82,16 @@ DATASET_LABELS: dict[str, str] = {
     "cifar10": "CIFAR-10",
     "svhn": "SVHN",
     "folder": "my images (a folder or .zip upload)",
+}
+# Short names for figure titles and tables; an image folder is shown as "<folder name> (folder)"
+# (eos_core.data.dataset_display_name), so a re-encoded copy is never taken for the original set.
+DATASET_NAMES: dict[str, str] = {
+    "digits": "digits",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "svhn": "SVHN",
+    "folder": "image folder",
 }
 
 

@@ -6,6 +6,12 @@ from eos_core.data import load_dataset
 from eos_core.errors import DatasetUnavailable
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Decoded image folders are cached under the test's own folder, never the user's cache."""
+    monkeypatch.setenv("EOS_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def test_digits_is_embedded_and_split_is_fixed():
     d = load_dataset("digits")
     assert d.x_train.shape == (1257, 1, 8, 8) and d.x_test.shape == (540, 1, 8, 8)

@@ -54,3 +54,29 @@ def test_make_imbalanced_is_deterministic_and_exact():
     assert np.all(np.diff(a) > 0)
     assert np.bincount(y[a], minlength=5).tolist() == class_counts([200] * 5, 10).tolist() == [200, 112, 63, 35, 20]
     assert np.bincount(y[c], minlength=5).tolist() == [200, 112, 63, 35, 20]
+
+
+def test_as_is_keeps_the_dataset_counts_and_ignores_ratio_and_order():
+    assert class_counts([5000, 120, 7], 100, "as_is").tolist() == [5000, 120, 7]
+    assert class_counts([5000, 120, 7], 1, "as_is", class_order=[2, 1, 0]).tolist() == [5000, 120, 7]
+    assert class_counts([5000, 120, 7], 100, "as_is", max_per_class=100).tolist() == [100, 100, 7]
+    y = np.repeat(np.arange(3), [6, 2, 3])
+    assert make_imbalanced(y, 50, "as_is", seed=1).tolist() == list(range(11))
+    assert np.bincount(y[make_imbalanced(y, 50, "as_is", max_per_class=2, seed=1)]).tolist() == [2, 2, 2]
+
+
+def test_as_is_is_a_valid_profile_everywhere():
+    from eos_core.config import DataConfig
+    from eos_core.names import PROFILE_LABELS, PROFILES
+
+    assert "as_is" in PROFILES and "ignored" in PROFILE_LABELS["as_is"]
+    DataConfig(dataset="folder", folder="x", profile="as_is", ratio=100).validate()
+    with pytest.raises(ConfigError, match="between 1 and 1000"):  # still range-checked, though ignored
+        DataConfig(profile="as_is", ratio=0).validate()
+
+
+def test_messages_name_classes_when_names_are_given():
+    with pytest.raises(ConfigError, match=r"Class\(es\) 'dog' have no training samples"):
+        class_counts([5, 0, 3], 2, class_names=["cat", "dog", "emu"])
+    with pytest.warns(UserWarning, match=r"class\(es\) 'emu' empty"):
+        class_counts([100, 100, 100], 1000, class_names=["cat", "dog", "emu"])
