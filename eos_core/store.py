@@ -133,7 +133,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=path.suffix)
+        # The name says which file was being written when a crash leaves it behind.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name[:60]}.", suffix=path.suffix)
     except OSError as err:
         raise disk_error(err, path.parent) from None
     try:
@@ -361,7 +362,16 @@ class RunStore:
     def get_run(self, run_id: str) -> RunRecord:
         """One run's record. Raises :class:`UnknownRun`, or :class:`DamagedRun` for an unreadable row."""
         self._check_id(run_id)
-        row = self._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone())
+
+        def select(con: sqlite3.Connection) -> tuple | None:
+            return con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+        row = self._db(select)
+        if row is None and (self.root / run_id).is_dir():
+            # A folder the index does not know (a crash between mkdir and INSERT, a lost index).
+            from .store_repair import import_run
+
+            row = self._db(select) if import_run(self, run_id) else None
         if row is None:
             raise UnknownRun(f"No run with id {run_id!r} in {self.root}.")
         return self._record(row)
