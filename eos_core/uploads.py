@@ -166,7 +166,8 @@ def _check_image(path: Path, member: str, max_pixels: int) -> None:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         w = h = max_pixels + 1  # Pillow's own bomb guard: over any sane cap
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise UploadRejected(f"The archive member {member[:80]!r} is not a readable image ({err}).") from None
+        reason = str(err).replace(f" {str(path)!r}", "") or type(err).__name__  # no temp paths in messages
+        raise UploadRejected(f"The archive member {member[:80]!r} is not a readable image ({reason}).") from None
     if w * h > max_pixels:
         raise UploadRejected(f"The image {member[:80]!r} has more than {max_pixels:,} pixels; at most "
                              f"{max_pixels:,} per image are accepted.")
