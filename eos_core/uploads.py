@@ -36,7 +36,7 @@ MAX_MEMBERS = 60_000                  # files in the archive (CIFAR-10 train + t
 MAX_BYTES = 1024**3                   # total unpacked image bytes written to disk
 MAX_PIXELS = 4096 * 4096              # per image (images are resized to 32x32 anyway)
 CHUNK = 1 << 20
-COMPLETE = ".complete.json"           # marks a finished ingest: (classes, when)
+MARKER_SUFFIX = ".json"               # zip-<hash>.json beside zip-<hash>/: a finished ingest (classes)
 TMP_PREFIX = ".tmp-"
 _CD_BYTES_PER_MEMBER = 512            # central-directory bytes allowed per member (names are short)
 _SUPPORTED = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
@@ -222,8 +222,8 @@ def ingest_zip(data_or_path: bytes | str | os.PathLike, dest_root: str | os.Path
         dest_root = Path(dest_root)
         final = dest_root / f"zip-{_hash(fh)[:20]}"
         marker = _read_marker(final)
-        if marker is not None:  # the same archive again: reuse its folder
-            os.utime(final / COMPLETE)
+        if marker is not None and final.is_dir():  # the same archive again: reuse its folder
+            os.utime(marker_path(final))
             return str(final), marker
         _check_central_directory(fh, max_members)
         try:
@@ -237,9 +237,14 @@ def ingest_zip(data_or_path: bytes | str | os.PathLike, dest_root: str | os.Path
             return _extract(zf, images, dest_root, final, max_bytes, max_pixels)
 
 
+def marker_path(folder: Path) -> Path:
+    """The marker of a finished upload folder: beside it, so the dataset folder holds classes only."""
+    return folder.with_name(folder.name + MARKER_SUFFIX)
+
+
 def _read_marker(folder: Path) -> list[str] | None:
     try:
-        classes = json.loads((folder / COMPLETE).read_text())["classes"]
+        classes = json.loads(marker_path(folder).read_text())["classes"]
         return [str(c) for c in classes] if isinstance(classes, list) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -263,13 +268,17 @@ def _extract(zf: zipfile.ZipFile, images: list, dest_root: Path, final: Path, ma
             budget = _copy(zf, info, target, budget, max_bytes)
             _check_image(target, info.filename, max_pixels)
         classes = [names[c] for c in sorted(names)]
-        (tmp / COMPLETE).write_text(json.dumps({"classes": classes, "created": time.time()}))
         try:
             os.replace(tmp, final)
-        except OSError:  # a concurrent ingest of the same archive finished first: use its folder
-            if _read_marker(final) is None:
+        except OSError:
+            # final exists: a concurrent ingest of the same bytes (same hash, same content) finished
+            # first, or a crash came between the rename and the marker. Either way it is complete.
+            if not final.is_dir():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
+        from .store import atomic_write_bytes
+
+        atomic_write_bytes(marker_path(final), json.dumps({"classes": classes, "created": time.time()}).encode())
         return str(final), classes
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -294,19 +303,25 @@ def sweep_uploads(root: str | os.PathLike, max_age_s: float = 24 * 3600, *, keep
     except OSError:
         return []
     for e in entries:
-        if not e.is_dir(follow_symlinks=False):
-            continue
         path = Path(e.path)
         try:
+            if e.is_file(follow_symlinks=False) and e.name.endswith(MARKER_SUFFIX):
+                if not path.with_name(e.name[: -len(MARKER_SUFFIX)]).is_dir():  # its folder is gone
+                    path.unlink()
+                    removed.append(str(path))
+                continue
+            if not e.is_dir(follow_symlinks=False):
+                continue
             if e.name.startswith(TMP_PREFIX):
                 stale = now - e.stat(follow_symlinks=False).st_mtime > tmp_age_s
             else:  # a finished upload (or one from before markers existed)
-                marker = path / COMPLETE
+                marker = marker_path(path)
                 age_from = marker.stat().st_mtime if marker.exists() else e.stat(follow_symlinks=False).st_mtime
                 stale = now - age_from > max_age_s and str(path.resolve()) not in keep_set
+            if stale:
+                shutil.rmtree(path, ignore_errors=True)
+                marker_path(path).unlink(missing_ok=True)
+                removed.append(str(path))
         except OSError:
             continue
-        if stale:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(str(path))
     return removed

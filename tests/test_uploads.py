@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from eos_core.errors import UploadRejected
-from eos_core.uploads import COMPLETE, ingest_zip, sweep_uploads, unique_class_names
+from eos_core.uploads import ingest_zip, marker_path, sweep_uploads, unique_class_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,12 +45,14 @@ def test_good_upload_is_unpacked_and_reuploads_reuse_the_folder(tmp_path):
     folder, classes = ingest_zip(_zip(GOOD), tmp_path)
     assert classes == ["cat", "dog"]
     files = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
-    assert files == [COMPLETE, "cat/0000000.png", "cat/0000001.png", "dog/0000002.png", "dog/0000003.png"]
+    assert files == ["cat/0000000.png", "cat/0000001.png", "dog/0000002.png", "dog/0000003.png"]
+    assert marker_path(Path(folder)).is_file()
     again, classes2 = ingest_zip(_zip(GOOD), tmp_path)  # the same bytes: the same folder, nothing rewritten
     assert (again, classes2) == (folder, classes)
     other, _ = ingest_zip(_zip({**GOOD, "set/dog/3.png": _png(220)}), tmp_path)
     assert other != folder
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([Path(folder).name, Path(other).name])
+    names = [Path(folder).name, Path(other).name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names + [n + ".json" for n in names])
 
 
 def test_a_zip_file_on_disk_is_accepted(tmp_path):
@@ -175,11 +177,14 @@ def test_sweep_removes_abandoned_uploads_but_keeps_used_and_recent_ones(tmp_path
     fresh_tmp = tmp_path / ".tmp-fedcba9876543210"  # an ingest in progress elsewhere
     fresh_tmp.mkdir()
     week_ago = time.time() - 7 * 24 * 3600
-    for path in (Path(used) / COMPLETE, Path(old) / COMPLETE, stale_tmp):
+    for path in (marker_path(Path(used)), marker_path(Path(old)), stale_tmp):
         os.utime(path, (week_ago, week_ago))
     removed = sweep_uploads(tmp_path, max_age_s=24 * 3600, keep=[used])
     assert sorted(removed) == sorted([old, str(stale_tmp)])
     assert Path(used).is_dir() and Path(recent).is_dir() and fresh_tmp.is_dir()
+    assert not marker_path(Path(old)).exists()
+    again, _ = ingest_zip(_zip({**GOOD, "set/cat/3.png": _png(30)}), tmp_path)  # re-uploaded after a sweep
+    assert again == old and len(list(Path(old).rglob("*.png"))) == 5
 
 
 def test_app_extract_is_a_thin_call_that_sweeps(tmp_path, monkeypatch):
