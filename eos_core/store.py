@@ -21,6 +21,7 @@ user text never becomes a path.
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import json
 import os
@@ -127,9 +128,9 @@ def disk_error(err: OSError, where: str | os.PathLike) -> EOSError | OSError:
 def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """Write ``path`` atomically: yields a binary file; on success it replaces ``path`` whole.
 
-    The one atomic writer of the engine: a temporary ``.tmp-*`` file beside ``path`` (same file
-    system, so ``os.replace`` is atomic), flushed and fsynced before the rename, removed on any
-    error. A full disk raises :class:`DiskFull` with one sentence.
+    The one atomic writer of the engine: a temporary ``.tmp-<name>.*`` file beside ``path`` (same
+    file system, so ``os.replace`` is atomic), locked (``flock``) while written, flushed and fsynced
+    before the rename, removed on any error. A full disk raises :class:`DiskFull` with one sentence.
     """
     path = Path(path)
     try:
@@ -139,10 +140,13 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         raise disk_error(err, path.parent) from None
     try:
         with os.fdopen(fd, "wb") as fh:
+            # Locked until renamed: a sweeper skips temp files that are locked, so it removes only
+            # what a dead writer left (the kernel drops the lock when a process dies, even by kill -9).
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except OSError as err:
         _unlink(tmp)
         raise disk_error(err, path.parent) from None
@@ -178,7 +182,7 @@ class _Heartbeat:
     def add(self, run_id: str) -> None:
         with self.lock:
             self.runs.add(run_id)
-            if self.thread is None or not self.thread.is_alive():
+            if self.thread is None:
                 self.thread = threading.Thread(target=self._loop, name="eos-heartbeat", daemon=True)
                 self.thread.start()
 
@@ -194,8 +198,9 @@ class _Heartbeat:
             time.sleep(self.store.heartbeat_s)  # a daemon thread: nothing to wait for but time
             with self.lock:
                 runs = list(self.runs)
-            if not runs:
-                continue
+                if not runs:  # the thread ends with the last run; add() starts a new one
+                    self.thread = None
+                    return
             for rid in runs:
                 try:
                     if not self.store._beat(rid):
@@ -216,6 +221,8 @@ class RunStore:
     damaged : list[tuple[str, str]]
         ``(run id, reason)`` of index rows the last :meth:`list_runs` skipped because they could not
         be parsed (``python -m eos_core repair`` restores them from their folders).
+    healed : eos_core.store_repair.RepairReport
+        What opening the store fixed (index rebuilt, folders imported, dead temp files removed).
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, heartbeat_s: float | None = None) -> None:
@@ -227,7 +234,7 @@ class RunStore:
         self.damaged: list[tuple[str, str]] = []
         self._heartbeat = _Heartbeat(self)
         prepare_root(self.root)
-        open_index(self)
+        self.healed = open_index(self)  # a RepairReport: what opening had to fix
 
     # ------------------------------------------------------------------ index
     @contextmanager

@@ -3,7 +3,8 @@
 The run folders are the truth (``config.json`` + ``record.json``, see :mod:`eos_core.store`); the
 SQLite index is a cache of them. :func:`open_index` runs when a :class:`~eos_core.store.RunStore` is
 created: a missing, empty or corrupt index is rebuilt, run folders without an index row (a
-``kill -9`` between ``mkdir`` and ``INSERT``) are imported, and old ``.tmp-*`` files are removed.
+``kill -9`` between ``mkdir`` and ``INSERT``) are imported, and ``.tmp-*`` files that no live
+writer holds are removed.
 :func:`repair` does the same and more on demand (``python -m eos_core repair``).
 """
 
@@ -28,7 +29,7 @@ from .store import _COLUMNS, RECORD, RUN_ID_RE, SCHEMA, TMP_PREFIX, disk_error
 if TYPE_CHECKING:
     from .store import RunStore
 
-TMP_MAX_AGE_S = 3600.0   # a .tmp-* file this old is an orphan whatever its run's state
+TMP_MIN_AGE_S = 1.0      # a temp file younger than this may not be locked by its writer yet
 HALF_MAX_AGE_S = 600.0   # a run folder without config.json this old was never finished being created
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 
@@ -100,13 +101,15 @@ def _check(store: RunStore, pragma: str = "quick_check") -> str | None:
         raise index_error(err, store.index_path) from None
 
 
-def open_index(store: RunStore) -> None:
-    """Make the index usable: rebuild when corrupt, import orphan folders, sweep old temp files."""
+def open_index(store: RunStore) -> RepairReport:
+    """Make the index usable: rebuild when corrupt, import orphan folders, sweep dead temp files."""
+    report = RepairReport()
     problem = _check(store)
-    if problem is not None:
-        rebuild_index(store, reason=problem)
-    import_orphans(store)
-    sweep_temp_files(store, max_age_s=TMP_MAX_AGE_S)
+    if problem is not None and rebuild_index(store, reason=problem):
+        report.rebuilt = problem
+    report.imported = import_orphans(store)
+    report.removed_tmp = sweep_temp_files(store)
+    return report
 
 
 def rebuild_index(store: RunStore, *, reason: str) -> bool:
@@ -209,9 +212,12 @@ def _live(store: RunStore) -> set[str]:
     return {rid for rid, status, updated, lease in rows if not store.is_stale(rid, status, updated, lease)}
 
 
-def sweep_temp_files(store: RunStore, *, max_age_s: float) -> list[Path]:
-    """Remove ``.tmp-*`` files older than ``max_age_s``, or of any age in runs that are not live."""
-    now, live, removed = time.time(), _live(store), []
+def sweep_temp_files(store: RunStore, *, min_age_s: float = TMP_MIN_AGE_S) -> list[Path]:
+    """Remove ``.tmp-*`` files no writer holds: unlocked (see ``atomic_write``) and ``min_age_s`` old.
+
+    The age only covers the instant between a writer creating its temp file and locking it.
+    """
+    now, removed = time.time(), []
     for rid in [None, *_run_folders(store)]:
         folder = store.root if rid is None else store.root / rid
         try:
@@ -222,8 +228,13 @@ def sweep_temp_files(store: RunStore, *, max_age_s: float) -> list[Path]:
             if not e.name.startswith(TMP_PREFIX) or not e.is_file(follow_symlinks=False):
                 continue
             try:
-                old = now - e.stat(follow_symlinks=False).st_mtime > max_age_s
-                if old or (rid is not None and rid not in live):
+                if now - e.stat(follow_symlinks=False).st_mtime < min_age_s:
+                    continue
+                with open(e.path, "rb") as fh:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # a live writer
                     os.unlink(e.path)
                     removed.append(Path(e.path))
             except OSError:
@@ -264,7 +275,8 @@ class RepairReport:
 
 def repair(store: RunStore) -> RepairReport:
     """Check and heal the whole store (see the module docstring); returns what was done."""
-    report = RepairReport()
+    opened = store.healed  # what opening the store already did counts too
+    report = RepairReport(rebuilt=opened.rebuilt, imported=list(opened.imported), removed_tmp=list(opened.removed_tmp))
     problem = _check(store, "integrity_check")
     if problem is not None and rebuild_index(store, reason=problem):
         report.rebuilt = problem
@@ -281,7 +293,7 @@ def repair(store: RunStore) -> RepairReport:
         except Exception:  # noqa: BLE001 - DamagedRun: rewrite it from the folder
             if import_run(store, rid, replace=True):
                 report.restored.append(rid)
-    report.imported = import_orphans(store)
+    report.imported += import_orphans(store)
     now = time.time()
     for rid in sorted(folders):
         folder = store.root / rid
@@ -298,6 +310,6 @@ def repair(store: RunStore) -> RepairReport:
         if status == "running" and rid not in live:
             store._set(rid, status="interrupted", message="The process running this job stopped before it finished.")
             report.interrupted.append(rid)
-    report.removed_tmp = sweep_temp_files(store, max_age_s=TMP_MAX_AGE_S)
+    report.removed_tmp += sweep_temp_files(store)
     store._db(lambda con: con.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
     return report

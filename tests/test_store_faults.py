@@ -7,6 +7,7 @@ afterwards ``list``, ``repair`` and ``PRAGMA integrity_check`` must show a healt
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -202,10 +203,16 @@ def test_half_created_folder_and_old_temp_files_are_swept(tmp_path):
     half.mkdir()
     stale_tmp = tmp_path / keep / ".tmp-embeddings.npz.x1.npz"
     stale_tmp.write_bytes(b"partial")
+    live_tmp = tmp_path / keep / ".tmp-gap.json.x2.json"  # a writer (this test) holds it
+    held = open(live_tmp, "wb")
+    fcntl.flock(held.fileno(), fcntl.LOCK_EX)
     old = time.time() - 7200
-    os.utime(half, (old, old))
+    for path in (half, stale_tmp, live_tmp):
+        os.utime(path, (old, old))
     rep = _cli(tmp_path, "repair")
     assert "removed half-created run folders: 1 (20240101-000000-abcdef)" in rep.stdout
-    assert not half.exists() and not stale_tmp.exists()
+    assert "removed orphan temporary files: 1" in rep.stdout
+    assert not half.exists() and not stale_tmp.exists() and live_tmp.exists()
+    held.close()
     assert RunStore(tmp_path).get_run(keep).status == "finished"
     assert store.load_arrays(keep, "embeddings")["x"].tolist() == [0, 1, 2, 3]
