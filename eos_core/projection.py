@@ -126,7 +126,7 @@ class Projection:
         }
         for name, xy in self.extra_xy.items():
             arrays[_EXTRA_PREFIX + _check_name(name)] = np.asarray(xy, dtype=np.float32)
-        from .store import atomic_write
+        from .atomic import atomic_write
 
         with atomic_write(path) as fh:
             np.savez(fh, **arrays)

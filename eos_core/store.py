@@ -3,8 +3,8 @@
 The run folders are the truth and the index is a cache of them, so nothing a crash leaves behind
 loses a run:
 
-* every file is written by :func:`atomic_write` (a ``.tmp-*`` file in the same folder, flushed,
-  fsynced, then ``os.replace``-d into place): a reader sees the old file or the complete new one;
+* every file is written by :func:`eos_core.atomic.atomic_write` (a ``.tmp-*`` file in the same folder,
+  flushed, fsynced, then ``os.replace``-d into place): a reader sees the old or the complete new file;
 * each run folder holds ``config.json`` and ``record.json`` (kind, status, message, headline
   metrics), rewritten on every status change; an index that is missing, empty or corrupt is rebuilt
   from them (:mod:`eos_core.store_repair`), also on demand with ``python -m eos_core repair``;
@@ -20,8 +20,6 @@ user text never becomes a path.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import io
 import json
 import os
@@ -30,22 +28,20 @@ import secrets
 import socket
 import sqlite3
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import ConfigError, DamagedRun, DiskFull, EOSError, StoreUnavailable
+from .atomic import atomic_write_bytes, disk_error
+from .errors import ConfigError, DamagedRun, EOSError
 
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
-TMP_PREFIX = ".tmp-"
 RECORD = "record"  # record.json: the run's index row, mirrored in its folder
 STALE_BEATS = 6    # a lease lasts this many heartbeats: one missed beat (a busy GIL) is not death
 _ARTIFACT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
@@ -113,102 +109,6 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-# --------------------------------------------------------------------------- writing files
-
-def disk_error(err: OSError, where: str | os.PathLike) -> EOSError | OSError:
-    """The one-sentence error for an ``OSError`` while writing under ``where`` (or ``err`` itself)."""
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFull(f"The disk holding {where} is full; free some space and try again.")
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return StoreUnavailable(f"{where} is not writable ({err.strerror}); choose another folder.")
-    return err
-
-
-@contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
-    """Write ``path`` atomically: yields a binary file; on success it replaces ``path`` whole.
-
-    The one atomic writer of the engine: a temporary ``.tmp-<name>.*`` file beside ``path`` (same
-    file system, so ``os.replace`` is atomic), locked (``flock``) while written, flushed and fsynced
-    before the rename, removed on any error. A full disk raises :class:`DiskFull` with one sentence.
-    """
-    path = Path(path)
-    try:
-        # The name says which file was being written when a crash leaves it behind.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name[:60]}.", suffix=path.suffix)
-    except OSError as err:
-        raise disk_error(err, path.parent) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            # Locked until renamed: a sweeper skips temp files that are locked, so it removes only
-            # what a dead writer left (the kernel drops the lock when a process dies, even by kill -9).
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-            os.replace(tmp, path)
-    except OSError as err:
-        _unlink(tmp)
-        raise disk_error(err, path.parent) from None
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` with :func:`atomic_write`."""
-    with atomic_write(path) as fh:
-        fh.write(data)
-
-
-def _unlink(path: str | os.PathLike) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-# --------------------------------------------------------------------------- heartbeat
-
-class _Heartbeat:
-    """A daemon thread renewing the lease of this process's running runs of one store."""
-
-    def __init__(self, store: RunStore) -> None:
-        self.store = store
-        self.runs: set[str] = set()
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-
-    def add(self, run_id: str) -> None:
-        with self.lock:
-            self.runs.add(run_id)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._loop, name="eos-heartbeat", daemon=True)
-                self.thread.start()
-
-    def discard(self, run_id: str) -> None:
-        with self.lock:
-            self.runs.discard(run_id)
-
-    def owns(self, run_id: str) -> bool:
-        return run_id in self.runs
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(self.store.heartbeat_s)  # a daemon thread: nothing to wait for but time
-            with self.lock:
-                runs = list(self.runs)
-                if not runs:  # the thread ends with the last run; add() starts a new one
-                    self.thread = None
-                    return
-            for rid in runs:
-                try:
-                    if not self.store._beat(rid):
-                        self.discard(rid)
-                except Exception:  # noqa: BLE001 - a missed beat must never kill the thread
-                    pass
-
-
 # --------------------------------------------------------------------------- the store
 
 class RunStore:
@@ -226,13 +126,13 @@ class RunStore:
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, heartbeat_s: float | None = None) -> None:
-        from .store_repair import open_index, prepare_root
+        from .store_repair import Heartbeat, open_index, prepare_root
 
         self.root = Path(root).expanduser() if root is not None else default_runs_dir()
         self.index_path = self.root / "index.sqlite"
         self.heartbeat_s = float(heartbeat_s) if heartbeat_s is not None else default_heartbeat_s()
         self.damaged: list[tuple[str, str]] = []
-        self._heartbeat = _Heartbeat(self)
+        self._heartbeat = Heartbeat(self)
         prepare_root(self.root)
         self.healed = open_index(self)  # a RepairReport: what opening had to fix
 

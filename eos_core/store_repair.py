@@ -1,4 +1,5 @@
-"""Healing the run store: open checks, index rebuilds from the run folders, sweeps, ``repair``.
+"""Healing the run store: open checks, index rebuilds from the run folders, sweeps, ``repair``,
+and the heartbeat that tells a live run from a dead one.
 
 The run folders are the truth (``config.json`` + ``record.json``, see :mod:`eos_core.store`); the
 SQLite index is a cache of them. :func:`open_index` runs when a :class:`~eos_core.store.RunStore` is
@@ -16,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import TMP_PREFIX, disk_error
 from .errors import DiskFull, StoreUnavailable
-from .store import _COLUMNS, RECORD, RUN_ID_RE, SCHEMA, TMP_PREFIX, disk_error
+from .store import _COLUMNS, RECORD, RUN_ID_RE, SCHEMA
 
 if TYPE_CHECKING:
     from .store import RunStore
@@ -203,7 +206,15 @@ def _indexed(store: RunStore) -> set[str]:
 def import_orphans(store: RunStore) -> list[str]:
     """Import every run folder that has a readable ``config.json`` and no index row."""
     known = _indexed(store)
-    return [rid for rid in _run_folders(store) if rid not in known and import_run(store, rid)]
+    rows = [row for rid in _run_folders(store) if rid not in known and (row := folder_row(store, rid)) is not None]
+    if rows:
+        def insert(con: sqlite3.Connection) -> None:
+            con.execute("BEGIN")  # one transaction: a rebuild of hundreds of runs takes milliseconds
+            con.executemany(f"INSERT OR IGNORE INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 10)})", rows)
+            con.execute("COMMIT")
+
+        store._db(insert)
+    return [row[0] for row in rows]
 
 
 def _live(store: RunStore) -> set[str]:
@@ -250,7 +261,7 @@ class RepairReport:
     imported: list[str] = field(default_factory=list)             # folders that had no row
     restored: list[str] = field(default_factory=list)             # unreadable rows rewritten from folders
     dropped: list[str] = field(default_factory=list)              # rows whose folder is gone
-    unreadable: list[str] = field(default_factory=list)           # folders without a readable config.json
+    unreadable: list[str] = field(default_factory=list)           # runs whose config.json is unreadable
     interrupted: list[str] = field(default_factory=list)          # dead "running" runs now recorded
     removed_tmp: list[Path] = field(default_factory=list)
     removed_folders: list[str] = field(default_factory=list)      # half-created, empty run folders
@@ -293,6 +304,8 @@ def repair(store: RunStore) -> RepairReport:
         except Exception:  # noqa: BLE001 - DamagedRun: rewrite it from the folder
             if import_run(store, rid, replace=True):
                 report.restored.append(rid)
+            else:
+                report.unreadable.append(rid)
     report.imported += import_orphans(store)
     now = time.time()
     for rid in sorted(folders):
@@ -313,3 +326,42 @@ def repair(store: RunStore) -> RepairReport:
     report.removed_tmp += sweep_temp_files(store)
     store._db(lambda con: con.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
     return report
+
+
+class Heartbeat:
+    """A daemon thread renewing the lease of this process's running runs of one store."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self.runs: set[str] = set()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def add(self, run_id: str) -> None:
+        with self.lock:
+            self.runs.add(run_id)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="eos-heartbeat", daemon=True)
+                self.thread.start()
+
+    def discard(self, run_id: str) -> None:
+        with self.lock:
+            self.runs.discard(run_id)
+
+    def owns(self, run_id: str) -> bool:
+        return run_id in self.runs
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.store.heartbeat_s)  # a daemon thread: nothing to wait for but time
+            with self.lock:
+                runs = list(self.runs)
+                if not runs:  # the thread ends with the last run; add() starts a new one
+                    self.thread = None
+                    return
+            for rid in runs:
+                try:
+                    if not self.store._beat(rid):
+                        self.discard(rid)
+                except Exception:  # noqa: BLE001 - a missed beat must never kill the thread
+                    pass

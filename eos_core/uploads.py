@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from .atomic import TMP_PREFIX, atomic_write_bytes
 from .data import IMAGE_EXTENSIONS
 from .errors import UploadRejected
 
@@ -37,7 +38,6 @@ MAX_BYTES = 1024**3                   # total unpacked image bytes written to di
 MAX_PIXELS = 4096 * 4096              # per image (images are resized to 32x32 anyway)
 CHUNK = 1 << 20
 MARKER_SUFFIX = ".json"               # zip-<hash>.json beside zip-<hash>/: a finished ingest (classes)
-TMP_PREFIX = ".tmp-"
 _CD_BYTES_PER_MEMBER = 512            # central-directory bytes allowed per member (names are short)
 _SUPPORTED = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -276,8 +276,6 @@ def _extract(zf: zipfile.ZipFile, images: list, dest_root: Path, final: Path, ma
             if not final.is_dir():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
-        from .store import atomic_write_bytes
-
         atomic_write_bytes(marker_path(final), json.dumps({"classes": classes, "created": time.time()}).encode())
         return str(final), classes
     except BaseException as err:
