@@ -1,8 +1,10 @@
-"""Command line: ``python -m eos_core train|run|list``.
+"""Command line: ``python -m eos_core train|run|list|repair``.
 
 ``train`` runs phase 1 and prints a per-class table; ``run`` runs phases 1–3 for every requested
 oversampler and prints a method x metric table. ``--json`` prints one JSON object instead. Every
-run is saved in the run store. Bad arguments exit with status 2 and a one-line message.
+run is saved in the run store. ``repair`` checks the store and rebuilds its index from the run
+folders. Bad arguments and every other user error exit with status 2 and a one-line message;
+Ctrl-C and SIGTERM record the run ``cancelled`` and exit with 130.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list saved runs")
     lst.add_argument("--runs-dir", default=None)
     lst.add_argument("--json", action="store_true")
+    rep = sub.add_parser("repair", help="check the run store; rebuild its index from the run folders if needed")
+    rep.add_argument("--runs-dir", default=None)
     return parser
 
 
@@ -273,24 +277,75 @@ def _cmd_list(args: argparse.Namespace, store) -> int:
     return 0
 
 
+def _cmd_repair(args: argparse.Namespace, store) -> int:
+    from .store_repair import repair
+
+    for line in repair(store).lines():
+        print(line)
+    return 0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM ends the run like Ctrl-C: the pipeline records it "cancelled" and the CLI exits cleanly.
+    raise KeyboardInterrupt("cancelled: the process received SIGTERM")
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from .store import RunStore
+
+    if args.command in ("train", "run"):
+        config_from_args(args)  # bad values fail here, before torch is imported
+        from .device import configure_threads
+
+        configure_threads()
+        if _distributed_worker(args):  # a torchrun rank > 0 trained its share; rank 0 saves and prints
+            return 0
+    store = RunStore(args.runs_dir)  # a bad --runs-dir fails here, before any data is loaded
+    commands = {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list, "repair": _cmd_repair}
+    code = commands[args.command](args, store)
+    if store.damaged:
+        ids = ", ".join(rid for rid, _ in store.damaged[:5])
+        sys.stderr.write(f"warning: {len(store.damaged)} index row(s) could not be read and were skipped ({ids}); "
+                         "run `python -m eos_core repair`.\n")
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every error ends in one line on stderr and a non-zero exit, never a traceback.
+
+    Exit codes: 0 ok, 2 a user error (``EOSError``, bad arguments), 130 cancelled (Ctrl-C / SIGTERM),
+    1 an unexpected error (``EOS_DEBUG=1`` re-raises it with its traceback).
+    """
+    import os
+    import signal
+
     args = build_parser().parse_args(argv)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    previous = None
     try:
-        from .store import RunStore
-
-        if args.command != "list":
-            config_from_args(args)  # bad values fail here, before torch is imported
-            from .device import configure_threads
-
-            configure_threads()
-            if _distributed_worker(args):  # a torchrun rank > 0 trained its share; rank 0 saves and prints
-                return 0
-        store = RunStore(args.runs_dir)
-        return {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list}[args.command](args, store)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (main() called from a worker): keep the default
+        pass
+    try:
+        return _dispatch(args)
     except EOSError as err:
         sys.stderr.write(f"error: {err}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
+    except KeyboardInterrupt as err:
+        sys.stderr.write(f"error: {err or 'cancelled with Ctrl-C'}; a run in progress is recorded as cancelled.\n")
         return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if os.environ.get("EOS_DEBUG"):
+            raise
+        from .store import disk_error
+
+        mapped = disk_error(err, os.getcwd()) if isinstance(err, OSError) else err
+        if isinstance(mapped, EOSError):
+            sys.stderr.write(f"error: {mapped}\n")
+            return 2
+        text = (str(err).splitlines() or [""])[0][:300]
+        sys.stderr.write(f"error: unexpected {type(err).__name__}: {text} (set EOS_DEBUG=1 to see where).\n")
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

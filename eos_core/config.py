@@ -8,6 +8,8 @@ re-created exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,9 +23,48 @@ MODELS = ("auto", "small_cnn", "resnet32")
 METHODS = ("none", "ros", "smote", "bsmote", "adasyn", "eos")
 
 
+# numbers.Integral / Real: numpy scalars from the app count as numbers too.
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (numbers.Integral,), "float": (numbers.Real,),
+                                       "bool": (bool,), "list": (list, tuple), "tuple": (list, tuple)}
+SEED_MAX = 2**32 - 1  # numpy's and torch's seed range
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
 def _from_dict(cls: type[T], d: dict[str, Any]) -> T:
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in d.items() if k in names})
+    """``cls(**d)`` for the known keys of ``d``, after checking each value's JSON type (ConfigError)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"A {cls.__name__} must be a JSON object (a dict), got {type(d).__name__}.")
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs = {k: v for k, v in d.items() if k in fields}
+    for key, value in kwargs.items():
+        kinds = [k.strip().split("[")[0] for k in fields[key].split("|")]
+        if value is None and "None" in kinds:
+            continue
+        ok = tuple(t for k in kinds for t in _TYPES.get(k, (object,)))
+        if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+            raise ConfigError(f"{cls.__name__}.{key} must be {fields[key]}, got {type(value).__name__} {value!r}.")
+    return cls(**kwargs)
+
+
+def _check_number(label: str, value: Any, lo: float, hi: float, *, integer: bool = False,
+                  lo_open: bool = False, hi_open: bool = False) -> None:
+    """Raise ConfigError unless ``value`` is a finite number (an int if ``integer``) in the range."""
+    is_num = isinstance(value, numbers.Integral if integer else numbers.Real)
+    if isinstance(value, bool) or not is_num or not math.isfinite(value) or value < lo or value > hi \
+            or (lo_open and value == lo) or (hi_open and value == hi):
+        kind = "an integer" if integer else "a number"
+        left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
+        raise ConfigError(f"{label} must be {kind} in {left}{lo:g}, {hi:g}{right}, got {value!r}.")
+
+
+def _check_choice(label: str, value: Any, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"Unknown {label} {value!r}; choose one of {', '.join(choices)}.")
+
+
+def _check_bool(label: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{label} must be true or false, got {value!r}.")
 
 
 @dataclass
@@ -43,12 +84,22 @@ class DataConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        if not isinstance(self.ratio, (int, float)) or not (1.0 <= float(self.ratio) <= 1000.0):
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError(f"The dataset must be a name, got {self.dataset!r}.")
+        if isinstance(self.ratio, bool) or not isinstance(self.ratio, numbers.Real) \
+                or not (1.0 <= float(self.ratio) <= 1000.0):
             raise ConfigError(f"Imbalance ratio must be between 1 and 1000, got {self.ratio!r}.")
-        if self.profile not in PROFILES:
-            raise ConfigError(f"Unknown imbalance profile {self.profile!r}; choose one of {', '.join(PROFILES)}.")
-        if self.max_per_class is not None and int(self.max_per_class) < 1:
+        _check_choice("imbalance profile", self.profile, PROFILES)
+        if self.max_per_class is not None and (isinstance(self.max_per_class, bool)
+                                               or not isinstance(self.max_per_class, numbers.Integral)
+                                               or self.max_per_class < 1):
             raise ConfigError(f"The class cap must be at least 1, got {self.max_per_class!r}.")
+        if self.class_order is not None and (not isinstance(self.class_order, (list, tuple)) or not all(
+                isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 0 for c in self.class_order)):
+            raise ConfigError(f"The class order must be a list of class ids (integers >= 0), got {self.class_order!r}.")
+        if self.folder is not None and not isinstance(self.folder, str):
+            raise ConfigError(f"The image folder must be a path, got {self.folder!r}.")
+        _check_number("The seed", self.seed, 0, SEED_MAX, integer=True)
 
     to_dict = dataclasses.asdict
 
@@ -85,17 +136,29 @@ class TrainConfig:
     snapshot_size: int = 1000
 
     def validate(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(f"Unknown model {self.model!r}; choose one of {', '.join(MODELS)}.")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
-        if not (1 <= int(self.epochs) <= 1000):
-            raise ConfigError(f"Epochs must be between 1 and 1000, got {self.epochs!r}.")
-        if self.batch_size is not None and int(self.batch_size) < 2:
+        _check_choice("model", self.model, MODELS)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_number("Epochs", self.epochs, 1, 1000, integer=True)
+        if self.batch_size is not None:
             # BatchNorm cannot train on a batch of one sample.
-            raise ConfigError(f"Batch size must be at least 2, got {self.batch_size!r}.")
-        if not (float(self.lr) > 0):
-            raise ConfigError(f"Learning rate must be positive, got {self.lr!r}.")
+            _check_number("Batch size", self.batch_size, 2, 65536, integer=True)
+        _check_number("Learning rate", self.lr, 0, 10, lo_open=True)
+        _check_number("Momentum", self.momentum, 0, 1, hi_open=True)
+        _check_number("Weight decay", self.weight_decay, 0, 1)
+        _check_number("The warm-up fraction", self.warmup_frac, 0, 1)
+        if not isinstance(self.decay_at, (list, tuple)) or len(self.decay_at) != 2:
+            raise ConfigError(f"decay_at must be two fractions of the epochs, got {self.decay_at!r}.")
+        for v in self.decay_at:
+            _check_number("A decay point", v, 0, 1)
+        if self.decay_at[0] > self.decay_at[1]:
+            raise ConfigError(f"decay_at must be in increasing order, got {self.decay_at!r}.")
+        _check_number("The DRW fraction", self.drw_frac, 0, 1)
+        _check_number("Focal gamma", self.focal_gamma, 0, 10)
+        _check_bool("augment", self.augment)
+        _check_choice("device", self.device, DEVICES)
+        _check_number("The seed", self.seed, 0, SEED_MAX, integer=True)
+        _check_bool("gap_snapshots", self.gap_snapshots)
+        _check_number("The snapshot size", self.snapshot_size, 1, 1_000_000, integer=True)
 
     def effective_batch_size(self, n_train: int) -> int:
         """The batch size used for ``n_train`` training images."""
@@ -129,10 +192,14 @@ class HeadConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        if not (1 <= int(self.epochs) <= 1000):
-            raise ConfigError(f"Head epochs must be between 1 and 1000, got {self.epochs!r}.")
-        if not (float(self.lr) > 0):
-            raise ConfigError(f"Head learning rate must be positive, got {self.lr!r}.")
+        _check_number("Head epochs", self.epochs, 1, 1000, integer=True)
+        _check_number("Head batch size", self.batch_size, 1, 65536, integer=True)
+        _check_number("Head learning rate", self.lr, 0, 10, lo_open=True)
+        _check_number("Head momentum", self.momentum, 0, 1, hi_open=True)
+        _check_number("Head weight decay", self.weight_decay, 0, 1)
+        _check_number("Head warm-up epochs", self.warmup_epochs, 0, 1000, integer=True)
+        _check_bool("init_from_phase1", self.init_from_phase1)
+        _check_number("The head seed", self.seed, 0, SEED_MAX, integer=True)
 
     to_dict = dataclasses.asdict
 
@@ -155,21 +222,29 @@ class RunConfig:
         self.data.validate()
         self.train.validate()
         self.head.validate()
-        unknown = [m for m in self.methods if m not in METHODS]
+        if not isinstance(self.methods, (list, tuple)):
+            raise ConfigError(f"methods must be a list of method ids, got {self.methods!r}.")
+        unknown = [str(m) for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
-        if int(self.k_neighbors) < 1:
-            raise ConfigError(f"k_neighbors must be at least 1, got {self.k_neighbors!r}.")
+        _check_number("k_neighbors", self.k_neighbors, 1, 1000, integer=True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"A RunConfig must be a JSON object (a dict), got {type(d).__name__}.")
+        methods, k = d.get("methods", METHODS), d.get("k_neighbors", 10)
+        if not isinstance(methods, (list, tuple)) or not all(isinstance(m, str) for m in methods):
+            raise ConfigError(f"RunConfig.methods must be a list of method ids, got {methods!r}.")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise ConfigError(f"RunConfig.k_neighbors must be an integer, got {k!r}.")
         return cls(
             data=DataConfig.from_dict(d.get("data", {})),
             train=TrainConfig.from_dict(d.get("train", {})),
             head=HeadConfig.from_dict(d.get("head", {})),
-            methods=list(d.get("methods", METHODS)),
-            k_neighbors=int(d.get("k_neighbors", 10)),
+            methods=list(methods),
+            k_neighbors=k,
         )

@@ -24,3 +24,19 @@ class TrainingDiverged(EOSError, RuntimeError):
 
 class Cancelled(EOSError):
     """The user cancelled a long-running job."""
+
+
+class StoreUnavailable(EOSError, OSError):
+    """The runs folder cannot be used (a file, not writable, on a full disk)."""
+
+
+class DiskFull(StoreUnavailable):
+    """A write failed because the disk is full (``ENOSPC``)."""
+
+
+class DamagedRun(EOSError, ValueError):
+    """One run's index record or artifact cannot be read; every other run keeps working."""
+
+
+class UploadRejected(DatasetUnavailable):
+    """An uploaded archive is refused (too large, too many files, unsafe or damaged members)."""

@@ -126,16 +126,10 @@ class Projection:
         }
         for name, xy in self.extra_xy.items():
             arrays[_EXTRA_PREFIX + _check_name(name)] = np.asarray(xy, dtype=np.float32)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        from .atomic import atomic_write
+
+        with atomic_write(path) as fh:
+            np.savez(fh, **arrays)
         return path
 
     @classmethod

@@ -1,12 +1,18 @@
 """The run store: an SQLite index plus one artifact folder per run.
 
-Crash safety (a run killed mid-way, even with ``kill -9``, never damages other runs or the index):
+The run folders are the truth and the index is a cache of them, so nothing a crash leaves behind
+loses a run:
 
-* the index is SQLite in WAL mode; every change is one short transaction;
-* artifacts are written to a temporary file in the run folder, flushed, then ``os.replace``-d into
-  place, so a reader sees either the old file or the complete new one;
-* a run records the pid of the process that owns it; a ``running`` run whose process is gone is
-  reported (and marked) ``interrupted``.
+* every file is written by :func:`eos_core.atomic.atomic_write` (a ``.tmp-*`` file in the same folder,
+  flushed, fsynced, then ``os.replace``-d into place): a reader sees the old or the complete new file;
+* each run folder holds ``config.json`` and ``record.json`` (kind, status, message, headline
+  metrics), rewritten on every status change; an index that is missing, empty or corrupt is rebuilt
+  from them (:mod:`eos_core.store_repair`), also on demand with ``python -m eos_core repair``;
+* an index row whose JSON cannot be parsed is skipped by :meth:`RunStore.list_runs` and listed in
+  :attr:`RunStore.damaged`, never fatal; a damaged artifact raises :class:`DamagedRun` for its run;
+* liveness is a heartbeat: while a run is ``running`` its process renews a lease every
+  ``heartbeat_s`` seconds from a daemon thread; a ``running`` run whose lease has expired (its process
+  died, whatever its pid or host name) is reported ``interrupted``.
 
 Run ids are generated (time stamp + random hex) and validated before they touch the file system:
 user text never becomes a path.
@@ -21,22 +27,28 @@ import re
 import secrets
 import socket
 import sqlite3
-import tempfile
+import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import EOSError
+from .atomic import atomic_write_bytes, disk_error
+from .errors import ConfigError, DamagedRun, EOSError
 
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
+RECORD = "record"  # record.json: the run's index row, mirrored in its folder
+STALE_BEATS = 6    # a lease lasts this many heartbeats: one missed beat (a busy GIL) is not death
 _ARTIFACT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
+_COLUMNS = "id, kind, created, updated, status, config, metrics, timings, message, lease"
+T = TypeVar("T")
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -48,7 +60,8 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT NOT NULL,
     metrics TEXT NOT NULL DEFAULT '{}',
     timings TEXT NOT NULL DEFAULT '{}',
-    message TEXT NOT NULL DEFAULT ''
+    message TEXT NOT NULL DEFAULT '',
+    lease REAL
 )
 """
 
@@ -83,53 +96,50 @@ def default_runs_dir() -> Path:
     return Path.home() / ".local" / "share" / "eos-explorer" / "runs"
 
 
+def default_heartbeat_s() -> float:
+    """Seconds between heartbeats: ``$EOS_HEARTBEAT_S`` (tests shorten it) or 5."""
+    try:
+        return max(0.05, float(os.environ.get("EOS_HEARTBEAT_S", "5")))
+    except ValueError:
+        return 5.0
+
+
 def new_run_id() -> str:
     """A fresh id: ``YYYYmmdd-HHMMSS-xxxxxx`` (sortable by time, unique by the random part)."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
+# --------------------------------------------------------------------------- the store
 
 class RunStore:
     """SQLite index + artifact folders under ``root``.
 
     Safe to use from several threads and processes: each call opens its own short connection.
+
+    Attributes
+    ----------
+    damaged : list[tuple[str, str]]
+        ``(run id, reason)`` of index rows the last :meth:`list_runs` skipped because they could not
+        be parsed (``python -m eos_core repair`` restores them from their folders).
+    healed : eos_core.store_repair.RepairReport
+        What opening the store fixed (index rebuilt, folders imported, dead temp files removed).
     """
 
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
-        self.root = Path(root) if root is not None else default_runs_dir()
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: str | os.PathLike | None = None, *, heartbeat_s: float | None = None) -> None:
+        from .store_repair import Heartbeat, open_index, prepare_root
+
+        self.root = Path(root).expanduser() if root is not None else default_runs_dir()
         self.index_path = self.root / "index.sqlite"
-        with self._connect() as con:
-            con.execute(_SCHEMA)
+        self.heartbeat_s = float(heartbeat_s) if heartbeat_s is not None else default_heartbeat_s()
+        self.damaged: list[tuple[str, str]] = []
+        self._heartbeat = Heartbeat(self)
+        prepare_root(self.root)
+        self.healed = open_index(self)  # a RepairReport: what opening had to fix
 
     # ------------------------------------------------------------------ index
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A short autocommit connection to the index (raw ``sqlite3`` errors pass through)."""
         con = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
         try:
             con.execute("PRAGMA journal_mode=WAL")
@@ -138,28 +148,88 @@ class RunStore:
         finally:
             con.close()
 
+    def _db(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a connection; a corrupt index is rebuilt from the folders and ``fn`` retried."""
+        from .store_repair import index_error, is_corrupt, rebuild_index
+
+        for attempt in (0, 1):
+            try:
+                with self.connect() as con:
+                    return fn(con)
+            except sqlite3.DatabaseError as err:
+                if attempt == 0 and is_corrupt(err):
+                    rebuild_index(self, reason=str(err))
+                    continue
+                raise index_error(err, self.index_path) from None
+        raise AssertionError("unreachable")
+
+    def _lease(self) -> float:
+        return time.time() + STALE_BEATS * self.heartbeat_s
+
     def create_run(self, config: dict[str, Any], kind: str = "pipeline") -> str:
         """Register a new ``running`` run owned by this process; returns its generated id."""
         run_id = new_run_id()
-        self.run_dir(run_id, must_exist=False).mkdir(parents=True, exist_ok=False)
+        try:
+            self.run_dir(run_id, must_exist=False).mkdir(parents=True, exist_ok=False)
+        except OSError as err:
+            raise disk_error(err, self.root) from None
         self.save_json(run_id, "config", config)
         now = time.time()
-        with self._connect() as con:
-            con.execute(
-                "INSERT INTO runs (id, kind, created, updated, status, pid, host, config) VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, kind, now, now, "running", os.getpid(), socket.gethostname(), json.dumps(config)),
-            )
+        # An upsert: a concurrent rebuild may already have imported the folder as interrupted.
+        self._db(lambda con: con.execute(
+            "INSERT INTO runs (id, kind, created, updated, status, pid, host, config, lease) "
+            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+            "lease = excluded.lease, pid = excluded.pid, host = excluded.host",
+            (run_id, kind, now, now, "running", os.getpid(), socket.gethostname(), json.dumps(config), self._lease())))
+        self._write_record(run_id)
+        self._heartbeat.add(run_id)
         return run_id
 
     def _set(self, run_id: str, **fields: Any) -> None:
         self._check_id(run_id)
         fields["updated"] = time.time()
+        fields["lease"] = self._lease()
         cols = ", ".join(f"{k} = ?" for k in fields)
         vals = [json.dumps(v) if k in ("metrics", "timings") else v for k, v in fields.items()]
-        with self._connect() as con:
-            cur = con.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*vals, run_id))
-            if cur.rowcount == 0:
+
+        def update(con: sqlite3.Connection) -> int:
+            return con.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*vals, run_id)).rowcount
+
+        if self._db(update) == 0:
+            # The index lost the row (deleted or rebuilt under a live run): restore it from the folder.
+            from .store_repair import import_run
+
+            if not self.run_dir(run_id, must_exist=False).is_dir() or not import_run(self, run_id) \
+                    or self._db(update) == 0:
                 raise UnknownRun(f"No run with id {run_id!r} in {self.root}.")
+        self._write_record(run_id)
+        if fields.get("status", "running") != "running":
+            self._heartbeat.discard(run_id)
+
+    def _beat(self, run_id: str) -> bool:
+        """Renew a running run's lease; False when the run is no longer running here."""
+        def renew(con: sqlite3.Connection) -> int:
+            return con.execute("UPDATE runs SET lease = ? WHERE id = ? AND status = 'running'",
+                               (self._lease(), run_id)).rowcount
+
+        if self._db(renew):
+            return True
+        from .store_repair import import_run
+
+        exists = self._db(lambda con: con.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone())
+        return exists is None and import_run(self, run_id) and bool(self._db(renew))
+
+    def _write_record(self, run_id: str) -> None:
+        row = self._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone())
+        if row is None:
+            return
+        rid, kind, created, updated, status, _config, metrics, timings, message, _lease = row
+        try:
+            rec = {"id": rid, "kind": kind, "created": created, "updated": updated, "status": status,
+                   "message": message, "metrics": json.loads(metrics), "timings": json.loads(timings)}
+        except ValueError:  # a damaged row: keep the folder's last good record
+            return
+        self.save_json(run_id, RECORD, rec)
 
     def update_run(self, run_id: str, *, metrics: dict | None = None, timings: dict | None = None) -> None:
         """Merge ``metrics`` / ``timings`` into a run's record (status unchanged)."""
@@ -176,29 +246,56 @@ class RunStore:
         self.update_run(run_id, metrics=metrics, timings=timings)
         self._set(run_id, status="finished", message="")
 
-    def fail_run(self, run_id: str, message: str) -> None:
+    def fail_run(self, run_id: str, message: str, *, error: BaseException | None = None) -> None:
+        """Record a failure; a ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM in the CLI) is a cancel.
+
+        ``error`` defaults to the exception being handled, so a caller's ``except BaseException``
+        block records Ctrl-C as ``cancelled`` without knowing about it.
+        """
+        err = error if error is not None else sys.exc_info()[1]
+        if isinstance(err, KeyboardInterrupt):
+            self.cancel_run(run_id, message=str(err) or "Cancelled with Ctrl-C.")
+            return
         self._set(run_id, status="failed", message=str(message)[:2000])
 
-    def cancel_run(self, run_id: str) -> None:
-        self._set(run_id, status="cancelled", message="Cancelled by the user.")
+    def cancel_run(self, run_id: str, message: str = "Cancelled by the user.") -> None:
+        self._set(run_id, status="cancelled", message=message)
 
     def reopen_run(self, run_id: str) -> None:
         """Mark a finished run as being extended (e.g. more methods) by this process."""
         self._set(run_id, status="running", pid=os.getpid(), host=socket.gethostname())
+        self._heartbeat.add(run_id)
 
     def get_run(self, run_id: str) -> RunRecord:
+        """One run's record. Raises :class:`UnknownRun`, or :class:`DamagedRun` for an unreadable row."""
         self._check_id(run_id)
-        with self._connect() as con:
-            row = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+        def select(con: sqlite3.Connection) -> tuple | None:
+            return con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+        row = self._db(select)
+        if row is None and (self.root / run_id).is_dir():
+            # A folder the index does not know (a crash between mkdir and INSERT, a lost index).
+            from .store_repair import import_run
+
+            row = self._db(select) if import_run(self, run_id) else None
         if row is None:
             raise UnknownRun(f"No run with id {run_id!r} in {self.root}.")
         return self._record(row)
 
     def list_runs(self, *, kind: str | None = None) -> list[RunRecord]:
-        """All runs, newest first. Dead ``running`` runs are marked ``interrupted`` on the way."""
-        with self._connect() as con:
-            rows = con.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
-        records = [self._record(r) for r in rows]
+        """All readable runs, newest first; unreadable rows go to :attr:`damaged`.
+
+        ``running`` runs whose heartbeat stopped are reported ``interrupted``.
+        """
+        rows = self._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY created DESC").fetchall())
+        records, damaged = [], []
+        for row in rows:
+            try:
+                records.append(self._record(row))
+            except DamagedRun as err:
+                damaged.append((str(row[0]), str(err)))
+        self.damaged = damaged
         return [r for r in records if kind is None or r.kind == kind]
 
     def delete_run(self, run_id: str) -> None:
@@ -206,20 +303,30 @@ class RunStore:
         import shutil
 
         self._check_id(run_id)
-        with self._connect() as con:
-            con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        self._heartbeat.discard(run_id)
+        self._db(lambda con: con.execute("DELETE FROM runs WHERE id = ?", (run_id,)))
         shutil.rmtree(self.run_dir(run_id, must_exist=False), ignore_errors=True)
 
+    def is_stale(self, run_id: str, status: str, updated: float, lease: float | None) -> bool:
+        """Whether a ``running`` row's owner stopped renewing its lease."""
+        if status != "running" or self._heartbeat.owns(run_id):
+            return False
+        expiry = lease if lease is not None else updated + STALE_BEATS * self.heartbeat_s
+        return expiry < time.time()
+
     def _record(self, row: tuple) -> RunRecord:
-        (rid, kind, created, updated, status, pid, host, config, metrics, timings, message) = row
-        if status == "running" and host == socket.gethostname() and not _pid_alive(pid):
+        rid, kind, created, updated, status, config, metrics, timings, message, lease = row
+        try:
+            parsed = [json.loads(v) for v in (config, metrics, timings)]
+            if not all(isinstance(p, dict) for p in parsed):
+                raise ValueError("not a JSON object")
+        except (TypeError, ValueError) as err:
+            raise DamagedRun(f"The index record of run {rid} cannot be read ({err}); "
+                             "run `python -m eos_core repair` to restore it from its folder.") from None
+        if self.is_stale(rid, status, updated, lease):
             status = "interrupted"
-            message = message or "The process running this job stopped before it finished."
-            with self._connect() as con:
-                con.execute("UPDATE runs SET status = ?, message = ? WHERE id = ? AND status = 'running'",
-                            (status, message, rid))
-        return RunRecord(rid, kind, created, updated, status, json.loads(config), json.loads(metrics),
-                         json.loads(timings), message)
+            message = message or "The process running this job stopped before it finished (no heartbeat)."
+        return RunRecord(rid, kind, created, updated, status, *parsed, message)
 
     # ------------------------------------------------------------------ artifacts
     def _check_id(self, run_id: str) -> None:
@@ -235,37 +342,51 @@ class RunStore:
         return path
 
     def _artifact(self, run_id: str, name: str, suffix: str) -> Path:
-        if not _ARTIFACT_RE.match(name):
-            raise ValueError(f"Invalid artifact name {name!r}.")
+        if not isinstance(name, str) or not _ARTIFACT_RE.match(name):
+            raise ConfigError(f"Invalid artifact name {name!r}.")
         return self.run_dir(run_id) / f"{name}{suffix}"
 
     def has(self, run_id: str, name: str, suffix: str) -> bool:
         return self._artifact(run_id, name, suffix).exists()
 
+    def _read(self, run_id: str, name: str, suffix: str, parse: Callable[[Path], T]) -> T:
+        path = self._artifact(run_id, name, suffix)
+        try:
+            return parse(path)
+        except FileNotFoundError:
+            raise DamagedRun(f"Run {run_id} has no {path.name}; it was removed or never written.") from None
+        except Exception as err:  # noqa: BLE001 - any failure to parse a saved file means a damaged file
+            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            raise DamagedRun(f"Run {run_id}: {path.name} is damaged ({reason}); "
+                             "other runs are not affected.") from None
+
     def save_json(self, run_id: str, name: str, obj: Any) -> None:
-        _atomic_write_bytes(self._artifact(run_id, name, ".json"), json.dumps(obj, indent=1).encode())
+        atomic_write_bytes(self._artifact(run_id, name, ".json"), json.dumps(obj, indent=1).encode())
 
     def load_json(self, run_id: str, name: str) -> Any:
-        return json.loads(self._artifact(run_id, name, ".json").read_text())
+        return self._read(run_id, name, ".json", lambda p: json.loads(p.read_bytes()))
 
     def save_arrays(self, run_id: str, name: str, **arrays: np.ndarray) -> None:
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        _atomic_write_bytes(self._artifact(run_id, name, ".npz"), buf.getvalue())
+        atomic_write_bytes(self._artifact(run_id, name, ".npz"), buf.getvalue())
 
     def load_arrays(self, run_id: str, name: str) -> dict[str, np.ndarray]:
-        with np.load(self._artifact(run_id, name, ".npz"), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        def parse(path: Path) -> dict[str, np.ndarray]:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+
+        return self._read(run_id, name, ".npz", parse)
 
     def save_state_dict(self, run_id: str, name: str, state_dict: dict) -> None:
         import torch
 
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
-        _atomic_write_bytes(self._artifact(run_id, name, ".pt"), buf.getvalue())
+        atomic_write_bytes(self._artifact(run_id, name, ".pt"), buf.getvalue())
 
     def load_state_dict(self, run_id: str, name: str) -> dict:
         import torch
 
         # weights_only=True: a checkpoint can hold tensors only, never code.
-        return torch.load(self._artifact(run_id, name, ".pt"), map_location="cpu", weights_only=True)
+        return self._read(run_id, name, ".pt", lambda p: torch.load(p, map_location="cpu", weights_only=True))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from eos_core.errors import DamagedRun
 from eos_core.store import RunStore, UnknownRun
 
 
@@ -48,8 +49,18 @@ def test_checkpoints_refuse_pickled_code(tmp_path):
             return (os.system, ("echo pwned",))
 
     torch.save({"w": Evil()}, store.run_dir(rid) / "model.pt")
-    with pytest.raises(Exception):
+    with pytest.raises(DamagedRun, match=rid):
         store.load_state_dict(rid, "model")
+
+
+def _await_status(root, run_id, status, timeout=20.0):
+    """The store's runs once ``run_id`` shows ``status`` (a dead run's lease has to run out first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = {r.id: r for r in RunStore(root).list_runs()}
+        if runs[run_id].status == status or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.05)
 
 
 _WRITER = textwrap.dedent("""
@@ -70,14 +81,13 @@ def test_kill_9_mid_run_marks_interrupted_and_damages_nothing(tmp_path):
     keep = store.create_run({"who": "survivor"})
     store.save_arrays(keep, "embeddings", x=np.ones((3, 2), np.float32))
     store.finish_run(keep, metrics={"m": 1})
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "EOS_HEARTBEAT_S": "0.05"}
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
     victim = proc.stdout.readline().strip()
     time.sleep(1.5)  # let it rewrite the artifact many times
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    runs = {r.id: r for r in RunStore(tmp_path).list_runs()}
-    assert runs[victim].status == "interrupted"
+    runs = _await_status(tmp_path, victim, "interrupted")
     assert runs[keep].status == "finished" and runs[keep].metrics == {"m": 1}
     assert store.load_arrays(keep, "embeddings")["x"].tolist() == [[1, 1]] * 3
     # the victim's last complete artifact is still readable: never a half-written file

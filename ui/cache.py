@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from eos_core.atomic import atomic_write_bytes
 from eos_core.errors import EOSError
 
 
@@ -95,9 +96,7 @@ def dataset_counts(name: str, folder: str | None, data_root: str | None) -> dict
     if folder is None:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps({**saved, key: info}))
-            os.replace(tmp, cache)
+            atomic_write_bytes(cache, json.dumps({**saved, key: info}).encode())
         except OSError:
             pass
     return info
