@@ -15,7 +15,8 @@ import json
 import math
 import sys
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
 from .errors import EOSError
@@ -38,7 +39,8 @@ def _methods(text: str) -> list[str]:
     names = [m.strip().lower() for m in text.split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {','.join(bad) or text!r}; choose from {','.join(METHODS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown method(s) {','.join(bad) or text!r}; choose from {','.join(METHODS)}")
     return names
 
 
@@ -133,7 +135,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -304,7 +306,8 @@ def _cmd_list(args: argparse.Namespace, store) -> int:
     import time
 
     rows = [(r.id, r.status, r.config.get("data", {}).get("dataset"), r.config.get("data", {}).get("ratio"),
-             (r.metrics.get("phase1") or {}).get("balanced_accuracy"), time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
+             (r.metrics.get("phase1") or {}).get("balanced_accuracy"),
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
             for r in runs]
     print(_table(["run", "status", "dataset", "ratio", "phase-1 bacc", "created"], rows) if rows else "No runs yet.")
     return 0

@@ -57,7 +57,7 @@ class DataConfig:
     to_dict = dataclasses.asdict
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataConfig":
+    def from_dict(cls, d: dict[str, Any]) -> DataConfig:
         return _from_dict(cls, d)
 
 
@@ -119,7 +119,7 @@ class TrainConfig:
     to_dict = dataclasses.asdict
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         obj = _from_dict(cls, d)
         obj.decay_at = tuple(obj.decay_at)  # JSON turns tuples into lists
         return obj
@@ -147,7 +147,7 @@ class HeadConfig:
     to_dict = dataclasses.asdict
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "HeadConfig":
+    def from_dict(cls, d: dict[str, Any]) -> HeadConfig:
         return _from_dict(cls, d)
 
 
@@ -186,7 +186,7 @@ class RunConfig:
         """The run's seed (``train.seed``; :meth:`with_seed` keeps data, train and head equal)."""
         return int(self.train.seed)
 
-    def with_seed(self, seed: int) -> "RunConfig":
+    def with_seed(self, seed: int) -> RunConfig:
         """A copy whose one seed drives everything random in the run.
 
         ``data.seed`` (which images the imbalance keeps), ``train.seed`` (phase-1 initialisation,
@@ -200,7 +200,7 @@ class RunConfig:
                                    head=dataclasses.replace(self.head, seed=s), methods=list(self.methods))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         return cls(
             data=DataConfig.from_dict(d.get("data", {})),
             train=TrainConfig.from_dict(d.get("train", {})),

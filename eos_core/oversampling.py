@@ -166,7 +166,7 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
 
     # SMOTE family: group the classes to fill by their usable k.
     targets = check_sampling_strategy(sampling_strategy, y, "over-sampling")
-    size = dict(zip(classes.tolist(), counts.tolist()))
+    size = dict(zip(classes.tolist(), counts.tolist(), strict=True))
     groups: dict[int, dict] = {}
     singletons = []
     for label, n_gen in targets.items():

@@ -37,7 +37,7 @@ def _fit(rule: str):
 
 def test_paper_rule_pairs_each_base_with_its_enemies():
     eos, _, _ = _fit("enemy")
-    pairs = set(zip(eos.provenance_["base"].tolist(), eos.provenance_["partner"].tolist()))
+    pairs = set(zip(eos.provenance_["base"].tolist(), eos.provenance_["partner"].tolist(), strict=True))
     assert pairs == set(PUBLISHED)  # every (base, enemy) pair occurs, nothing else
 
 
@@ -48,7 +48,7 @@ def test_published_rule_reads_the_partner_one_rank_closer():
     np.testing.assert_array_equal(pub.provenance_["base"], paper.provenance_["base"])
     np.testing.assert_array_equal(pub.provenance_["r"], paper.provenance_["r"])
     expected = [PUBLISHED[(b, e)] for b, e in zip(paper.provenance_["base"].tolist(),
-                                                    paper.provenance_["partner"].tolist())]
+                                                    paper.provenance_["partner"].tolist(), strict=True)]
     np.testing.assert_array_equal(pub.provenance_["partner"], expected)
     base, partner, r = pub.provenance_["base"], pub.provenance_["partner"], pub.provenance_["r"]
     np.testing.assert_allclose(X_syn, X[base] + r[:, None] * (X[partner] - X[base]), atol=1e-5)

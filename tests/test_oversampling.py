@@ -46,7 +46,7 @@ def test_partners_are_enemies_within_the_k_neighbourhood(data, fitted):
     assert (y[partner] != y[base]).all()
     # Reference neighbourhoods from scikit-learn on the same data (self excluded).
     nbrs = NearestNeighbors(n_neighbors=K).fit(X).kneighbors(return_distance=False)
-    assert all(p in nbrs[b] for b, p in zip(base, partner))
+    assert all(p in nbrs[b] for b, p in zip(base, partner, strict=True))
     # Every base is a candidate: it has at least one enemy among its k neighbours.
     assert ((y[nbrs[base]] != y[base][:, None]).any(axis=1)).all()
 
@@ -140,7 +140,7 @@ def test_fallback_to_nearest_enemies_for_an_isolated_class():
     iso = y[p["base"]] == 2
     # Brute-force 4 nearest enemies of every class-2 sample.
     D = ((X[:, None].astype(np.float64) - X[None]) ** 2).sum(-1)
-    for b, q in zip(p["base"][iso], p["partner"][iso]):
+    for b, q in zip(p["base"][iso], p["partner"][iso], strict=True):
         d = np.where(y != 2, D[b], np.inf)
         assert q in np.argsort(d)[:4]
     assert (y[p["partner"]] != y[p["base"]]).all()

@@ -84,8 +84,9 @@ def test_gap_report_and_closure(result):
 
 
 def test_run_json_cli_on_digits(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "eos_core", "run", "--dataset", "digits", "--ratio", "50", "--seed", "0",
-                          "--epochs", "4", "--methods", "none,ros,eos", "--json", "--runs-dir", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "eos_core", "run", "--dataset", "digits", "--ratio", "50",
+                          "--seed", "0", "--epochs", "4", "--methods", "none,ros,eos", "--json",
+                          "--runs-dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
