@@ -311,7 +311,7 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
 
     The control ``"crt"`` is added (and run first) whenever another method is requested, so every
     other method's ``metrics["delta_vs_crt"]`` — its balanced accuracy, g-mean and macro-F1 minus
-    those of ``"crt"`` on the same phase 1 with the same head seed (:func:`eos_core.compare.paired_deltas`)
+    those of ``"crt"`` on the same phase 1 with the same head seed (:func:`eos_core.compare.delta_vs`)
     — always exists. The returned dict follows the request order (``"crt"`` placed after ``"none"``).
     """
     from .compare import delta_vs
