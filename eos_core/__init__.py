@@ -41,7 +41,6 @@ _LAZY = {
     "build_model": "models",
     "classification_report_dict": "metrics",
     "paired_deltas": "compare",
-    "aggregate_deltas": "compare",
 }
 
 __all__ = sorted(_LAZY)
