@@ -160,3 +160,13 @@ def test_run_methods_adds_the_control(result):
     assert list(out) == ["crt", "eos"]
     assert out["eos"].metrics["balanced_accuracy"] == res.methods["eos"].metrics["balanced_accuracy"]
     assert list(run_methods(res.phase1, cfg, methods=["none", "ros"])) == ["none", "crt", "ros"]
+
+
+def test_default_digits_phase1_fits_every_class():
+    # The defaults (shared by the CLI and the app) must give the memorising phase 1 the paper builds on.
+    from eos_core.config import RunConfig
+    from eos_core.pipeline import run_phase1
+
+    p1 = run_phase1(RunConfig())
+    assert p1.config.data.dataset == "digits" and p1.config.train.epochs == 30
+    assert min(p1.train_recall) >= 0.95, p1.train_recall
