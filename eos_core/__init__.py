@@ -14,7 +14,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "EOS": "oversampling",
+    "EOS": "eos",
+    "partner_share": "eos",
     "make_sampler": "oversampling",
     "resample": "oversampling",
     "FaissNearestNeighbors": "neighbors",
@@ -39,6 +40,7 @@ _LAZY = {
     "attach_head": "head",
     "build_model": "models",
     "classification_report_dict": "metrics",
+    "paired_deltas": "compare",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,10 +1,13 @@
 """Command line: ``python -m eos_core train|run|list|repair``.
 
 ``train`` runs phase 1 and prints a per-class table; ``run`` runs phases 1–3 for every requested
-oversampler and prints a method x metric table. ``--json`` prints one JSON object instead. Every
-run is saved in the run store. ``repair`` checks the store and rebuilds its index from the run
-folders. Bad arguments and every other user error exit with status 2 and a one-line message;
-Ctrl-C and SIGTERM record the run ``cancelled`` and exit with 130.
+oversampler and prints a method x metric table with each method's paired difference from ``crt``.
+``run --seeds 0,1,2`` runs the whole pipeline once per seed (one saved run each) and prints, per
+method, the mean and 95 % t-interval of that paired difference over the seeds. ``--json`` prints
+one JSON object instead. Every run is saved in the run store. ``repair`` checks the store and
+rebuilds its index from the run folders. Bad arguments and every other user error exit with
+status 2 and a one-line message; Ctrl-C and SIGTERM record the run ``cancelled`` and exit with
+130. Every default comes from the config dataclasses (shared with the app).
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ import json
 import math
 import sys
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
 from .errors import EOSError
+from .names import CONTROL_METHOD, method_name
+
+_DATA, _TRAIN, _HEAD, _RUN = DataConfig(), TrainConfig(), HeadConfig(), RunConfig()
 
 DATASET_CHOICES = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
 
@@ -34,8 +41,19 @@ def _methods(text: str) -> list[str]:
     names = [m.strip().lower() for m in text.split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {','.join(bad) or text!r}; choose from {','.join(METHODS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown method(s) {','.join(bad) or text!r}; choose from {','.join(METHODS)}")
     return names
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers, got {text!r}")
+    return seeds
 
 
 def _class_order(text: str) -> list[int]:
@@ -46,20 +64,23 @@ def _class_order(text: str) -> list[int]:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="digits", choices=DATASET_CHOICES)
+    p.add_argument("--dataset", default=_DATA.dataset, choices=DATASET_CHOICES)
     p.add_argument("--folder", help="image folder with one sub-folder per class (for --dataset folder)")
-    p.add_argument("--ratio", type=float, default=50.0, help="imbalance ratio n_max/n_min, 1..1000")
-    p.add_argument("--profile", default="exp", choices=PROFILES)
+    p.add_argument("--ratio", type=float, default=_DATA.ratio, help="imbalance ratio n_max/n_min, 1..1000")
+    p.add_argument("--profile", default=_DATA.profile, choices=PROFILES)
     p.add_argument("--max-per-class", type=int, default=None, help="cap on the largest class")
     p.add_argument("--class-order", type=_class_order, default=None, help="class ids, largest first")
-    p.add_argument("--model", default="auto", choices=MODELS)
-    p.add_argument("--loss", default="ce", choices=LOSSES)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=None, help="default: 128, smaller for tiny sets")
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--model", default=_TRAIN.model, choices=MODELS)
+    p.add_argument("--loss", default=_TRAIN.loss, choices=LOSSES)
+    p.add_argument("--epochs", type=int, default=_TRAIN.epochs)
+    p.add_argument("--batch-size", type=int, default=_TRAIN.batch_size, help="default: 128, smaller for tiny sets")
+    p.add_argument("--lr", type=float, default=_TRAIN.lr)
+    aug = p.add_mutually_exclusive_group()
+    aug.add_argument("--augment", action="store_true", dest="augment", default=_TRAIN.augment,
+                     help="shift/flip augmentation in phase 1 (default: the dataset's, off for digits)")
+    aug.add_argument("--no-augment", action="store_false", dest="augment")
     p.add_argument("--no-gap-snapshots", action="store_true", help="skip the per-epoch gap snapshots")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=_TRAIN.seed, help="one seed for data, phase 1 and phase 3")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--data-dir", default=None, help="data root (default: $EOS_DATA_DIR or a per-user cache)")
     p.add_argument("--runs-dir", default=None, help="runs folder (default: $EOS_RUNS_DIR or a per-user folder)")
@@ -73,9 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(train)
     run = sub.add_parser("run", help="phases 1-3: train, oversample embeddings, re-train the head")
     _add_common(run)
-    run.add_argument("--methods", type=_methods, default=list(METHODS))
-    run.add_argument("--k", type=int, default=10, dest="k_neighbors", help="neighbours for the oversamplers")
-    run.add_argument("--head-epochs", type=int, default=10)
+    run.add_argument("--methods", type=_methods, default=list(_RUN.methods),
+                     help=f"comma-separated; {CONTROL_METHOD} (the control) is always added")
+    run.add_argument("--seeds", type=_seeds, default=None,
+                     help="comma-separated seeds: one whole run per seed, paired differences over seeds")
+    run.add_argument("--k", type=int, default=_RUN.k_neighbors, dest="k_neighbors",
+                     help="neighbours for the oversamplers")
+    run.add_argument("--head-epochs", type=int, default=_HEAD.epochs)
     run.add_argument("--head-from-phase1", action="store_true", help="start the new head from the phase-1 head")
     lst = sub.add_parser("list", help="list saved runs")
     lst.add_argument("--runs-dir", default=None)
@@ -85,17 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig an argument namespace describes (one seed drives data, training and head)."""
+def config_from_args(args: argparse.Namespace, seed: int | None = None) -> RunConfig:
+    """The RunConfig an argument namespace describes; ``seed`` (default ``--seed``) drives data,
+    phase 1 and phase 3 alike (:meth:`RunConfig.with_seed`)."""
     data = DataConfig(dataset=args.dataset, ratio=args.ratio, profile=args.profile, max_per_class=args.max_per_class,
-                      class_order=args.class_order, folder=args.folder, seed=args.seed)
+                      class_order=args.class_order, folder=args.folder)
     train = TrainConfig(model=args.model, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                        augment=not args.no_augment, device=args.device, seed=args.seed,
-                        gap_snapshots=not args.no_gap_snapshots)
-    head = HeadConfig(epochs=getattr(args, "head_epochs", 10), init_from_phase1=getattr(args, "head_from_phase1", False),
-                      seed=args.seed)
+                        augment=args.augment, device=args.device, gap_snapshots=not args.no_gap_snapshots)
+    head = HeadConfig(epochs=getattr(args, "head_epochs", _HEAD.epochs),
+                      init_from_phase1=getattr(args, "head_from_phase1", False))
     cfg = RunConfig(data=data, train=train, head=head, methods=getattr(args, "methods", list(METHODS)),
-                    k_neighbors=getattr(args, "k_neighbors", 10))
+                    k_neighbors=getattr(args, "k_neighbors", _RUN.k_neighbors))
+    cfg = cfg.with_seed(args.seed if seed is None else seed)
     cfg.validate()
     return cfg
 
@@ -113,7 +139,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -199,9 +225,9 @@ class _Bar:
 
 # --------------------------------------------------------------------------- commands
 
-def _with_bar(fn, args: argparse.Namespace, store):
+def _with_bar(fn, args: argparse.Namespace, store, seed: int | None = None):
     """Run ``fn`` (run_phase1 or run_pipeline) for the arguments' config with a progress bar."""
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, seed)
     bar = _Bar(cfg.train.epochs, not args.json)
     try:
         return fn(cfg, store=store, data_dir=args.data_dir, progress=bar)
@@ -222,28 +248,76 @@ def _cmd_train(args: argparse.Namespace, store) -> int:
     return 0
 
 
+_METHOD_KEYS = ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "nn_gap_closed", "nn1_recall_change",
+                "enemy_share", "delta_vs_crt", "partner_share")
+
+
+def _run_json(res) -> dict[str, Any]:
+    """One run's JSON: phase 1, ``seed``, per-method metrics and the gap report."""
+    out = _phase1_json(res.phase1)
+    out["seed"] = res.phase1.config.seed
+    out["methods"] = {name: {k: m.metrics.get(k) for k in _METHOD_KEYS}
+                      | {"n_synthetic": m.n_synthetic, "seconds": m.seconds} for name, m in res.methods.items()}
+    out["gap"] = res.gap
+    return out
+
+
+def _signed(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.3f}"
+
+
+def _interval(iv: dict[str, Any] | None) -> str:
+    if iv is None:
+        return "(control)"
+    if iv["low"] is None:
+        return _signed(iv["mean"])
+    return f"{_signed(iv['mean'])} [{_signed(iv['low'])}, {_signed(iv['high'])}]"
+
+
+def _print_seeds(runs: list[dict[str, Any]], agg: dict[str, Any]) -> None:
+    for r in runs:
+        print(f"seed {r['seed']}: run {r['run_id']}, phase-1 bal. acc {r['phase1']['balanced_accuracy']:.4f}, "
+              f"lowest train recall {min(r['phase1']['train_recall']):.3f}, phase 1 {r['timings']['phase1_s']:.1f} s")
+    print()
+    n = agg["n_seeds"]
+    rows = [(method_name(m), a["metrics"]["balanced_accuracy"]["mean"],
+             *(_interval((a["delta_vs_crt"] or {}).get(k) if a["delta_vs_crt"] else None)
+               for k in ("balanced_accuracy", "g_mean", "macro_f1")))
+            for m, a in agg["methods"].items()]
+    print(_table(["method", "bal. acc (mean)", "Δ bal. acc vs cRT", "Δ g-mean vs cRT", "Δ macro-F1 vs cRT"], rows))
+    print(f"Paired difference from {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over "
+          + (f"{n} seeds [95 % t-interval]." if n > 1 else "1 seed: no interval."))
+
+
 def _cmd_run(args: argparse.Namespace, store) -> int:
+    from .compare import aggregate
     from .pipeline import run_pipeline
 
-    res = _with_bar(run_pipeline, args, store)
-    methods = {
-        name: {k: m.metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall",
-                                          "nn_gap_closed", "nn1_recall_change", "enemy_share")}
-        | {"n_synthetic": m.n_synthetic, "seconds": m.seconds}
-        for name, m in res.methods.items()
-    }
-    if args.json:
-        out = _phase1_json(res.phase1)
-        out["methods"] = methods
-        out["gap"] = res.gap
-        print(json.dumps(out))
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    results = [_with_bar(run_pipeline, args, store, seed) for seed in seeds]
+    if args.seeds is not None:
+        runs = [_run_json(r) for r in results]
+        agg = aggregate([r["methods"] for r in runs])
+        if args.json:
+            print(json.dumps({"seeds": seeds, "runs": runs, "aggregate": agg}))
+        else:
+            _print_seeds(runs, agg)
         return 0
+    res = results[0]
+    if args.json:
+        print(json.dumps(_run_json(res)))
+        return 0
+    methods = _run_json(res)["methods"]
     _print_phase1(res.phase1)
     print()
     best = max(methods, key=lambda n: methods[n]["balanced_accuracy"])
-    rows = [((name + " *") if name == best else name, m["balanced_accuracy"], m["g_mean"], m["macro_f1"],
+    rows = [(method_name(name) + (" *" if name == best else ""), m["balanced_accuracy"], m["g_mean"], m["macro_f1"],
+             *(_signed((m["delta_vs_crt"] or {}).get(k)) for k in ("balanced_accuracy", "g_mean", "macro_f1")),
              m["n_synthetic"], m["seconds"]) for name, m in methods.items()]
-    print(_table(["method", "bal. acc", "g-mean", "macro-F1", "synthetic", "seconds"], rows))
+    print(_table(["method", "bal. acc", "g-mean", "macro-F1", "Δ bal. acc", "Δ g-mean", "Δ macro-F1", "synthetic",
+                  "seconds"], rows))
+    print(f"Δ: paired difference from {method_name(CONTROL_METHOD)}. * best balanced accuracy on the test set "
+          "(a reading, not a model selection).")
     print()
     _print_gap(res.gap)
     return 0
@@ -271,7 +345,8 @@ def _cmd_list(args: argparse.Namespace, store) -> int:
     import time
 
     rows = [(r.id, r.status, r.config.get("data", {}).get("dataset"), r.config.get("data", {}).get("ratio"),
-             (r.metrics.get("phase1") or {}).get("balanced_accuracy"), time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
+             (r.metrics.get("phase1") or {}).get("balanced_accuracy"),
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
             for r in runs]
     print(_table(["run", "status", "dataset", "ratio", "phase-1 bacc", "created"], rows) if rows else "No runs yet.")
     return 0

@@ -8,10 +8,12 @@ can reopen any run without recomputing it.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -170,7 +172,8 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
         _emit(progress, phase="train", **stats.to_dict())
 
     t0 = time.perf_counter()
-    train_model(model, x_tr, y_tr, data.x_test, data.y_test, cfg.train, num_classes=c, device=device,
+    train_cfg = dataclasses.replace(cfg.train, augment=cfg.augment_enabled)  # the dataset default resolved
+    train_model(model, x_tr, y_tr, data.x_test, data.y_test, train_cfg, num_classes=c, device=device,
                 augment=SPECS.get(data.name), progress=on_epoch, cancel=cancel, snapshot_idx=snap)
     phase1_s = time.perf_counter() - t0
     _emit(progress, phase="embed")
@@ -258,9 +261,15 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
                cancel: threading.Event | None = None) -> MethodResult:
     """Oversample the phase-1 training embeddings with one method and re-train the head.
 
-    ``"none"`` keeps the phase-1 head as trained (no synthetic points).
+    ``"none"`` keeps the phase-1 head as trained (no synthetic points); ``"crt"`` re-trains a head
+    on the real embeddings only. Every re-trained head (``"crt"`` included) uses the same recipe
+    and seed, ``cfg.head``; the draws of phase 2 use ``cfg.head.seed`` too, so one phase-3 seed
+    fixes a method's whole result. ``metrics["partner_share"]`` is the share of enemy / self /
+    same-class partners (:func:`eos_core.eos.partner_share`) for the EOS variants, else ``None``.
+    The paired difference from ``"crt"`` is added by :func:`run_methods`.
     """
     from .closure import closure_measures, synthetic_enemy_share
+    from .eos import partner_share
     from .head import predict_head, train_head
     from .metrics import classification_report_dict
     from .oversampling import resample
@@ -275,7 +284,7 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
         resample_s = 0.0
     else:
         x_syn, y_syn, prov = resample(name, e.train_emb, e.train_y, k_neighbors=cfg.k_neighbors,
-                                      random_state=cfg.train.seed)
+                                      random_state=cfg.head.seed)
         resample_s = time.perf_counter() - t0
         x_bal = np.concatenate([e.train_emb, x_syn]) if len(x_syn) else e.train_emb
         y_bal = np.concatenate([e.train_y, y_syn]) if len(y_syn) else e.train_y
@@ -291,6 +300,8 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     metrics["enemy_share"] = float(synthetic_enemy_share(e.train_emb, e.train_y, x_syn, y_syn)) if len(x_syn) else None
     metrics["resample_s"] = resample_s
     metrics["head_s"] = seconds - resample_s
+
+    metrics["partner_share"] = partner_share(e.train_y, prov["base"], prov["partner"]) if prov else None
     return MethodResult(name, metrics, int(len(x_syn)), seconds, x_syn.astype(np.float32), y_syn.astype(np.int64),
                         prov, head)
 
@@ -298,15 +309,25 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
 def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | None = None,
                 store: RunStore | None = None, progress: Progress | None = None,
                 cancel: threading.Event | None = None, finalize: bool = True) -> dict[str, MethodResult]:
-    """Phases 2–3 for every requested method; each result is saved as soon as it exists."""
-    from .config import METHODS
+    """Phases 2–3 for every requested method; each result is saved as soon as it exists.
 
-    names = list(methods if methods is not None else cfg.methods)
+    The control ``"crt"`` is added (and run first) whenever another method is requested, so every
+    other method's ``metrics["delta_vs_crt"]`` — its balanced accuracy, g-mean and macro-F1 minus
+    those of ``"crt"`` on the same phase 1 with the same head seed (:func:`eos_core.compare.delta_vs`)
+    — always exists. The returned dict follows the request order (``"crt"`` placed after ``"none"``).
+    """
+    from .compare import delta_vs
+    from .names import CONTROL_METHOD, METHODS
+
+    names = list(dict.fromkeys(methods if methods is not None else cfg.methods))
     bad = [m for m in names if m not in METHODS]
     if bad:
         from .errors import ConfigError
 
         raise ConfigError(f"Unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}.")
+    if names and CONTROL_METHOD not in names:
+        names.insert(1 if names[0] == "none" else 0, CONTROL_METHOD)
+    order = [CONTROL_METHOD] + [m for m in names if m != CONTROL_METHOD] if names else []
     from .device import choose_device
 
     device = choose_device(cfg.train.device)
@@ -315,14 +336,17 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
         store.reopen_run(rid)
     results: dict[str, MethodResult] = {}
     try:
-        for i, name in enumerate(names):
+        for i, name in enumerate(order):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled before phase 3 finished.")
-            _emit(progress, phase="method", name=name, index=i, total=len(names))
+            _emit(progress, phase="method", name=name, index=i, total=len(order))
             res = run_method(phase1, cfg, name, device=device, cancel=cancel)
+            if name != CONTROL_METHOD:
+                res.metrics["delta_vs_crt"] = delta_vs(res.metrics, results[CONTROL_METHOD].metrics)
             results[name] = res
             if rid is not None:
                 _save_method(store, rid, res)
+        results = {m: results[m] for m in names}
         if rid is not None and finalize:
             done = store.get_run(rid).metrics.get("methods", {})
             done.update({k: _headline(v.metrics) for k, v in results.items()})
@@ -345,9 +369,13 @@ def _save_method(store: RunStore, rid: str, res: MethodResult) -> None:
                       r=np.asarray(prov.get("r", np.zeros(0, np.float32))))
     if res.head is not None:
         store.save_state_dict(rid, f"head_{res.name}", res.head.state_dict())
+    from .names import METHODS
+
     done = store.load_json(rid, "methods") if store.has(rid, "methods", ".json") else {}
     done[res.name] = {**res.metrics, "n_synthetic": res.n_synthetic, "seconds": res.seconds}
-    store.save_json(rid, "methods", done)
+    # display order (the control runs first but is listed after "none")
+    rank = {m: i for i, m in enumerate(METHODS)}
+    store.save_json(rid, "methods", {m: done[m] for m in sorted(done, key=lambda m: rank.get(m, len(rank)))})
 
 
 def load_methods(store: RunStore, run_id: str) -> dict[str, MethodResult]:

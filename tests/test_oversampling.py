@@ -46,7 +46,7 @@ def test_partners_are_enemies_within_the_k_neighbourhood(data, fitted):
     assert (y[partner] != y[base]).all()
     # Reference neighbourhoods from scikit-learn on the same data (self excluded).
     nbrs = NearestNeighbors(n_neighbors=K).fit(X).kneighbors(return_distance=False)
-    assert all(p in nbrs[b] for b, p in zip(base, partner))
+    assert all(p in nbrs[b] for b, p in zip(base, partner, strict=True))
     # Every base is a candidate: it has at least one enemy among its k neighbours.
     assert ((y[nbrs[base]] != y[base][:, None]).any(axis=1)).all()
 
@@ -140,7 +140,7 @@ def test_fallback_to_nearest_enemies_for_an_isolated_class():
     iso = y[p["base"]] == 2
     # Brute-force 4 nearest enemies of every class-2 sample.
     D = ((X[:, None].astype(np.float64) - X[None]) ** 2).sum(-1)
-    for b, q in zip(p["base"][iso], p["partner"][iso]):
+    for b, q in zip(p["base"][iso], p["partner"][iso], strict=True):
         d = np.where(y != 2, D[b], np.inf)
         assert q in np.argsort(d)[:4]
     assert (y[p["partner"]] != y[p["base"]]).all()
@@ -175,7 +175,7 @@ def test_errors(data):
 
 # -- the other methods ---------------------------------------------------------------------------
 def test_make_sampler_types():
-    assert make_sampler("none") is None
+    assert make_sampler("none") is None and make_sampler("crt") is None
     assert type(make_sampler("ros", random_state=0)).__name__ == "RandomOverSampler"
     eos = make_sampler("eos", k_neighbors=4, random_state=0, sampling_strategy="minority")
     assert isinstance(eos, EOS) and eos.k_neighbors == 4 and eos.sampling_strategy == "minority"
@@ -204,13 +204,13 @@ def test_faiss_wired_samplers_equal_imblearn_defaults(data, name, reference):
     np.testing.assert_allclose(X_res, X_ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ros", "smote", "eos"])
+@pytest.mark.parametrize("name", ["ros", "smote", "eos", "eos_published"])
 def test_resample_counts_are_exact(data, name):
     X, y = data
     X_syn, y_syn, prov = resample(name, X, y, k_neighbors=K, random_state=0)
     assert X_syn.dtype == np.float32 and y_syn.dtype == np.int64 and X_syn.shape == (len(y_syn), 6)
     np.testing.assert_array_equal(np.bincount(y_syn, minlength=4), [0, 60, 95, 112])
-    assert (prov is not None) == (name == "eos")
+    assert (prov is not None) == name.startswith("eos")
 
 
 def test_resample_matches_make_sampler(data):
@@ -231,9 +231,10 @@ def test_resample_bsmote_and_adasyn_counts(data):
     np.testing.assert_array_equal(np.bincount(y_syn, minlength=4), np.bincount(y_ref[len(X):], minlength=4))
 
 
-def test_resample_none():
+@pytest.mark.parametrize("name", ["none", "crt"])
+def test_resample_none_and_crt_add_nothing(name):
     X = np.zeros((4, 3), np.float32)
-    X_syn, y_syn, prov = resample("none", X, [0, 0, 1, 1])
+    X_syn, y_syn, prov = resample(name, X, [0, 0, 1, 1])
     assert X_syn.shape == (0, 3) and X_syn.dtype == np.float32 and y_syn.dtype == np.int64 and prov is None
 
 
@@ -254,8 +255,10 @@ def test_resample_tiny_classes(tiny, name):
         X_syn, y_syn, _ = resample(name, X, y, k_neighbors=10, random_state=0)
     assert X_syn.dtype == np.float32 and y_syn.dtype == np.int64 and X_syn.shape == (len(y_syn), 4)
     counts = np.bincount(y_syn, minlength=4)
-    if name in ("ros", "smote", "eos"):
+    if name in ("ros", "smote", "eos", "eos_published"):
         np.testing.assert_array_equal(counts, [0, 20, 38, 39])
+    if name in ("none", "crt"):
+        assert len(y_syn) == 0
     if name in ("smote", "bsmote", "adasyn"):
         assert any("single sample" in str(w.message) for w in caught)
         # The singleton is filled with copies of itself.

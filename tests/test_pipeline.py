@@ -10,8 +10,8 @@ import torch
 
 from eos_core.config import METHODS, DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.data import load_dataset
-from eos_core.head import attach_head, predict_head
-from eos_core.pipeline import load_methods, load_phase1, run_pipeline
+from eos_core.head import attach_head, predict_head, train_head
+from eos_core.pipeline import load_methods, load_phase1, run_method, run_methods, run_pipeline
 from eos_core.store import RunStore
 
 
@@ -84,17 +84,89 @@ def test_gap_report_and_closure(result):
 
 
 def test_run_json_cli_on_digits(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "eos_core", "run", "--dataset", "digits", "--ratio", "50", "--seed", "0",
-                          "--epochs", "4", "--methods", "none,ros,eos", "--json", "--runs-dir", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "eos_core", "run", "--dataset", "digits", "--ratio", "50",
+                          "--seed", "0", "--epochs", "4", "--methods", "none,ros,eos", "--json",
+                          "--runs-dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert set(res) >= {"run_id", "train_counts", "test_counts", "phase1", "timings", "methods", "gap"}
-    assert list(res["methods"]) == ["none", "ros", "eos"]
+    assert list(res["methods"]) == ["none", "crt", "ros", "eos"]  # the control is always added
     for m in res["methods"].values():
-        assert set(m) >= {"balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "n_synthetic", "seconds"}
+        assert set(m) >= {"balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "n_synthetic", "seconds",
+                          "delta_vs_crt", "partner_share"}
+    assert res["methods"]["crt"]["delta_vs_crt"] is None and res["methods"]["ros"]["partner_share"] is None
+    assert res["methods"]["eos"]["partner_share"]["enemy"] == 1.0
     counts = res["train_counts"]
     assert res["methods"]["eos"]["n_synthetic"] == sum(max(counts) - c for c in counts)
     row = res["gap"]["per_class"][0]
     assert set(row) >= {"class", "train_count", "accuracy_gap", "spread_ratio", "distance_gap"}
     assert "size_gap_spearman" in res["gap"]
+
+
+# -- the control and the paired differences ------------------------------------------------------
+def test_crt_is_a_head_retrained_on_the_real_embeddings_with_the_shared_seed(result):
+    _, cfg, res = result
+    e = res.phase1.embeddings
+    crt = res.methods["crt"]
+    assert crt.n_synthetic == 0 and crt.provenance is None
+    direct = train_head(e.train_emb, e.train_y, cfg.head, num_classes=10)
+    assert torch.equal(crt.head.weight, direct.weight) and torch.equal(crt.head.bias, direct.bias)
+    again = run_method(res.phase1, cfg, "crt")
+    assert torch.equal(again.head.weight, crt.head.weight)
+    assert again.metrics["balanced_accuracy"] == crt.metrics["balanced_accuracy"]
+    # the phase-1 head is not re-trained
+    assert not torch.equal(res.methods["none"].head.weight, crt.head.weight)
+
+
+def test_delta_vs_crt_is_the_exact_paired_difference(result):
+    _, _, res = result
+    crt = res.methods["crt"].metrics
+    assert "delta_vs_crt" not in crt
+    for name, m in res.methods.items():
+        if name == "crt":
+            continue
+        assert m.metrics["delta_vs_crt"] == {k: m.metrics[k] - crt[k] for k in ("balanced_accuracy", "g_mean",
+                                                                                 "macro_f1")}, name
+
+
+def test_partner_shares_on_real_embeddings(result):
+    _, _, res = result
+    e = res.phase1.embeddings
+    assert res.methods["eos"].metrics["partner_share"] == {"enemy": 1.0, "self": 0.0, "same_class": 0.0}
+    pub = res.methods["eos_published"]
+    share = pub.metrics["partner_share"]
+    base, partner = pub.provenance["base"], pub.provenance["partner"]
+    assert share["self"] == float(np.mean(base == partner))
+    assert share["enemy"] == float(np.mean(e.train_y[partner] != e.train_y[base]))
+    assert share["enemy"] + share["self"] + share["same_class"] == pytest.approx(1.0, abs=1e-12)
+    # the synthetic labels are the bases' classes under both rules
+    assert np.array_equal(pub.y_syn, e.train_y[base])
+    for name in ("none", "crt", "ros", "smote"):
+        assert res.methods[name].metrics["partner_share"] is None
+
+
+def test_saved_methods_json_has_the_new_keys_in_display_order(result):
+    store, _, res = result
+    saved = store.load_json(res.phase1.run_id, "methods")
+    assert list(saved) == list(METHODS)
+    assert saved["eos"]["delta_vs_crt"] == res.methods["eos"].metrics["delta_vs_crt"]
+    assert saved["eos_published"]["partner_share"] == res.methods["eos_published"].metrics["partner_share"]
+
+
+def test_run_methods_adds_the_control(result):
+    _, cfg, res = result
+    out = run_methods(res.phase1, cfg, methods=["eos"])
+    assert list(out) == ["crt", "eos"]
+    assert out["eos"].metrics["balanced_accuracy"] == res.methods["eos"].metrics["balanced_accuracy"]
+    assert list(run_methods(res.phase1, cfg, methods=["none", "ros"])) == ["none", "crt", "ros"]
+
+
+def test_default_digits_phase1_fits_every_class():
+    # The defaults (shared by the CLI and the app) must give the memorising phase 1 the paper builds on.
+    from eos_core.config import RunConfig
+    from eos_core.pipeline import run_phase1
+
+    p1 = run_phase1(RunConfig())
+    assert p1.config.data.dataset == "digits" and p1.config.train.epochs == 30
+    assert min(p1.train_recall) >= 0.95, p1.train_recall
