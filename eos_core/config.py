@@ -28,8 +28,9 @@ NO_AUGMENT_BY_DEFAULT: tuple[str, ...] = ("digits",)
 
 
 # numbers.Integral / Real: numpy scalars from the app count as numbers too.
-_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (numbers.Integral,), "float": (numbers.Real,),
-                                       "bool": (bool,), "list": (list, tuple), "tuple": (list, tuple)}
+_TYPES: dict[str, tuple[type, ...]] = {"None": (type(None),), "str": (str,), "int": (numbers.Integral,),
+                                       "float": (numbers.Real,), "bool": (bool,), "list": (list, tuple),
+                                       "tuple": (list, tuple)}
 SEED_MAX = 2**32 - 1  # numpy's and torch's seed range
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -164,7 +165,8 @@ class TrainConfig:
             raise ConfigError(f"decay_at must be in increasing order, got {self.decay_at!r}.")
         _check_number("The DRW fraction", self.drw_frac, 0, 1)
         _check_number("Focal gamma", self.focal_gamma, 0, 10)
-        _check_bool("augment", self.augment)
+        if self.augment is not None:  # None: the dataset's default (RunConfig.augment_enabled)
+            _check_bool("augment", self.augment)
         _check_choice("device", self.device, DEVICES)
         _check_number("The seed", self.seed, 0, SEED_MAX, integer=True)
         _check_bool("gap_snapshots", self.gap_snapshots)
