@@ -55,7 +55,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
 # --------------------------------------------------------------------------- configs
 
 def make_config(key: str, *, seed: int, epochs: int | None, head_epochs: int | None, methods: list[str],
-                model: str | None = None):
+                model: str | None = None, augment: str = "default"):
     """The RunConfig of one setting and seed; ``epochs=None`` keeps the engine's default phase 1."""
     from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
 
@@ -63,6 +63,8 @@ def make_config(key: str, *, seed: int, epochs: int | None, head_epochs: int | N
     folder = str(Path(data_dir()) / s["folder"]) if "folder" in s else None
     data = DataConfig(dataset=s["dataset"], ratio=s["ratio"], profile="exp", folder=folder, seed=seed)
     train_kw: dict[str, Any] = {"model": model or s["model"], "seed": seed, "gap_snapshots": False}
+    if augment != "default":  # "default": the engine's per-dataset default (off for digits only)
+        train_kw["augment"] = augment == "on"
     if epochs is not None:
         train_kw["epochs"] = epochs
     head_kw: dict[str, Any] = {"seed": seed}
@@ -158,12 +160,15 @@ def run_setting(key: str, args: argparse.Namespace, methods: list[str]) -> dict[
     cfg = None
     for seed in args.seed_list:
         cfg = make_config(key, seed=seed, epochs=epochs, head_epochs=args.head_epochs, methods=methods,
-                          model=args.cifar_model if key == "cifar" else None)
+                          model=args.cifar_model if key == "cifar" else None,
+                          augment=getattr(args, f"{key}_augment", "default"))
         t0, c0 = time.perf_counter(), time.process_time()
         res = run_pipeline(cfg, data_dir=data_dir())
         p1 = res.phase1
         record = {
             "seed": seed,
+            "epochs": cfg.train.epochs,
+            "augment": cfg.augment_enabled,
             "model": _resolved_model(cfg.train.model, p1.model_info),
             "classes": p1.classes,
             "train_counts": p1.train_counts,
@@ -309,8 +314,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--settings", default="digits,fashion,cifar", help="comma-separated: digits,fashion,cifar")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--digits-epochs", type=int, default=None, help="default: the engine's TrainConfig default")
-    ap.add_argument("--fashion-epochs", type=int, default=120)
-    ap.add_argument("--cifar-epochs", type=int, default=60)
+    # Phase 1 must memorise (the paper's regime), judged on the TRAINING set only. Without augmentation
+    # the small CNN fits Fashion-MNIST rho=100 in 30 epochs (lowest per-class train recall 0.999); with
+    # it, 60 epochs left shirt at 0.69. CIFAR-10-LT uses the same no-augmentation recipe.
+    ap.add_argument("--fashion-epochs", type=int, default=30)
+    ap.add_argument("--cifar-epochs", type=int, default=40)
+    for key in ("fashion", "cifar"):
+        ap.add_argument(f"--{key}-augment", choices=("default", "on", "off"), default="off",
+                        help="phase-1 augmentation (default: the engine's per-dataset default)")
     ap.add_argument("--cifar-model", default="small_cnn", help="small_cnn (CPU) or resnet32 (with a GPU)")
     ap.add_argument("--head-epochs", type=int, default=None, help="default: the engine's HeadConfig default")
     ap.add_argument("--methods", default=None, help="comma-separated method ids (default: all)")
@@ -342,10 +353,13 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "command": "python bench/bench_accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "methods": methods,
-        "settings": {key: run_setting(key, args, methods) for key in args.setting_list},
+        "settings": {},
     }
-    results["total_s"] = time.perf_counter() - t0
     name = "accuracy_quick" if args.quick else "accuracy"
+    for key in args.setting_list:  # saved after every setting: a long study keeps what it finished
+        results["settings"][key] = run_setting(key, args, methods)
+        write_result(name + "_partial", results)
+    results["total_s"] = time.perf_counter() - t0
     write_result(name, results)
     text = markdown(results)
     (RESULTS / f"{name}.md").write_text(text)
