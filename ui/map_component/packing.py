@@ -57,7 +57,7 @@ def class_styles(counts: Sequence[int]) -> list[dict]:
     Returns
     -------
     list of dict, one per class in draw order (first drawn = bottom)
-        ``code``; ``opacity`` from 0.9 (smallest class) down to 0.35 (largest) linearly in log-count
+        ``code``; ``opacity`` from 0.9 (smallest class) down to 0.35 (largest) linearly in size
         rank order; ``outline`` True for classes below the median count (a dark ring on every point).
         Ties keep code order; the largest class is drawn first.
     """
