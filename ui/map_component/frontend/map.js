@@ -10,7 +10,7 @@ const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253
 
 const state = { token: null, d: null, sprites: null, colorBy: "class", groups: [], seq: 0, selected: [],
                 sheets: new Map(), height: 560, title: "" };
-window.__eosMap = { times: {}, state };
+window.__eosMap = { times: { mapJs: performance.now() }, state };  // mapJs: plotly.js parsed and run
 
 function send(type, extra) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, extra), "*");
@@ -293,6 +293,7 @@ window.addEventListener("message", (event) => {
   if (!msg || msg.type !== "streamlit:render") return;
   const a = msg.args;
   window.__eosMap.times.renderMsg = performance.now();
+  if (!window.__eosMap.times.firstRender) window.__eosMap.times.firstRender = window.__eosMap.times.renderMsg;
   if (a.data.token === state.token && a.height === state.height) { setHeight(); return; }
   state.token = a.data.token; state.height = a.height; state.title = a.title;
   const t0 = performance.now();
