@@ -8,9 +8,11 @@ Timed, wall clock from the test driver (playwright round trips included, a few m
 * **hover-to-image**: mouse onto a point until its thumbnail is drawn in the tooltip (first hover of a
   sheet fetches the PNG sheet; later hovers on the same sheet do not) — median over several points;
 * **zoom**: a ``Plotly.relayout`` to a 4x zoom until the next animation frame — median;
-* **click-to-card**: click on a point until Python's answer (``Selected: 1 points`` and its id) is shown;
-* **lasso of ~5,000 points**: mouse up of a lasso drawn around ~5,000 points until Python shows the count
-  and the per-class summary table.
+* **click-to-card**: click on a point until the map has sent the selection (``click_in_map``) and until Python's
+  answer (``Selected: 1 points`` and its id) is shown;
+* **lasso of ~5,000 points**: mouse up of a lasso drawn around ~5,000 points until the map has sent the ids
+  (``lasso_in_map``) and until Python shows the count and the per-class summary table.
+A screenshot of each map goes to ``test-artifacts/bench/map_<n>.png``.
 
 Usage::
 
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, machine, write_result
 
+SHOTS = ROOT / "test-artifacts" / "bench"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -110,6 +113,8 @@ def bench_size(browser, url: str, n: int, points) -> dict:
     page = browser.new_page()
     el, frame, _ = open_map(page, f"{url}/?n={n}")
     page.wait_for_timeout(500)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"map_{n}.png"))
     # Hover: smallest-class train points (drawn on top) spread over different sprite sheets.
     rng = np.random.default_rng(0)
     cand = points[points["split"] != "synthetic"]["id"].to_numpy()
@@ -149,8 +154,11 @@ def bench_size(browser, url: str, n: int, points) -> dict:
     pid = int(points[(points["class_name"] == smallest) & (points["split"] == "train")]["id"].iloc[0])
     x, y = pixel(el, frame, pid)
     page.mouse.move(x, y)
+    seq = frame.evaluate("window.__eosMap.state.seq")
     t0 = time.perf_counter()
     page.mouse.click(x, y)
+    frame.wait_for_function(f"window.__eosMap.state.seq > {seq}", timeout=60000)
+    out["click_in_map_ms"] = round(1000 * (time.perf_counter() - t0), 1)
     page.get_by_text("(mode: click)").wait_for(timeout=60000)  # the id may be a point drawn over this one
     page.get_by_text("ids: ").wait_for(timeout=60000)
     out["click_to_card_ms"] = round(1000 * (time.perf_counter() - t0), 1)
@@ -175,8 +183,11 @@ def bench_size(browser, url: str, n: int, points) -> dict:
         page.mouse.down()
         for vx, vy in px[1:]:
             page.mouse.move(box["x"] + vx, box["y"] + vy, steps=2)
+        seq = frame.evaluate("window.__eosMap.state.seq")
         t0 = time.perf_counter()
         page.mouse.up()
+        frame.wait_for_function(f"window.__eosMap.state.seq > {seq}", timeout=120000)
+        out["lasso_in_map_ms"] = round(1000 * (time.perf_counter() - t0), 1)
         page.get_by_text("(mode: lasso)").wait_for(timeout=120000)
         page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60000)
         out["lasso_to_summary_ms"] = round(1000 * (time.perf_counter() - t0), 1)

@@ -133,5 +133,6 @@ def test_map_chart_without_a_streamlit_session(tmp_path, monkeypatch):
     assert out == {"ids": [], "mode": None, "seq": 0}
     assert (_ROOT / "plotly.min.js").stat().st_size > 1_000_000  # served offline from the plotly wheel
     assert any((_ROOT / "sprites").glob("*/0.png"))
+    assert any((_ROOT / "data").glob("*.json"))
     with pytest.raises(ValueError, match="color_by"):
         map_chart(_points(), color_by="size")

@@ -36,6 +36,7 @@ from ui.map_component.packing import (
     fetch_images,
     image_slots,
     pack_points,
+    write_data,
     write_sprites,
 )
 
@@ -121,6 +122,8 @@ def map_chart(
             sprites = write_sprites(thumbs, _ROOT, data["token"]).as_args()
     else:
         data["token"] = data_token(data, None)
-    value = _component(data=data, sprites=sprites, color_by=color_by, height=int(height), title=title or "",
+    url = write_data(data, _ROOT)
+    value = _component(data={"token": data["token"], "url": url}, sprites=sprites, color_by=color_by,
+                       height=int(height), title=title or "",
                        key=key, default=_EMPTY)
     return value if isinstance(value, dict) else dict(_EMPTY)

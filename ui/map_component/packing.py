@@ -19,6 +19,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,19 +169,20 @@ def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = N
     names = [str(v) for v in pd.unique(points["class_name"].astype(str))]
     if "pred" in points.columns:
         names += [str(v) for v in pd.unique(points["pred"].dropna().astype(str)) if str(v) not in names]
-    code = {name: i for i, name in enumerate(names)}
-    cls = points["class_name"].astype(str).map(code).to_numpy(np.int16)
-    split_code = {s: i for i, s in enumerate(SPLITS)}
-    bad = set(points["split"].astype(str)) - set(SPLITS)
+    cls = pd.Categorical(points["class_name"].astype(str), categories=names).codes.astype(np.int16)
+    bad = set(pd.unique(points["split"].astype(str))) - set(SPLITS)
     if bad:
         raise ValueError(f"split must be one of {SPLITS}, got {sorted(bad)}")
-    split = points["split"].astype(str).map(split_code).to_numpy(np.uint8)
+    split = pd.Categorical(points["split"].astype(str), categories=list(SPLITS)).codes.astype(np.uint8)
     if "pred" in points.columns:
-        pred = points["pred"].map(lambda v: -1 if pd.isna(v) else code[str(v)]).to_numpy(np.int16)
+        p = points["pred"]
+        p = p.where(p.isna(), p.astype(str))
+        pred = pd.Categorical(p, categories=names).codes.astype(np.int16)  # NaN -> -1
     else:
         pred = np.full(n, -1, np.int16)
     if "correct" in points.columns:
-        corr = points["correct"].map(lambda v: -1 if pd.isna(v) else int(bool(v))).to_numpy(np.int8)
+        c = points["correct"]
+        corr = np.where(c.isna().to_numpy(), -1, c.fillna(False).astype(bool).to_numpy()).astype(np.int8)
     else:
         corr = np.full(n, -1, np.int8)
     gap = points["gap"].to_numpy(np.float32) if "gap" in points.columns else np.full(n, np.nan, np.float32)
@@ -224,6 +228,31 @@ def fetch_images(images: np.ndarray | Callable[[np.ndarray], np.ndarray], rows: 
     if len(rows) == 0:
         return np.zeros((0, 1, 1), np.uint8)
     return to_uint8(images(rows) if callable(images) else np.asarray(images)[rows])
+
+
+def write_data(data: dict, root: Path) -> str:
+    """Write the packed columns once as ``root/data/<token>.json``; return that URL (relative to index.html).
+
+    The browser fetches it once per map, so a Streamlit rerun (every click) sends a few hundred bytes of
+    component arguments instead of the columns (4 MB at 100,000 points).
+    """
+    rel = f"data/{data['token']}.json"
+    path = root / rel
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, path)
+        prune(root)
+    return rel
+
+
+def prune(root: Path, keep: int = 64) -> None:
+    """Keep the ``keep`` most recently written maps (data files and sprite folders) under ``root``."""
+    for sub, pattern in (("data", "*.json"), ("sprites", "*")):
+        entries = sorted((root / sub).glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[keep:]:
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
 
 
 def data_token(data: dict, thumbs: np.ndarray | None) -> str:

@@ -295,13 +295,19 @@ window.addEventListener("message", (event) => {
   window.__eosMap.times.renderMsg = performance.now();
   if (!window.__eosMap.times.firstRender) window.__eosMap.times.firstRender = window.__eosMap.times.renderMsg;
   if (a.data.token === state.token && a.height === state.height) { setHeight(); return; }
-  state.token = a.data.token; state.height = a.height; state.title = a.title;
-  const t0 = performance.now();
-  state.d = unpack(a.data); _idIndex = null; state.sprites = a.sprites; state.sheets = new Map();
-  state.groups = makeGroups(state.d); state.colorBy = a.color_by; state.selected = [];
-  window.__eosMap.times.unpackMs = performance.now() - t0;
-  fillColorMenu(); status();
-  draw().then(() => { if (!bound) { bind(); bound = true; } document.body.dataset.ready = state.token; });
+  const token = a.data.token;
+  state.token = token; state.height = a.height; state.title = a.title;
+  // The columns come from a file written once per map (not in the arguments re-sent on every rerun).
+  fetch(a.data.url).then((r) => r.json()).then((data) => {
+    if (state.token !== token) return; // a newer map arrived meanwhile
+    window.__eosMap.times.dataLoaded = performance.now();
+    const t0 = performance.now();
+    state.d = unpack(data); _idIndex = null; state.sprites = a.sprites; state.sheets = new Map();
+    state.groups = makeGroups(state.d); state.colorBy = a.color_by; state.selected = []; state.mode = null;
+    window.__eosMap.times.unpackMs = performance.now() - t0;
+    fillColorMenu(); status();
+    return draw().then(() => { if (!bound) { bind(); bound = true; } document.body.dataset.ready = token; });
+  });
 });
 
 send("streamlit:componentReady", { apiVersion: 1 });
