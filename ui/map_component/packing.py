@@ -1,6 +1,7 @@
 """Pure-Python side of the map component: column packing, class styles and thumbnail sprite sheets.
 
-Nothing here imports streamlit, so it is unit-tested directly. The browser receives
+Nothing here imports streamlit, so it is unit-tested directly. The browser fetches, once per map, a JSON
+file (:func:`write_data`) with
 
 * the point columns as base64 little-endian typed arrays (``x``, ``y``, ``gap`` float32; ``cls`` and
   ``pred`` int16 codes into ``class_names``; ``split`` uint8 codes into :data:`SPLITS`; ``correct`` int8
