@@ -24,6 +24,7 @@ from .eos import EOS, _all_finite, _check_k
 from .errors import ConfigError
 from .names import METHODS
 from .neighbors import FaissNearestNeighbors
+from .provenance import concat_provenance, copies_provenance, fit_resample_with_provenance
 
 __all__ = ["EOS", "METHODS", "NO_SYNTHETIC", "make_sampler", "resample"]
 
@@ -129,7 +130,8 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
     y_syn : ndarray of shape (S,), int64
         Their labels.
     provenance : dict or None
-        EOS variants only: ``base``, ``partner`` (int64 rows into ``X``) and ``r`` (float32), each (S,).
+        ``base``, ``partner`` (int64 rows into ``X``) and ``r`` (float32), each (S,), for every method
+        that makes rows (ROS: copies, ``partner == base`` and ``r == 0``); None for ``none``/``crt``.
     """
     if name not in METHODS:
         raise ConfigError(f"Unknown over-sampling method {name!r}; choose one of {', '.join(METHODS)}.")
@@ -152,9 +154,9 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
         X_syn, y_syn = _empty(d)
         return X_syn, y_syn, None
     if name == "ros":
-        X_res, y_res = _build("ros", k, k, random_state, sampling_strategy).fit_resample(X, y)
+        X_res, y_res, prov = fit_resample_with_provenance(_build("ros", k, k, random_state, sampling_strategy), X, y)
         # Copy so the returned rows do not keep the resampled originals alive.
-        return X_res[n:].copy(), y_res[n:].astype(np.int64), None
+        return X_res[n:].copy(), y_res[n:].astype(np.int64), prov
     if name in _EOS_RULES:
         if k >= n:
             warnings.warn(f"k_neighbors={k} reduced to {n - 1} for EOS: only {n} samples.", stacklevel=2)
@@ -183,15 +185,17 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
     # retries) get seeds drawn from it in a fixed order -> deterministic for an int seed.
     rng = check_random_state(random_state)
     calls = [0]
-    xs, ys = [], []
+    xs, ys, provs = [], [], []
 
     def run(k_eff, strategy):
         seed = random_state if calls[0] == 0 else rng.randint(np.iinfo(np.int32).max)
         calls[0] += 1
         sampler = _build(name, k_eff, m, seed, strategy)
-        X_res, y_res = sampler.fit_resample(X, y)
+        # imbalanced-learn's own generation, observed (not re-implemented) to record base/partner/r.
+        X_res, y_res, prov = fit_resample_with_provenance(sampler, X, y)
         xs.append(X_res[n:])
         ys.append(y_res[n:])
+        provs.append(prov)
 
     for k_eff in sorted(groups, reverse=True):
         strategy = groups[k_eff]
@@ -223,9 +227,10 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
             row = int(np.flatnonzero(y == label)[0])
             xs.append(np.repeat(X[row : row + 1], n_gen, axis=0))
             ys.append(np.full(n_gen, label, dtype=np.int64))
+            provs.append(copies_provenance(row, n_gen))
     if not xs:
         X_syn, y_syn = _empty(d)
-        return X_syn, y_syn, None
+        return X_syn, y_syn, concat_provenance([])
     X_syn = np.concatenate(xs).astype(np.float32, copy=False)
     y_syn = np.concatenate(ys).astype(np.int64, copy=False)
-    return X_syn, y_syn, None
+    return X_syn, y_syn, concat_provenance(provs)

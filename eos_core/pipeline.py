@@ -265,7 +265,8 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     on the real embeddings only. Every re-trained head (``"crt"`` included) uses the same recipe
     and seed, ``cfg.head``; the draws of phase 2 use ``cfg.head.seed`` too, so one phase-3 seed
     fixes a method's whole result. ``metrics["partner_share"]`` is the share of enemy / self /
-    same-class partners (:func:`eos_core.eos.partner_share`) for the EOS variants, else ``None``.
+    same-class partners (:func:`eos_core.eos.partner_share`) for every method that makes rows (ROS:
+    all "self"; SMOTE family: all "same_class"; EOS: all "enemy"), ``None`` for ``none``/``crt``.
     The paired difference from ``"crt"`` is added by :func:`run_methods`.
     """
     from .closure import closure_measures, synthetic_enemy_share

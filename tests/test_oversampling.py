@@ -210,7 +210,15 @@ def test_resample_counts_are_exact(data, name):
     X_syn, y_syn, prov = resample(name, X, y, k_neighbors=K, random_state=0)
     assert X_syn.dtype == np.float32 and y_syn.dtype == np.int64 and X_syn.shape == (len(y_syn), 6)
     np.testing.assert_array_equal(np.bincount(y_syn, minlength=4), [0, 60, 95, 112])
-    assert (prov is not None) == name.startswith("eos")
+    # Every generating method records where each row came from, and the record rebuilds the row.
+    assert {k: v.shape for k, v in prov.items()} == {"base": (len(y_syn),), "partner": (len(y_syn),),
+                                                     "r": (len(y_syn),)}
+    np.testing.assert_array_equal(y[prov["base"]], y_syn)
+    rebuilt = X[prov["base"]] + prov["r"][:, None] * (X[prov["partner"]] - X[prov["base"]])
+    np.testing.assert_allclose(rebuilt, X_syn, rtol=1e-5, atol=1e-5)
+    if name == "ros":  # copies: the partner is the base itself and r is 0
+        np.testing.assert_array_equal(prov["partner"], prov["base"])
+        assert not prov["r"].any()
 
 
 def test_resample_matches_make_sampler(data):
@@ -219,6 +227,18 @@ def test_resample_matches_make_sampler(data):
     X_res, y_res = make_sampler("smote", k_neighbors=K, random_state=4).fit_resample(X, y)
     np.testing.assert_array_equal(X_syn, X_res[len(X):])
     np.testing.assert_array_equal(y_syn, y_res[len(X):])
+
+
+def test_resample_records_provenance_for_tiny_classes():
+    # A one-sample class is filled with copies; its record says so (partner == base, r == 0).
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    y = np.array([0] * 6 + [1] * 3 + [2])
+    with pytest.warns(UserWarning, match="single sample"):
+        X_syn, y_syn, prov = resample("smote", X, y, k_neighbors=2, random_state=0)
+    single = y_syn == 2
+    assert single.sum() == 5
+    np.testing.assert_array_equal(prov["base"][single], [9] * 5)
+    np.testing.assert_array_equal(prov["partner"][single], [9] * 5)
 
 
 def test_resample_bsmote_and_adasyn_counts(data):

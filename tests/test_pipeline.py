@@ -95,7 +95,7 @@ def test_run_json_cli_on_digits(tmp_path):
     for m in res["methods"].values():
         assert set(m) >= {"balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "n_synthetic", "seconds",
                           "delta_vs_crt", "partner_share"}
-    assert res["methods"]["crt"]["delta_vs_crt"] is None and res["methods"]["ros"]["partner_share"] is None
+    assert res["methods"]["crt"]["delta_vs_crt"] is None and res["methods"]["ros"]["partner_share"]["self"] == 1.0
     assert res["methods"]["eos"]["partner_share"]["enemy"] == 1.0
     counts = res["train_counts"]
     assert res["methods"]["eos"]["n_synthetic"] == sum(max(counts) - c for c in counts)
@@ -142,8 +142,11 @@ def test_partner_shares_on_real_embeddings(result):
     assert share["enemy"] + share["self"] + share["same_class"] == pytest.approx(1.0, abs=1e-12)
     # the synthetic labels are the bases' classes under both rules
     assert np.array_equal(pub.y_syn, e.train_y[base])
-    for name in ("none", "crt", "ros", "smote"):
+    for name in ("none", "crt"):
         assert res.methods[name].metrics["partner_share"] is None
+    # copies pair a point with itself; SMOTE interpolates within the class
+    assert res.methods["ros"].metrics["partner_share"] == {"enemy": 0.0, "self": 1.0, "same_class": 0.0}
+    assert res.methods["smote"].metrics["partner_share"] == {"enemy": 0.0, "self": 0.0, "same_class": 1.0}
 
 
 def test_saved_methods_json_has_the_new_keys_in_display_order(result):
