@@ -249,7 +249,7 @@ def _cmd_train(args: argparse.Namespace, store) -> int:
 
 
 _METHOD_KEYS = ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "nn_gap_closed", "nn1_recall_change",
-                "enemy_share", "delta_vs_crt", "partner_share")
+                "enemy_share", "delta_vs_crt", "partner_share", "warnings")
 
 
 def _run_json(res) -> dict[str, Any]:

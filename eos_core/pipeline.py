@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -283,9 +284,13 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
         x_syn, y_syn, prov = np.zeros((0, d), np.float32), np.zeros(0, np.int64), None
         head = phase1.head
         resample_s = 0.0
+        notes: list[str] = []
     else:
-        x_syn, y_syn, prov = resample(name, e.train_emb, e.train_y, k_neighbors=cfg.k_neighbors,
-                                      random_state=cfg.head.seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            x_syn, y_syn, prov = resample(name, e.train_emb, e.train_y, k_neighbors=cfg.k_neighbors,
+                                          random_state=cfg.head.seed)
+        notes = _resample_notes(name, caught, e.train_y, y_syn, phase1.classes)
         resample_s = time.perf_counter() - t0
         x_bal = np.concatenate([e.train_emb, x_syn]) if len(x_syn) else e.train_emb
         y_bal = np.concatenate([e.train_y, y_syn]) if len(y_syn) else e.train_y
@@ -298,6 +303,7 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     for key in ("nn_gap_closed", "nn1_recall", "nn1_recall_change"):
         metrics[key] = [None if not np.isfinite(v) else float(v) for v in closure[key]]
     metrics["nn_gap_closed_note"] = closure["nn_gap_closed_note"]
+    metrics["warnings"] = notes
     metrics["enemy_share"] = float(synthetic_enemy_share(e.train_emb, e.train_y, x_syn, y_syn)) if len(x_syn) else None
     metrics["resample_s"] = resample_s
     metrics["head_s"] = seconds - resample_s
@@ -305,6 +311,28 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     metrics["partner_share"] = partner_share(e.train_y, prov["base"], prov["partner"]) if prov else None
     return MethodResult(name, metrics, int(len(x_syn)), seconds, x_syn.astype(np.float32), y_syn.astype(np.int64),
                         prov, head)
+
+
+def _resample_notes(name: str, caught: list, train_y: np.ndarray, y_syn: np.ndarray,
+                    classes: list[str]) -> list[str]:
+    """One-line notes a user should see beside a method's results (and on stderr, as before).
+
+    The oversamplers' own warnings (e.g. ADASYN skipping a class) plus one note per class that
+    should have been filled to the largest class's size but received no synthetic point at all
+    (Borderline-SMOTE does this silently for a class without "danger" points).
+    """
+    from .names import method_name
+
+    notes = [str(w.message) for w in caught]
+    for w in caught:  # still shown where warnings are shown (the CLI prints them)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if name != "crt":
+        counts = np.bincount(train_y, minlength=len(classes))
+        made = np.bincount(y_syn, minlength=len(classes)) if len(y_syn) else np.zeros(len(classes), np.int64)
+        for c in np.flatnonzero((counts > 0) & (counts < counts.max()) & (made == 0)):
+            notes.append(f"{method_name(name)} made no synthetic points for class {classes[c]!r} "
+                         f"({counts[c]} training points).")
+    return notes
 
 
 def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | None = None,

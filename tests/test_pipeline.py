@@ -173,3 +173,20 @@ def test_default_digits_phase1_fits_every_class():
     p1 = run_phase1(RunConfig())
     assert p1.config.data.dataset == "digits" and p1.config.train.epochs == 30
     assert min(p1.train_recall) >= 0.95, p1.train_recall
+
+
+def test_resample_notes_name_every_class_left_unfilled():
+    import warnings as _w
+
+    from eos_core.pipeline import _resample_notes
+
+    train_y = np.array([0] * 6 + [1] * 3 + [2] * 2)
+    y_syn = np.array([1, 1, 1], dtype=np.int64)  # class 2 got nothing
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        _w.warn("ADASYN generated no samples for class 2: no enemies.", UserWarning, stacklevel=1)
+    with pytest.warns(UserWarning, match="ADASYN generated no samples"):  # re-emitted for the CLI
+        notes = _resample_notes("adasyn", caught, train_y, y_syn, ["zero", "one", "two"])
+    assert notes == ["ADASYN generated no samples for class 2: no enemies.",
+                     "ADASYN made no synthetic points for class 'two' (2 training points)."]
+    assert _resample_notes("crt", [], train_y, np.zeros(0, np.int64), ["zero", "one", "two"]) == []
