@@ -14,7 +14,6 @@ import argparse
 import time
 
 import numpy as np
-
 from common import data_dir, machine, write_result
 
 
@@ -52,7 +51,8 @@ def main() -> None:
     x_bal, y_bal = data.x_train[ros_idx], data.y_train[ros_idx]
     info = p1.model_info
     torch.manual_seed(args.seed)
-    model = build_model(cfg.train.model, in_channels=1, num_classes=10, image_size=28, mean=info["mean"], std=info["std"])
+    model = build_model(cfg.train.model, in_channels=1, num_classes=10, image_size=28, mean=info["mean"],
+                        std=info["std"])
     t0 = time.perf_counter()
     hist = train_model(model, x_bal, y_bal, data.x_test, data.y_test, cfg.train, num_classes=10,
                        device=choose_device("auto"), augment=SPECS["fashion-mnist"])
@@ -65,7 +65,8 @@ def main() -> None:
         "machine": machine(), "epochs": args.epochs, "seed": args.seed,
         "imbalanced_train_images": int(len(idx)), "balanced_train_images": int(len(ros_idx)),
         "phase1_s": p1.timings["phase1_s"], "phase1_balanced_accuracy": p1.metrics["balanced_accuracy"],
-        "eos_phase23_s": eos_s, "eos_with_evaluation_s": eval_s, "eos_resample_s": eos.metrics["resample_s"], "eos_head_s": eos.metrics["head_s"],
+        "eos_phase23_s": eos_s, "eos_with_evaluation_s": eval_s,
+        "eos_resample_s": eos.metrics["resample_s"], "eos_head_s": eos.metrics["head_s"],
         "eos_balanced_accuracy": eos.metrics["balanced_accuracy"],
         "ros_cnn_retrain_s": ros_cnn_s, "ros_cnn_balanced_accuracy": ros_metrics["balanced_accuracy"],
         "ros_cnn_sec_per_epoch": float(np.median([h.seconds for h in hist])),

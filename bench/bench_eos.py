@@ -47,16 +47,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import eos_core.neighbors as nb  # noqa: E402
-from eos_core.neighbors import FaissNearestNeighbors, _search, _search_threads  # noqa: E402  (sets faiss's env hints first)
-from eos_core.oversampling import EOS  # noqa: E402
-
 import faiss  # noqa: E402
 import imblearn  # noqa: E402
 import sklearn  # noqa: E402
 from imblearn.over_sampling import SMOTE  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 from threadpoolctl import threadpool_info  # noqa: E402
+
+import eos_core.neighbors as nb  # noqa: E402
+from eos_core.neighbors import FaissNearestNeighbors, _search, _search_threads  # noqa: E402  (sets faiss's env hints first)
+from eos_core.oversampling import EOS  # noqa: E402
 
 K = 10
 RHO = 100.0
@@ -294,7 +294,7 @@ def bench_size(name: str, skip_reference: bool) -> dict:
         res["reference_partner_is_enemy"] = float(np.mean(y[rp] != y[rb]))
         res["reference_partner_is_base"] = float(np.mean(rp == rb))
         res["eos_speedup_vs_reference"] = statistics.median(
-            r / e for r, e in zip(pairs["reference"]["runs_s"], pairs["eos_paired"]["runs_s"]))
+            r / e for r, e in zip(pairs["reference"]["runs_s"], pairs["eos_paired"]["runs_s"], strict=True))
     res["eos_speedup_vs_smote"] = res["smote"]["median_s"] / res["eos"]["median_s"]
     return res
 
@@ -364,7 +364,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     results = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "setup": {"k": K, "rho": RHO, "classes": N_CLASSES, "profile": "exp", "sep": SEP,
                   "sampling_strategy": "auto", "dtype": "float32"},

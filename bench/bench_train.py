@@ -27,7 +27,8 @@ def cold_digits_cli(repeats: int) -> dict:
                                  cwd=ROOT, capture_output=True, text=True, check=True)
             times.append(time.perf_counter() - t0)
             res = json.loads(out.stdout)
-    return {"wall_s": times, "median_s": statistics.median(times), "balanced_accuracy": res["phase1"]["balanced_accuracy"],
+    return {"wall_s": times, "median_s": statistics.median(times),
+            "balanced_accuracy": res["phase1"]["balanced_accuracy"],
             "phase1_s": res["timings"]["phase1_s"]}
 
 
@@ -59,7 +60,8 @@ def main() -> None:
     print("| measure | value | goal |\n|---|---|---|")
     print(f"| digits `train` default, cold process (median of {args.repeats}) | {d['median_s']:.1f} s | ≤ 20 s |")
     print(f"| digits balanced accuracy (ρ=50, 30 epochs) | {d['balanced_accuracy']:.3f} | |")
-    print(f"| Fashion-MNIST ρ=100 small CNN, s/epoch ({f['train_images']} images) | {f['sec_per_epoch_median']:.2f} s | |")
+    print(f"| Fashion-MNIST ρ=100 small CNN, s/epoch ({f['train_images']} images) "
+          f"| {f['sec_per_epoch_median']:.2f} s | |")
     print(f"| Fashion-MNIST ρ=100 balanced accuracy after {f['epochs']} epochs | {f['balanced_accuracy']:.3f} | |")
 
 

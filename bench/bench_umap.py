@@ -74,9 +74,10 @@ def worker_map(data_path: str) -> None:
     """Fresh process: time the imports, then one map of train + test. Prints one JSON line."""
     t0, c0 = time.perf_counter(), time.process_time()
     sys.path.insert(0, str(ROOT))
+    import umap  # noqa: F401
+
     from eos_core import neighbors  # noqa: F401  (faiss, as the app would load it)
     from eos_core.projection import fit_projection
-    import umap  # noqa: F401
 
     t1, c1 = time.perf_counter(), time.process_time()
     d = np.load(data_path)
@@ -124,7 +125,7 @@ def bench_cold(data_path: Path, tmp: Path) -> dict:
     return {"no_disk_cache": no_cache, "disk_cache_priming_run": priming, "disk_cache": cached}
 
 
-def bench_warm(d: dict, repeats: int = 3) -> tuple[dict, "object"]:
+def bench_warm(d: dict, repeats: int = 3) -> tuple[dict, object]:
     from eos_core.projection import fit_projection, warm_up_umap
 
     warm_up_s = warm_up_umap()
@@ -280,7 +281,8 @@ def markdown(r: dict) -> str:
         "",
         "| trustworthiness (k=15) | ours | umap-learn defaults | diff | goal |",
         "|---|---:|---:|---:|---|",
-        f"| train (10k, fitted) | {q['train_ours']:.4f} | {q['train_umap_default']:.4f} | {q['train_diff']:+.4f} | within {TRUST_TOL} |",
+        f"| train (10k, fitted) | {q['train_ours']:.4f} | {q['train_umap_default']:.4f} | {q['train_diff']:+.4f} "
+        f"| within {TRUST_TOL} |",
         f"| test (2k, transformed) | {q['test_ours']:.4f} | {q['test_umap_default']:.4f} | {q['test_diff']:+.4f} | |",
     ]
     return "\n".join(lines)
@@ -300,7 +302,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     # umap-learn / sklearn chatter from the reference run (n_jobs vs seed, disconnected graph).
     warnings.filterwarnings("ignore", category=UserWarning)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     d = make_data()
     with tempfile.TemporaryDirectory(prefix="eos_bench_umap_") as tmp_s:
         tmp = Path(tmp_s)
@@ -324,7 +326,7 @@ def main() -> None:
         "trust_within_0_02": abs(report["quality"]["train_diff"]) <= TRUST_TOL,
     }
     report["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    report["total_bench_s"] = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    report["total_bench_s"] = (dt.datetime.now(dt.UTC) - started).total_seconds()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -142,8 +142,8 @@ class SmallCNN(_EmbedHeadModel):
     bounded. The last feature map is average-pooled to at most 7x7 (``grid``), flattened, and mapped
     to the embedding by a linear layer + BatchNorm + ReLU. The BatchNorm keeps embedding units alive:
     without it about half of the 64 ReLU units were dead after a short run on digits (rho=50) and
-    the test balanced accuracy was 0.67 instead of 0.77 after 30 epochs. Forward + backward cost per 10k 28x28 images at batch
-    128 on 2 CPU cores: see ``bench/results/head_cpu.json``.
+    the test balanced accuracy was 0.67 instead of 0.77 after 30 epochs. Forward + backward cost per
+    10k 28x28 images at batch 128 on 2 CPU cores: see ``bench/results/head_cpu.json``.
 
     Parameters
     ----------

@@ -128,7 +128,8 @@ def test_fit_rows():
 
 
 def test_save_load_round_trip(tmp_path):
-    p = fit_projection(TRAIN_X, method="pca", extra={"test": TEST_X, "synthetic_eos": SYNTH_X}, max_fit=200, train_y=TRAIN_Y)
+    p = fit_projection(TRAIN_X, method="pca", extra={"test": TEST_X, "synthetic_eos": SYNTH_X}, max_fit=200,
+                       train_y=TRAIN_Y)
     path = p.save(tmp_path / "projection_eos.npz")
     assert [f.name for f in tmp_path.iterdir()] == ["projection_eos.npz"]  # no temporary file left
     q = Projection.load(path)
