@@ -111,13 +111,17 @@ for i, m in enumerate(show):
 # ------------------------------------------------------------------------------------------ seeds
 st.subheader("Several seeds")
 same = cache.same_config_runs(rec)
-runs_methods, rows = [], []
+runs_methods, rows, seen_seeds, repeats = [], [], set(), 0
 for r in same:
+    seed = int((r.config.get("train") or {}).get("seed", 0))
     res = cache.load_json(r.id, "methods", {}) or {}
     if not res:
         continue
+    if seed in seen_seeds:  # a repeat of a seed is not a new draw: one run per seed (this run's first)
+        repeats += 1
+        continue
+    seen_seeds.add(seed)
     runs_methods.append(res)
-    seed = (r.config.get("train") or {}).get("seed", 0)
     for m, v in res.items():
         rows.append({"run": r.id, "seed": seed, "method": m, **{k: v.get(k) for k in METRIC_COLUMNS}})
 per_seed = pd.DataFrame(rows)
@@ -146,7 +150,9 @@ if agg is not None:
         fig = heads.interval_plot(atab, metric=metric, delta=False, per_seed=long,
                                   title=f"{METRIC_COLUMNS[metric]}, mean and 95 % interval over {n_seeds} seeds")
         st.plotly_chart(fig, key="seeds_scores", config={"displaylogo": False})
-    st.caption(f"Dots: mean over {n_seeds} runs of this configuration with other seeds (each its own phase 1); "
+    st.caption(f"Dots: mean over {n_seeds} runs of this configuration, seeds {', '.join(map(str, sorted(seen_seeds)))} "
+               "(each its own phase 1"
+               + (f"; {repeats} repeated run(s) of a seed left out" if repeats else "") + "); "
                "whiskers: 95 % Student-t interval of the mean (eos_core.compare.aggregate); open grey circles: "
                "single seeds. Left: each seed's paired difference from cRT, so what differs between phase-1 runs "
                "cancels; an interval that crosses the dashed 0 line means no difference from cRT is shown. "
