@@ -110,8 +110,8 @@ with left:
                            persist_state="session", help="Same config, other seeds → error bars on Head accuracy.")
     methods = st.multiselect("Methods (phases 2–3)", list(labels.METHODS),
                              default=[m for m in DEFAULT.methods if m in labels.METHODS], key="setup_methods",
-                             persist_state="session", format_func=labels.METHOD_LABELS.get,
-                             help=" · ".join(labels.METHOD_LABELS[m] for m in labels.METHODS))
+                             persist_state="session", format_func=labels.method_name,
+                             help="\n".join(f"* {labels.METHOD_LABELS[m]}" for m in labels.METHODS))
     st.caption(f"**{labels.method_name(labels.CONTROL_METHOD)}** (re-trained head, no oversampling) is always run "
                "as the control, chosen or not: every method is also shown as its difference from it.")
     k = st.slider("k neighbours (SMOTE family and EOS)", 1, 30, DEFAULT.k_neighbors, key="setup_k",

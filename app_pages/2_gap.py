@@ -160,8 +160,9 @@ else:
         f"Grey bar: the null band, 5–95 % of the measure over {settings.get('permutations', 'several')} reshuffles "
         f"of train/test membership within the class (sizes kept; at most {settings.get('cap_per_side', '?')} "
         f"points per side). Red ring: one-sided permutation p < {SIGNIFICANCE:g} (test points farther from the "
-        "training points than reshuffles give); each class is its own test, so about 1 class in 20 is ringed "
-        "by chance alone. Dashed line: no gap. Spearman(size, gap) in each panel title, with its own permutation "
+        "training points than reshuffles give; a dot just above its band can have p ≈ 0.05 and no ring); "
+        "each class is its own test, so even with no gap at all about 1 class in 20 would be ringed by chance. "
+        "Dashed line: no gap. Spearman(size, gap) in each panel title, with its own permutation "
         "p-value: negative means the smaller the class, the wider its gap.")
     if head_gap is not None and np.isfinite(np.asarray(head_gap, dtype=float)).any():
         st.markdown("**The head's recall gap (not an embedding measure)**")

@@ -25,7 +25,8 @@ def test_every_page_renders_with_an_empty_store(runs_dir) -> None:
     assert at.multiselect(key="setup_methods").value == list(names.METHODS) == default.methods
     assert at.number_input(key="setup_epochs").value == default.train.epochs
     assert at.slider(key="setup_k").value == default.k_neighbors
-    assert at.multiselect(key="setup_methods").options == [names.METHOD_LABELS[m] for m in names.METHODS]
+    assert at.multiselect(key="setup_methods").options == [names.METHOD_NAMES[m] for m in names.METHODS]
+    assert all(names.METHOD_LABELS[m] in at.multiselect(key="setup_methods").help for m in names.METHODS)
     assert any("always run as the control" in c.value for c in at.caption)
     assert not at.select_slider(key="setup_ratio").disabled
     assert at.button(key="train_button") and not at.button(key="train_button").disabled

@@ -58,12 +58,14 @@ def per_class_method_bars(values: Mapping[str, Sequence[float]], *, classes: Seq
                     hovertemplate=method_name(m) + "<br>%{x}: %{y" + fmt + "}<extra></extra>")
     for y, text in (refs or {}).items():
         fig.add_hline(y=y, line=dict(color="#333", dash="dash", width=1), annotation_text=text,
-                      annotation_position="top left")
+                      annotation_position="top right", annotation_font=dict(size=11, color="#333"))
     fig.update_layout(barmode="group", xaxis_type="category", yaxis_title=yaxis,
-                      xaxis_title="class (largest → smallest training set)", legend_title_text="oversampler")
+                      xaxis=dict(title="class (largest → smallest training set)", tickangle=0))
     if percent:
         fig.update_yaxes(tickformat="+.0%")
-    return apply_layout(fig, title=title, height=360)
+    fig = apply_layout(fig, title=title, height=400)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0))
+    return fig
 
 
 def partner_share_bars(shares: Mapping[str, Mapping[str, float]], *, title: str | None = None) -> go.Figure:

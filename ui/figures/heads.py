@@ -183,11 +183,11 @@ def interval_plot(table: pd.DataFrame, *, metric: str, delta: bool, per_seed: pd
                                   "%{x}<br>mean %{y:.4f}<br>95 % interval %{customdata[0]:.4f} … "
                                   "%{customdata[1]:.4f}<extra></extra>")
     label = METRIC_COLUMNS.get(metric, metric)
-    if delta:
-        fig.add_hline(y=0.0, line=dict(color="#333", dash="dash", width=1.2), annotation_text="cRT (no oversampling)",
-                      annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(type="category", title="method"),
-                      yaxis=dict(title=DELTA_COLUMNS[f"delta_{metric}"] if delta else label,
-                                 zeroline=False, tickformat="+.3f" if delta else ".3f"),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
-    return apply_layout(fig, title=title, height=360)
+    if delta:  # the control, as a line: its paired difference from itself is 0 in every seed
+        fig.add_hline(y=0.0, line=dict(color="#333", dash="dash", width=1.2))
+    fig.update_layout(xaxis=dict(type="category", title=None),
+                      yaxis=dict(title=DELTA_COLUMNS[f"delta_{metric}"] + " (dashed: 0 = cRT)" if delta else label,
+                                 zeroline=False, tickformat="+.3f" if delta else ".3f"))
+    fig = apply_layout(fig, title=title, height=420)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.32, xanchor="left", x=0))
+    return fig
