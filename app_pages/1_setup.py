@@ -112,7 +112,8 @@ with left:
                              default=[m for m in DEFAULT.methods if m in labels.METHODS], key="setup_methods",
                              persist_state="session", format_func=labels.method_name,
                              help="\n".join(f"* {labels.METHOD_LABELS[m]}" for m in labels.METHODS))
-    st.caption(f"**{labels.method_name(labels.CONTROL_METHOD)}** (re-trained head, no oversampling) is always run "
+    st.caption(f"{len(methods)} chosen: {', '.join(map(labels.method_name, methods)) or 'none'}. "
+               f"**{labels.method_name(labels.CONTROL_METHOD)}** (re-trained head, no oversampling) is always run "
                "as the control, chosen or not: every method is also shown as its difference from it.")
     k = st.slider("k neighbours (SMOTE family and EOS)", 1, 30, DEFAULT.k_neighbors, key="setup_k",
                   persist_state="session")

@@ -60,7 +60,7 @@ def per_class_method_bars(values: Mapping[str, Sequence[float]], *, classes: Seq
         fig.add_hline(y=y, line=dict(color="#333", dash="dash", width=1), annotation_text=text,
                       annotation_position="top right", annotation_font=dict(size=11, color="#333"))
     fig.update_layout(barmode="group", xaxis_type="category", yaxis_title=yaxis,
-                      xaxis=dict(title="class (largest → smallest training set)", tickangle=0))
+                      xaxis=dict(title="class (largest → smallest training set)"))
     if percent:
         fig.update_yaxes(tickformat="+.0%")
     fig = apply_layout(fig, title=title, height=400)
