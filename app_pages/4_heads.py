@@ -10,6 +10,7 @@ from eos_core.errors import EOSError
 from ui import cache, jobs, training, widgets
 from ui.figures import common, heads
 from ui.labels import CONTROL_METHOD, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
+from ui.results import one_run_per_seed, run_seed
 
 st.title("Head accuracy")
 widgets.explain("""
@@ -110,15 +111,13 @@ for i, m in enumerate(show):
 
 # ------------------------------------------------------------------------------------------ seeds
 st.subheader("Several seeds")
-same = cache.same_config_runs(rec)
-runs_methods, rows, seen_seeds, repeats = [], [], set(), 0
+same, repeated = one_run_per_seed(cache.same_config_runs(rec))  # this run first; a repeated seed is no new draw
+runs_methods, rows, seen_seeds = [], [], set()
+repeats = len(repeated)
 for r in same:
-    seed = int((r.config.get("train") or {}).get("seed", 0))
+    seed = run_seed(r)
     res = cache.load_json(r.id, "methods", {}) or {}
     if not res:
-        continue
-    if seed in seen_seeds:  # a repeat of a seed is not a new draw: one run per seed (this run's first)
-        repeats += 1
         continue
     seen_seeds.add(seed)
     runs_methods.append(res)
@@ -171,7 +170,9 @@ if agg is not None:
                            file_name=f"head_metrics_seeds_{rec.id}.csv", mime="text/csv", key="seeds_csv",
                            icon="⬇️")
 elif n_seeds < 2:
-    st.caption("Only one run with this configuration: train it again with other seeds to get 95 % intervals.")
+    st.caption("Only one seed of this configuration"
+               + (f" ({repeats} more run(s) repeat its seed: the same draw again, left out)" if repeats else "")
+               + ": train it with other seeds to get 95 % intervals.")
 job = jobs.current_job()
 busy = job is not None and job.active
 c1, c2 = st.columns([1, 3])

@@ -6,7 +6,9 @@ display only where stated), so the app tests compare them with the run folder ex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,3 +55,20 @@ def per_class_results(run_id: str) -> RunResults | None:
         return None
     methods = cache.load_json(run_id, "methods", {}) or {}
     return RunResults(per_class_table(meta, methods, cache.load_json(run_id, "gap", {})), methods)
+
+
+def run_seed(rec: Any) -> int:
+    """The seed of a run record (``config["train"]["seed"]``, 0 when absent)."""
+    return int(((rec.config or {}).get("train") or {}).get("seed", 0))
+
+
+def one_run_per_seed(runs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """``(kept, repeats)``: the first run of each seed, in the given order, and the later runs of a
+    seed already kept. A repeated seed is the same draw again, not a new one, so intervals over
+    seeds use ``kept`` only."""
+    kept, repeats, seen = [], [], set()
+    for r in runs:
+        s = run_seed(r)
+        (repeats if s in seen else kept).append(r)
+        seen.add(s)
+    return kept, repeats
