@@ -9,12 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
+from eos_core.data import dataset_display_name
 from eos_core.errors import EOSError
 from ui import cache, jobs, labels, state, training, uploads, widgets
 from ui.figures import heads
 from ui.figures import training as training_figs
 from ui.figures.gap import gap_over_epochs
-from ui.results import per_class_results
+from ui.results import gap_column, per_class_results
 from ui.setup_form import describe, overall_fraction, restore_form
 
 st.title("Setup & train")
@@ -33,10 +34,15 @@ Then three phases run in the background (you can switch pages meanwhile):
    classes there — e.g. EOS puts each synthetic point on the segment between a minority example
    and one of its nearest *enemies* (a neighbour from another class).
 3. **Re-train only the last linear layer** (the head) on the balanced embeddings, once per
-   oversampler, and score it on the test set.
+   oversampler, and score it on the test set. **cRT** re-trains the head the same way on the real
+   embeddings only (no oversampling): it is the control every oversampler is compared with, and
+   it is always run.
 
 The bar chart shows how many training images each class will keep *before* you train.
 """)
+
+# The engine's defaults are the form's (one source of truth with the CLI).
+DEFAULT = RunConfig()
 
 job = jobs.current_job()
 restore_form(job)  # a reload while a job runs: the form shows that job's config
@@ -66,13 +72,21 @@ with left:
                     widgets.show_error(err)
         if prev:
             folder = prev["folder"]
-            st.caption(f"Using **{prev['name']}** — {len(prev['classes'])} classes: "
+            st.caption(f"Using **{prev['name']}** (shown as *{dataset_display_name('folder', folder)}*) — "
+                       f"{len(prev['classes'])} classes: "
                        + ", ".join(prev["classes"][:12]) + (" …" if len(prev["classes"]) > 12 else ""))
-    ratio = st.select_slider("Imbalance ratio ρ = n_max / n_min (log scale)", options=list(labels.LOG_RATIOS), value=50,
-                             key="setup_ratio", persist_state="session",
-                             format_func=lambda v: f"{v:g}")
     profile = st.radio("Profile", list(labels.PROFILES), horizontal=True, key="setup_profile", persist_state="session",
-                       help="exp: sizes shrink geometrically class by class; step: half large, half small.")
+                       index=list(labels.PROFILES).index(DEFAULT.data.profile),
+                       format_func=lambda p: p.replace("_", " "),
+                       help=" · ".join(f"{p.replace('_', ' ')}: {t}" for p, t in labels.PROFILE_LABELS.items()))
+    as_is = profile == "as_is"
+    ratio = st.select_slider("Imbalance ratio ρ = n_max / n_min (log scale)", options=list(labels.LOG_RATIOS),
+                             value=DEFAULT.data.ratio if DEFAULT.data.ratio in labels.LOG_RATIOS else 50,
+                             key="setup_ratio", persist_state="session", disabled=as_is,
+                             format_func=lambda v: f"{v:g}",
+                             help="Ignored with the 'as is' profile: the dataset keeps its own class counts.")
+    if as_is:
+        st.caption("Profile **as is**: every class keeps its own training images; ρ is not used.")
     cap_on = st.checkbox("Cap the largest class", key="setup_cap_on", persist_state="session",
                          help="Keeps demos on big datasets small and fast.")
     cap = st.number_input("Images in the largest class", min_value=2, max_value=100_000, value=500, step=100,
@@ -81,21 +95,28 @@ with left:
     st.subheader("Training")
     c1, c2 = st.columns(2)
     model = c1.selectbox("Model", list(labels.MODELS), key="setup_model", persist_state="session",
+                         index=list(labels.MODELS).index(DEFAULT.train.model),
                          format_func=lambda m: labels.MODEL_LABELS.get(m, m),
                          help="auto: a small CNN for small images, ResNet-32 for 32×32 colour images.")
     loss = c2.selectbox("Loss", list(labels.LOSSES), key="setup_loss", persist_state="session",
+                        index=list(labels.LOSSES).index(DEFAULT.train.loss),
                         format_func=lambda m: labels.LOSS_LABELS.get(m, m))
-    epochs = c1.number_input("Epochs", min_value=1, max_value=1000, value=10, key="setup_epochs",
-                             persist_state="session")
-    seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="setup_seed",
+    epochs = c1.number_input("Epochs", min_value=1, max_value=1000, value=DEFAULT.train.epochs, key="setup_epochs",
+                             persist_state="session",
+                             help=f"The engine's default ({DEFAULT.train.epochs}) lets phase 1 fit (memorise) its "
+                                  "training set, every class included, as the paper's does; fewer epochs leave the "
+                                  "smallest classes unfitted.")
+    seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=DEFAULT.seed, key="setup_seed",
                            persist_state="session", help="Same config, other seeds → error bars on Head accuracy.")
-    methods = st.multiselect("Oversamplers (phases 2–3)", list(labels.METHODS), default=list(labels.METHODS),
-                             key="setup_methods",
+    methods = st.multiselect("Methods (phases 2–3)", list(labels.METHODS),
+                             default=[m for m in DEFAULT.methods if m in labels.METHODS], key="setup_methods",
                              persist_state="session", format_func=labels.method_name,
-                             help="none: the phase-1 head (baseline) · ROS: random over-sampling (copies) · "
-                                  "SMOTE / Borderline-SMOTE / ADASYN: interpolate within a class · "
-                                  "EOS: interpolate toward the nearest enemies (other classes).")
-    k = st.slider("k neighbours (SMOTE family and EOS)", 1, 30, 10, key="setup_k", persist_state="session")
+                             help="\n".join(f"* {labels.METHOD_LABELS[m]}" for m in labels.METHODS))
+    st.caption(f"{len(methods)} chosen: {', '.join(map(labels.method_name, methods)) or 'none'}. "
+               f"**{labels.method_name(labels.CONTROL_METHOD)}** (re-trained head, no oversampling) is always run "
+               "as the control, chosen or not: every method is also shown as its difference from it.")
+    k = st.slider("k neighbours (SMOTE family and EOS)", 1, 30, DEFAULT.k_neighbors, key="setup_k",
+                  persist_state="session")
 
 # ------------------------------------------------------------------------------------------ counts
 counts_info = None
@@ -192,10 +213,14 @@ def job_panel(was_running: bool) -> None:
             st.plotly_chart(training_figs.training_curve(hist, height=420), key="train_curve")
         with g2:
             if any(h.get("gap") for h in hist):
+                measure = labels.DEFAULT_GAP_MEASURE
                 st.plotly_chart(gap_over_epochs(hist, classes=meta.get("classes"), train_counts=meta["train"],
-                                                title="Per-class gap (spread ratio) while training", height=420,
-                                                legend="below"),
+                                                metric=measure, height=420, legend="below",
+                                                title=f"Per-class gap while training: {labels.GAP_NAMES[measure]}"),
                                 key="live_gap")
+                st.caption(f"{labels.GAP_NAMES[measure].capitalize()}: {labels.GAP_LABELS[measure]}. Dashed line: "
+                           "no gap. Per-epoch snapshots have no null band; the band and p-values of the final "
+                           "embeddings are on **Embedding gap**.")
             else:
                 st.caption("No gap snapshots in this run's history.")
     if was_running and not j.active:
@@ -211,6 +236,8 @@ if job is not None and not job.active:
         took = (job.finished or 0) - (job.started or 0)
         done = job.result.get("run_ids") or ([job.run_id] if job.run_id else [])
         what = f"Run {done[0]}" if len(done) == 1 else f"{len(done)} runs ({', '.join(done)})"
+        d = (job.config or {}).get("data") or {}
+        what += f" ({dataset_display_name(d.get('dataset', '?'), d.get('folder'))})"
         st.success(f"{what} finished in {took:.0f} s. Open **Embedding gap**, **Synthetic inspector** or "
                    f"**Head accuracy** in the sidebar to explore it.")
     elif job.status == "cancelled":
@@ -228,14 +255,17 @@ run_id = state.current_run_id()
 results = per_class_results(run_id) if run_id else None
 if results is not None:
     st.subheader("Per-class results")
-    st.caption(f"Run {run_id} · test recall per class of the phase-1 head and of each re-trained head "
-               "(one column per method).")
+    d = (cache.load_json(run_id, "config", {}) or {}).get("data") or {}
+    st.caption(f"Run {run_id} · {dataset_display_name(d.get('dataset', '?'), d.get('folder'))} · test recall per "
+               "class of the phase-1 head and of each re-trained head (one column per method); "
+               f"**{gap_column()}**: {labels.GAP_LABELS[labels.DEFAULT_GAP_MEASURE]} (bands and p-values on "
+               "**Embedding gap**).")
     st.dataframe(results.table, hide_index=True, key="results_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in results.table.columns if results.table[c].dtype.kind == "f"})
     if results.methods:
-        st.markdown("**Test scores per oversampler** · ★ best balanced accuracy · best value of each score "
-                    "highlighted")
+        st.markdown(f"**Test scores per method** · {labels.STAR_NOTE} · best value of each score highlighted · "
+                    "Δ: paired difference from cRT (same phase 1, same head seed)")
         st.dataframe(heads.metrics_view(heads.metrics_table(results.methods)), hide_index=True,
                      key="results_summary")
 

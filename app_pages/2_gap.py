@@ -10,7 +10,15 @@ from ui import cache, jobs, maps, widgets
 from ui.figures import common
 from ui.figures import gap as gapfig
 from ui.figures import maps as mapfig
-from ui.labels import GAP_METRICS
+from ui.labels import (
+    DEFAULT_GAP_MEASURE,
+    GAP_LABELS,
+    GAP_MEASURES,
+    GAP_NAMES,
+    GAP_NO_EFFECT,
+    HEAD_RECALL_GAP_LABEL,
+    SIGNIFICANCE,
+)
 
 st.title("Embedding gap")
 widgets.explain("""
@@ -28,10 +36,15 @@ territory, which is exactly where they get misclassified. That difference is the
   images); smaller classes have bigger markers. Click a legend entry to hide a class,
   double-click to show only that class.
 * **Select points** (click, box or lasso in the chart's toolbar) to see their images beside the map.
-* The **gap bars** measure the gap per class: *spread ratio* (how much wider the test points spread
-  than the training points, 1 = no gap), *distance gap* (how far test points sit from their class's
-  training centre compared with training points) and *accuracy gap* (training recall minus test
-  recall). Spearman's ρ between class size and gap is negative when smaller classes have bigger gaps.
+* **Gap per class** measures the gap in the embedding itself, three ways. Each compares a test
+  point and a training point of the class against the *same number* of the class's other training
+  points, so it reads "no gap" (ratio 1, difference 0) on average when train and test come from one
+  distribution, whatever the class size. The grey **null band** is what the measure reads when the
+  class's train/test labels are reshuffled (5–95 % of the reshuffles): a value above the band is a
+  gap chance does not explain (ringed: one-sided permutation p < 0.05). Spearman's ρ between class
+  size and gap is negative when smaller classes have bigger gaps; its p-value is a permutation test too.
+* The **head's recall gap** (train recall − test recall of the phase-1 classifier) is shown apart:
+  the head was fitted to those training images, so there is no null band for it.
 * **Watch the gap open** shows the per-class gap over the training epochs (the toggle replays it
   as an animation).
 """)
@@ -121,21 +134,44 @@ with gallery_col:
             widgets.show_error(err)
 
 # ------------------------------------------------------------------------------------------ gap bars
-st.subheader("Gap per class")
-values = gapfig.gap_values(p1.gap, len(classes))
-gdf = gapfig.gap_frame(classes, counts, values)
-available = [m for m in GAP_METRICS if m in gdf.columns and gdf[m].notna().any()]
+st.subheader("Gap per class, with its null band")
+gap_report = p1.gap or {}
+values = gapfig.gap_values(gap_report, len(classes))
+null = gapfig.gap_null(gap_report, len(classes))
+head_gap = gapfig.per_class_field(gap_report, "head_recall_gap", len(classes))
+columns = dict(values)
+for m, fields in null.items():
+    columns.update({f"{m}_{s}": v for s, v in fields.items()})
+if head_gap is not None:
+    columns["head_recall_gap"] = head_gap
+gdf = gapfig.gap_frame(classes, counts, columns)
+available = [m for m in GAP_MEASURES if m in gdf.columns and gdf[m].notna().any()]
 if not available:
     st.info("This run has no per-class gap measurements.")
 else:
-    # The engine's Spearman correlations (gap.json), never recomputed here; n/a when absent.
-    rho = {m: ((p1.gap or {}).get("size_gap_spearman") or {}).get(m) for m in available}
-    st.plotly_chart(gapfig.gap_bars(gdf, metrics=available, rho=rho), key="gap_bars", config={"displaylogo": False})
-    st.caption("Spearman correlation between class size and gap: "
-               + " · ".join(f"{m.replace('_', ' ')} {'n/a' if v is None else f'{v:+.2f}'}" for m, v in rho.items())
-               + ". Negative: the smaller the class, the larger its gap.")
-    with st.expander("Gap table"):
-        st.dataframe(gdf.round(4), hide_index=True, key="gap_table")
+    # The engine's Spearman correlations and permutation p-values (gap.json), never recomputed here.
+    rho = {m: (gap_report.get("size_gap_spearman") or {}).get(m) for m in available}
+    rho_p = {m: (gap_report.get("size_gap_spearman_p") or {}).get(m) for m in available}
+    st.plotly_chart(gapfig.gap_bars(gdf, metrics=available, rho=rho, rho_p=rho_p, null=null), key="gap_bars",
+                    config={"displaylogo": False})
+    settings = gap_report.get("null") or {}
+    st.markdown("\n".join(f"* **{GAP_NAMES[m]}**: {GAP_LABELS[m]}." for m in available))
+    st.caption(
+        f"Grey bar: the null band, 5–95 % of the measure over {settings.get('permutations', 'several')} reshuffles "
+        f"of train/test membership within the class (sizes kept; at most {settings.get('cap_per_side', '?')} "
+        f"points per side). Red ring: one-sided permutation p < {SIGNIFICANCE:g} (test points farther from the "
+        "training points than reshuffles give; a dot just above its band can have p ≈ 0.05 and no ring); "
+        "each class is its own test, so even with no gap at all about 1 class in 20 would be ringed by chance. "
+        "Dashed line: no gap. Spearman(size, gap) in each panel title, with its own permutation "
+        "p-value: negative means the smaller the class, the wider its gap.")
+    if head_gap is not None and np.isfinite(np.asarray(head_gap, dtype=float)).any():
+        st.markdown("**The head's recall gap (not an embedding measure)**")
+        st.plotly_chart(gapfig.head_gap_bars(gdf), key="gap_head", config={"displaylogo": False})
+        st.caption(f"{HEAD_RECALL_GAP_LABEL.capitalize()}.")
+    with st.expander("Gap table (values, bands, p-values as stored in gap.json)"):
+        st.dataframe(gdf, hide_index=True, key="gap_table",
+                     column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                    for c in gdf.columns if gdf[c].dtype.kind == "f"})
         st.download_button("Download CSV", gdf.to_csv(index=False), file_name=f"gap_{rec.id}.csv",
                            mime="text/csv", key="gap_csv")
 
@@ -145,13 +181,18 @@ hist = [h for h in (p1.history or []) if h.get("gap")]
 if not hist:
     st.info("This run kept no per-epoch gap snapshots (turn on gap snapshots in the training config).")
 else:
-    metric = st.segmented_control("Gap measure", [m for m in GAP_METRICS if m in hist[-1]["gap"]],
-                                  default="spread_ratio", key="gap_epoch_metric",
-                                  format_func=lambda m: GAP_METRICS[m].split(" (")[0]) or "spread_ratio"
+    options = [m for m in GAP_MEASURES if m in hist[-1]["gap"]]
+    metric = st.segmented_control("Gap measure", options,
+                                  default=DEFAULT_GAP_MEASURE if DEFAULT_GAP_MEASURE in options else options[0],
+                                  key="gap_epoch_metric", format_func=GAP_NAMES.get) or options[0]
     st.plotly_chart(gapfig.gap_over_epochs(hist, classes=classes, train_counts=counts, metric=metric),
                     key="gap_epochs", config={"displaylogo": False})
+    st.caption(f"{GAP_NAMES[metric].capitalize()}: {GAP_LABELS[metric]}. Measured on the embeddings after each "
+               f"epoch; dashed line: no gap ({GAP_NO_EFFECT[metric]:g}). Per-epoch snapshots have no null band "
+               "(the permutation test runs once, on the final embeddings, above).")
     # The animation (one frame per epoch) is built and drawn only when asked for.
     if st.toggle("Replay as an animation (bars per class, epoch by epoch)", key="gap_animate"):
         st.plotly_chart(gapfig.gap_animation(hist, classes=classes, train_counts=counts, metric=metric),
                         key="gap_anim", config={"displaylogo": False})
-        st.caption("Press ▶ to replay the training; drag the slider to stop at an epoch.")
+        st.caption("Press ▶ to replay the training; drag the slider to stop at an epoch. Bars start at the "
+                   "no-gap value: up is a gap.")

@@ -10,10 +10,10 @@ import streamlit as st
 
 from eos_core.errors import EOSError
 from ui import cache, maps, synthetic, widgets
+from ui.figures import closure as closurefig
 from ui.figures import common
-from ui.figures import gap as gapfig
 from ui.figures import maps as mapfig
-from ui.labels import METHODS, method_name
+from ui.labels import CLOSURE_LABELS, CONTROL_METHOD, GAP_NAMES, METHODS, method_name
 
 st.title("Synthetic inspector")
 widgets.explain("""
@@ -28,6 +28,9 @@ they reach toward (grey squares: nearest neighbours from *other* classes).
 * **EOS** (expansive over-sampling) draws it between a minority point `x` and one of its nearest
   **enemies** `e`: `x + r·(e − x)` with `r` uniform in [0, 1). The class's region *expands* toward
   its neighbours — where its test points actually landed (see *Embedding gap*).
+* **EOS (as published)** is the partner choice of the authors' public code: it reads the partner one
+  rank closer than the drawn enemy, so some partners are the base itself or a neighbour of the same
+  class (the *partner share* below counts them).
 
 **Select synthetic points** (click, box or lasso) to draw the segment from the real point they
 came from (*base*) to the partner they reach toward, and to list their provenance: base and partner
@@ -40,10 +43,10 @@ on the PCA preview, each is drawn at the distance-weighted mean map position of 
 training points. Either way a segment in the map is only a sketch of the straight segment in the
 embedding.
 
-**Quality figures:** the share of synthetic points whose nearest real neighbour belongs to another
-class (EOS is *meant* to push toward enemies, but a very high share means label noise), and
-**gap closure**: per class, the share of test points whose nearest training point (real or
-synthetic) has their label — higher than *none* means the synthetic points reach the test points.
+**Quality figures** (below the maps): how much of each class's nearest-neighbour gap the synthetic
+points close, how the 1-NN test recall changes with them, the share of synthetic points whose nearest
+real neighbour belongs to another class (EOS is *meant* to push toward enemies, but a very high
+share means label noise) and, for the EOS variants, what their partners were.
 """)
 
 rec, p1 = widgets.require_phase1()
@@ -53,7 +56,7 @@ counts = np.asarray(p1.train_counts)
 emb = p1.embeddings
 n_train = len(emb.train_y)
 minority = common.minority_classes(counts)
-choices = [m for m in METHODS if m != "none"]
+choices = [m for m in METHODS if m not in ("none", CONTROL_METHOD)]  # the methods that make synthetic points
 run_k = int(p1.config.k_neighbors)
 
 c1, c2 = st.columns([2, 1.2], gap="large")
@@ -210,27 +213,62 @@ for i, method in enumerate(methods):
             st.caption("Select synthetic points in the map (click, box or lasso) to see where they came from.")
 
 # ------------------------------------------------------------------------------------------ quality
-st.subheader("Quality of the synthetic points")
+st.subheader("What the synthetic points do to the gap")
 try:
-    quality = {m: synthetic.synthetic_quality(rec.id, m, k) for m in ["none", *methods]}
+    quality = {m: synthetic.synthetic_quality(rec.id, m, k) for m in methods}
 except EOSError as err:
     widgets.show_error(err)
     st.stop()
-q1, q2 = st.columns([1, 2])
+st.caption(("Values stored with the run (methods.json, k = " + str(run_k) + ")") if int(k) == run_k else
+           f"k = {k} differs from the run's k = {run_k}: these values are computed now by the engine's functions "
+           "on the resampled points.")
+q1, q2 = st.columns(2)
 with q1:
+    st.plotly_chart(closurefig.per_class_method_bars(
+        {m: quality[m]["nn_gap_closed"] for m in methods}, classes=classes, train_counts=counts,
+        yaxis="share of the gap closed", refs={0.0: "0 = closes none", 1.0: "1 = closes all"},
+        title=f"Gap closed: share of the class's {GAP_NAMES['nn_ratio']} gap"), key="syn_closure")
+    st.caption(f"**Gap closed**: {CLOSURE_LABELS['nn_gap_closed']}, on the log scale of the nearest-neighbour "
+               "ratio of *Embedding gap*. Above 1: test points end up nearer to the training region than training "
+               "points are to each other. No bar: undefined for that class (see the notes below the table).")
+with q2:
+    st.plotly_chart(closurefig.per_class_method_bars(
+        {m: quality[m]["nn1_recall_change"] for m in methods}, classes=classes, train_counts=counts,
+        yaxis="change in 1-NN test recall", refs={0.0: "no change"}, percent=True,
+        title="1-NN test recall: change from no oversampling"), key="syn_nn1_change")
+    st.caption(f"**1-NN recall change**: {CLOSURE_LABELS['nn1_recall_change']} (a change, not a level: 0 = the "
+               "synthetic points change no test point's nearest label). This is not the head's recall "
+               "(*Head accuracy*).")
+st.info("**Why ROS closes nothing, by construction.** Random over-sampling adds *copies* of training points. "
+        "A copy sits exactly on a training point, so every test point's nearest training point is at the same "
+        "distance, with the same label, as without it: its gap closed and its 1-NN recall change are 0 for every "
+        "class. What ROS changes is only how often the head sees each point while it is re-trained.", icon="ℹ️")
+q3, q4 = st.columns([1, 1])
+with q3:
     shares = {m: quality[m]["enemy_share"] for m in methods if quality[m]["n"] > 0}
     if shares:
-        st.plotly_chart(gapfig.share_bars(shares, title="Nearest real neighbour is an enemy",
-                                     yaxis="share of synthetic points"), key="syn_enemy_share")
-with q2:
-    closure = {m: quality[m]["closure"] for m in ["none", *methods]}
-    st.plotly_chart(gapfig.closure_bars(closure, classes=classes, train_counts=counts,
-                                   title="Gap closure: test points whose nearest training point has their label"),
-                    key="syn_closure")
+        st.plotly_chart(closurefig.share_bars(shares, title="Nearest real neighbour is an enemy",
+                                              yaxis="share of synthetic points"), key="syn_enemy_share")
+with q4:
+    partners = {m: quality[m]["partner_share"] for m in methods if quality[m]["partner_share"]}
+    if partners:
+        st.plotly_chart(closurefig.partner_share_bars(partners, title="What the EOS partners were"),
+                        key="syn_partner_share")
+        st.caption("EOS as the paper describes it always interpolates toward a real enemy; the published code's "
+                   "partner choice (one rank closer) also picks the base itself (the point is a copy) or a "
+                   "same-class neighbour (SMOTE-like).")
+    else:
+        st.caption("Choose **EOS** or **EOS (as published)** above to see which partners their points were drawn "
+                   "toward.")
 qdf = pd.DataFrame({"class": classes, "train n": counts,
-                    **{f"closure · {m}": np.round(quality[m]["closure"], 3) for m in ["none", *methods]},
-                    **{f"enemy share · {m}": np.round(quality[m]["enemy_share_per_class"], 3) for m in methods}})
-with st.expander("Quality table"):
-    st.dataframe(qdf, hide_index=True, key="syn_quality_table")
+                    **{f"gap closed · {method_name(m)}": quality[m]["nn_gap_closed"] for m in methods},
+                    **{f"1-NN recall change · {method_name(m)}": quality[m]["nn1_recall_change"] for m in methods},
+                    **{f"enemy share · {method_name(m)}": quality[m]["enemy_share_per_class"] for m in methods}})
+notes = {c: note for m in methods for c, note in enumerate(quality[m]["nn_gap_closed_note"]) if note}
+qdf["why no gap closed"] = [notes.get(c, "") for c in range(len(classes))]
+with st.expander("Quality table (per class)", expanded=bool(notes)):
+    st.dataframe(qdf, hide_index=True, key="syn_quality_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in qdf.columns if qdf[c].dtype.kind == "f"})
     st.download_button("Download CSV", qdf.to_csv(index=False), file_name=f"synthetic_quality_{rec.id}_k{k}.csv",
                        mime="text/csv", key="syn_quality_csv")

@@ -9,23 +9,32 @@ import streamlit as st
 from eos_core.errors import EOSError
 from ui import cache, jobs, training, widgets
 from ui.figures import common, heads
-from ui.labels import METRIC_COLUMNS, method_name
+from ui.labels import CONTROL_METHOD, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
+from ui.results import one_run_per_seed, run_seed
 
 st.title("Head accuracy")
 widgets.explain("""
 **What am I looking at?** After oversampling the embeddings (phase 2), only the network's last
 linear layer — the *head* — is re-trained on the balanced embeddings (phase 3), once per
-oversampler, and scored on the balanced test set. *none* is the head trained in phase 1 on the
-imbalanced data: the baseline.
+oversampler, and scored on the balanced test set. Two heads are not oversamplers:
+
+* **phase-1 head** — the CNN's own classifier, trained in phase 1 on the imbalanced images.
+* **cRT** — a head *re-trained* with the very same recipe and seed as every oversampler's head, on
+  the real embeddings only. It is **the control**: an oversampler's difference from cRT
+  (**Δ vs cRT**, same phase 1, same head seed) is what the oversampling adds; a difference from the
+  phase-1 head would mix in the effect of re-training the head.
 
 * **Balanced accuracy** is the mean recall over classes: every class counts the same, however
   small. **G-mean** (geometric mean of recalls) drops sharply when any class is poorly recognised.
-  **Macro-F1** averages the per-class F1 scores. ★ marks the best value of each.
+  **Macro-F1** averages the per-class F1 scores. The ★ marks the best balanced accuracy **on the
+  test set**: a reading of this run, not a model selection (nothing here was tuned on a
+  validation set).
 * The **recall heatmap** shows, per class (largest → smallest), which oversampler helps which
   class; the minority classes on the right are where oversampling should make a difference.
 * The **confusion matrix** shows where each class's test images go (rows: true class).
-* Runs of the **same configuration with other seeds** give error bars (mean ± standard deviation):
-  differences smaller than the bars are not to be trusted.
+* Runs of the **same configuration with other seeds** (each its own phase 1) give each method's
+  mean and, better, the mean of its paired Δ vs cRT with a 95 % t-interval: an interval that
+  contains 0 means the seeds do not show a difference from cRT.
 
 Downloads: tables as CSV, figures as HTML (interactive, opens offline). For a PNG, use the camera
 icon in a figure's toolbar (top right of the chart).
@@ -56,18 +65,20 @@ def html_button(fig, name: str, key: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ table
-st.subheader("Test scores per oversampler")
+st.subheader("Test scores per method")
 table = heads.metrics_table(summary)
 st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table")
-st.caption("★ best balanced accuracy · the best value of each score is highlighted.")
+st.caption(f"{STAR_NOTE} · the best value of each score is highlighted · Δ vs cRT: the method's score minus "
+           "cRT's in this run (same phase 1, same head seed); cRT itself has none.")
 d1, d2 = st.columns([1, 3])
 d1.download_button("Download table (CSV)", table.to_csv(index=False), file_name=f"head_metrics_{rec.id}.csv",
                    mime="text/csv", key="metrics_csv", icon="⬇️")
 groups = {m: (r.get("groups") or {}) for m, r in summary.items()}
 if any(v for g in groups.values() for v in g.values() if v is not None):
-    gdf = pd.DataFrame([{"oversampler": method_name(m), **{k: g.get(k) for k in ("many", "medium", "few")}}
+    gdf = pd.DataFrame([{"method": method_name(m), **{k: g.get(k) for k in ("many", "medium", "few")}}
                         for m, g in groups.items()])
-    with st.expander("Accuracy by class-size group (many / medium / few training images)"):
+    with st.expander("Recall by class-size group (many / medium / few training images)"):
+        st.caption(groups_note())
         st.dataframe(gdf.round(4), hide_index=True, key="groups_table")
 
 # ------------------------------------------------------------------------------------------ recall
@@ -82,8 +93,8 @@ if recalls:
 st.subheader("Confusion matrices")
 names = list(summary)
 best = (heads.best_methods(table) or names)[0]
-default = list(dict.fromkeys([m for m in ("none", best) if m in names]))
-show = st.multiselect("Oversamplers", names, default=default, key="confusion_methods",
+default = list(dict.fromkeys([m for m in (CONTROL_METHOD, best) if m in names]))
+show = st.multiselect("Methods", names, default=default, key="confusion_methods",
                       format_func=method_name)
 normalize = st.toggle("Row-normalised (share of each true class)", value=True, key="confusion_norm")
 cols = st.columns(min(max(len(show), 1), 3))
@@ -100,32 +111,68 @@ for i, m in enumerate(show):
 
 # ------------------------------------------------------------------------------------------ seeds
 st.subheader("Several seeds")
-same = cache.same_config_runs(rec)
-rows = []
+same, repeated = one_run_per_seed(cache.same_config_runs(rec))  # this run first; a repeated seed is no new draw
+runs_methods, rows, seen_seeds = [], [], set()
+repeats = len(repeated)
 for r in same:
+    seed = run_seed(r)
     res = cache.load_json(r.id, "methods", {}) or {}
-    seed = (r.config.get("train") or {}).get("seed", 0)
+    if not res:
+        continue
+    seen_seeds.add(seed)
+    runs_methods.append(res)
     for m, v in res.items():
-        rows.append({"run": r.id, "seed": seed, "method": m, "balanced_accuracy": v.get("balanced_accuracy"),
-                     "g_mean": v.get("g_mean"), "macro_f1": v.get("macro_f1")})
+        rows.append({"run": r.id, "seed": seed, "method": m, **{k: v.get(k) for k in METRIC_COLUMNS}})
 per_seed = pd.DataFrame(rows)
-n_seeds = per_seed["run"].nunique() if len(per_seed) else 0
+n_seeds = len(runs_methods)
+agg = None
 if n_seeds >= 2:
+    from eos_core.compare import aggregate
+
+    try:
+        agg = aggregate(runs_methods)  # the engine's paired deltas and t-intervals (what the CLI prints)
+    except EOSError as err:
+        widgets.show_error(err)
+if agg is not None:
     metric = st.segmented_control("Metric", list(METRIC_COLUMNS), default="balanced_accuracy",
                                   format_func=METRIC_COLUMNS.get, key="seed_metric") or "balanced_accuracy"
-    summ = heads.seeds_summary(per_seed, metric)
-    fig = heads.seeds_bars(summ, metric=metric, title=f"Mean ± std over {n_seeds} runs (seeds)")
-    st.plotly_chart(fig, key="seeds_bars", config={"displaylogo": False})
-    s1, s2 = st.columns([1, 1])
+    atab = heads.aggregate_table(agg, metric)
+    long = per_seed.rename(columns={metric: "value"})[["method", "seed", "value"]]
+    control = per_seed[per_seed["method"] == CONTROL_METHOD].set_index("run")[metric]
+    long_delta = per_seed.assign(value=per_seed[metric] - per_seed["run"].map(control))[["method", "seed", "value"]]
+    s1, s2 = st.columns(2)
     with s1:
-        html_button(fig, "seeds", "seeds_html")
+        fig_d = heads.interval_plot(atab, metric=metric, delta=True, per_seed=long_delta,
+                                    title=f"Δ vs cRT, mean and 95 % interval over {n_seeds} seeds")
+        st.plotly_chart(fig_d, key="seeds_delta", config={"displaylogo": False})
     with s2:
+        fig = heads.interval_plot(atab, metric=metric, delta=False, per_seed=long,
+                                  title=f"{METRIC_COLUMNS[metric]}, mean and 95 % interval over {n_seeds} seeds")
+        st.plotly_chart(fig, key="seeds_scores", config={"displaylogo": False})
+    st.caption(f"Dots: mean over {n_seeds} runs of this configuration, seeds {', '.join(map(str, sorted(seen_seeds)))} "
+               "(each its own phase 1"
+               + (f"; {repeats} repeated run(s) of a seed left out" if repeats else "") + "); "
+               "whiskers: 95 % Student-t interval of the mean (eos_core.compare.aggregate); open grey circles: "
+               "single seeds. Left: each seed's paired difference from cRT, so what differs between phase-1 runs "
+               "cancels; an interval that crosses the dashed 0 line means no difference from cRT is shown. "
+               "The value axis fits the values; it does not start at 0.")
+    view = atab.assign(method=[method_name(m) for m in atab["method"]]).rename(columns={
+        "n": "seeds", "mean": f"{METRIC_COLUMNS[metric]} mean", "low": "95 % low", "high": "95 % high",
+        "delta_mean": "Δ vs cRT mean", "delta_low": "Δ 95 % low", "delta_high": "Δ 95 % high"})
+    st.dataframe(view, hide_index=True, key="seeds_table",
+                 column_config={c: st.column_config.NumberColumn(format="%+.4f" if "Δ" in c else "%.4f")
+                                for c in view.columns if view[c].dtype.kind == "f"})
+    d1, d2 = st.columns([1, 1])
+    with d1:
+        html_button(fig_d, "seeds_delta", "seeds_html")
+    with d2:
         st.download_button("Download per-seed table (CSV)", per_seed.to_csv(index=False),
                            file_name=f"head_metrics_seeds_{rec.id}.csv", mime="text/csv", key="seeds_csv",
                            icon="⬇️")
-    st.dataframe(summ.round(4), hide_index=True, key="seeds_table")
-else:
-    st.caption("Only one run with this configuration: train it again with other seeds to get error bars.")
+elif n_seeds < 2:
+    st.caption("Only one seed of this configuration"
+               + (f" ({repeats} more run(s) repeat its seed: the same draw again, left out)" if repeats else "")
+               + ": train it with other seeds to get 95 % intervals.")
 job = jobs.current_job()
 busy = job is not None and job.active
 c1, c2 = st.columns([1, 3])
@@ -152,7 +199,7 @@ with st.expander("Compare with other runs"):
             comp[rid] = cache.load_json(rid, "methods", {}) or {}
         cdf = pd.DataFrame({rid: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
                             for rid, res in comp.items()})
-        cdf.index.name = "oversampler"
+        cdf.index.name = "method"
         st.caption("Balanced accuracy per method (rows) and run (columns).")
         st.dataframe(cdf.round(4), key="compare_table")
         st.download_button("Download (CSV)", cdf.to_csv(), file_name="compare_runs.csv", mime="text/csv",

@@ -20,6 +20,7 @@ from ui.figures.common import WEBGL_MIN_POINTS
 from ui.jobs import registry
 
 METHODS = ["none", "smote", "eos"]
+STORED = ["none", "crt", "smote", "eos"]  # the pipeline adds the control (crt) to every run
 MAP_CAP = 250  # synthetic points per oversampler in the saved map (the app's cap, lowered for the test)
 
 
@@ -95,16 +96,18 @@ def test_page1_table_equals_the_stored_run(trained) -> None:
     assert list(df["train n"]) == phase1["train_counts"] and list(df["test n"]) == phase1["test_counts"]
     assert df["train n"].iloc[-1] == int(df["train n"].iloc[0] / 20)
     assert same(df["train recall"], phase1["train_recall"])
-    assert list(methods) == METHODS
-    for m in METHODS:  # the test recall of every head, exactly as stored
+    assert list(methods) == STORED
+    for m in STORED:  # the test recall of every head, exactly as stored
         assert same(df[method_name(m)], methods[m]["per_class_recall"]), m
-    by_class = {r["class"]: r["spread_ratio"] for r in gap["per_class"]}
-    assert same(df["gap (spread ratio)"], [by_class[c] for c in range(len(df))])
+    by_class = {r["class"]: r["nn_ratio"] for r in gap["per_class"]}
+    assert same(df["gap (nearest-neighbour ratio)"], [by_class[c] for c in range(len(df))])
     summary = at.dataframe[1].value
-    assert [m.removesuffix(" ★") for m in summary["oversampler"]] == [method_name(m) for m in METHODS]
+    assert [m.removesuffix(" ★") for m in summary["method"]] == [method_name(m) for m in STORED]
     for col, key in (("balanced acc", "balanced_accuracy"), ("g-mean", "g_mean"), ("macro-F1", "macro_f1")):
-        assert same(summary[col], [methods[m][key] for m in METHODS]), col
-    assert list(summary["synthetic points"]) == [methods[m]["n_synthetic"] for m in METHODS]
+        assert same(summary[col], [methods[m][key] for m in STORED]), col
+        # the paired difference from cRT, as the pipeline stored it (none for cRT itself)
+        assert same(summary[f"Δ {col} vs cRT"], [(methods[m].get("delta_vs_crt") or {}).get(key) for m in STORED])
+    assert list(summary["synthetic points"]) == [methods[m]["n_synthetic"] for m in STORED]
 
 
 def test_reload_reattaches_and_sessions_are_isolated(trained) -> None:
@@ -124,7 +127,7 @@ def test_a_job_lost_in_a_restart_is_named_with_what_it_kept(trained) -> None:
     ok(lost)
     text = " ".join(i.value for i in lost.info)
     assert "0123456789abcdef" in text and trained["run"] in text
-    assert "phase 1 is complete" in text and "re-trained heads kept for none, smote, eos" in text
+    assert "phase 1 is complete" in text and "re-trained heads kept for none, crt, smote, eos" in text
     assert "job" not in lost.query_params
     early = app(job="fedcba9876543210")  # died before creating a run
     assert any("nothing was kept" in w.value for w in early.warning)
@@ -149,16 +152,30 @@ def test_page2_gap_bars_equal_gap_json(trained) -> None:
     counts = _stored(trained["runs"], trained["run"], "phase1")["train_counts"]
     order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))  # bars: largest class first
     rows = {r["class"]: r for r in gap["per_class"]}
-    bars = charts["gap_bars"]
-    measures = [mm for mm in ("spread_ratio", "distance_gap", "accuracy_gap")
+    bars = {t["meta"]: t for t in charts["gap_bars"]["data"]}
+    measures = [mm for mm in ("centroid_ratio", "nn_ratio", "nn1_recall_gap")
                 if any(rows[c].get(mm) is not None for c in rows)]
-    assert [t["name"] for t in bars["data"]] == measures and measures  # one panel per measure the run has
-    for t in bars["data"]:
-        assert same(arr(t["y"]), [rows[c][t["name"]] for c in order]), t["name"]
-    titles = [a["text"] for a in bars["layout"]["annotations"]]
+    assert [t["meta"] for t in charts["gap_bars"]["data"] if t["meta"] in measures] == measures and measures
+    for mm in measures:  # values, null bands, p-values and significance marks exactly as gap.json stores them
+        assert same(arr(bars[mm]["y"]), [rows[c][mm] for c in order]), mm
+        assert same(arr(bars[mm]["customdata"]), [rows[c][f"{mm}_p"] for c in order]), mm
+        band = bars[f"{mm} band"]
+        assert same(arr(band["base"]), [rows[c][f"{mm}_p5"] for c in order]), mm
+        ends = arr(band["customdata"])  # (C, 2): the band's ends as stored (the bar height is their difference)
+        assert same(ends[:, 0], [rows[c][f"{mm}_p5"] for c in order]), mm
+        assert same(ends[:, 1], [rows[c][f"{mm}_p95"] for c in order]), mm
+        labels = list(bars[mm]["x"])
+        sig = [labels[i] for i, c in enumerate(order) if rows[c][f"{mm}_p"] is not None and rows[c][f"{mm}_p"] < 0.05]
+        assert list(bars[f"{mm} significant"]["x"]) == sig, mm
+        assert set(arr(bars[f"{mm} no gap"]["y"])) == {1.0 if mm.endswith("ratio") else 0.0}
+    titles = [a["text"] for a in charts["gap_bars"]["layout"]["annotations"]]
     for mm, title in zip(measures, titles, strict=True):
-        rho = gap["size_gap_spearman"].get(mm)
-        assert title.endswith("n/a" if rho is None else f"{rho:+.2f}"), (mm, title)
+        rho, p = gap["size_gap_spearman"][mm], gap["size_gap_spearman_p"][mm]
+        assert title.endswith(f"= {rho:+.2f} (p = {p:.3f})"), (mm, title)
+    head = charts["gap_head"]["data"][0]  # the head's recall gap, apart and without a band
+    assert same(arr(head["y"]), [rows[c]["head_recall_gap"] for c in order])
+    text = " ".join(m.value for m in at.markdown)
+    assert "centre of the class's other training points" in text and "class centre" not in text
     at.segmented_control(key="gap_layout").set_value("side by side").run()
     ok(at)
     assert "xaxis2" in chart_specs(at)["gap_map"]["layout"]
@@ -191,18 +208,25 @@ def test_page3_synthetic_inspector(trained) -> None:
     assert "synthetic #" in text and "r = " in text and "partner class" in text
     assert any(t.get("name") == "base → partner" for t in chart_specs(at)["syn_sel_eos"]["data"])
     assert len(at.get("image")) >= 3  # base, partner and nearest-neighbour thumbnails
-    closure = chart_specs(at)["syn_closure"]
-    assert [t["name"] for t in closure["data"]] == [method_name(m) for m in ("none", "eos", "smote")]
+    charts = chart_specs(at)
+    closure = charts["syn_closure"]
+    assert [t["name"] for t in closure["data"]] == [method_name(m) for m in ("eos", "smote")]
     from ui.labels import method_color
 
-    assert [t["marker"]["color"] for t in closure["data"]] == [method_color(m) for m in ("none", "eos", "smote")]
+    assert [t["marker"]["color"] for t in closure["data"]] == [method_color(m) for m in ("eos", "smote")]
     methods = _stored(trained["runs"], trained["run"], "methods")
     counts = _stored(trained["runs"], trained["run"], "phase1")["train_counts"]
     order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))  # classes largest first
-    for t, m in zip(closure["data"], ("none", "eos", "smote"), strict=True):  # the run's k: the stored values
-        assert same(arr(t["y"]), [methods[m]["gap_closure"][c] for c in order]), m
-    shares = chart_specs(at)["syn_enemy_share"]["data"][0]
+    for key, chart in (("nn_gap_closed", "syn_closure"), ("nn1_recall_change", "syn_nn1_change")):
+        for t, m in zip(charts[chart]["data"], ("eos", "smote"), strict=True):  # the run's k: the stored values
+            assert same(arr(t["y"]), [methods[m][key][c] for c in order]), (key, m)
+    shares = charts["syn_enemy_share"]["data"][0]
     assert same(arr(shares["y"]), [methods[m]["enemy_share"] for m in ("eos", "smote")])
+    partners = charts["syn_partner_share"]["data"]  # EOS only (SMOTE has no partners to classify)
+    assert [t["meta"] for t in partners] == ["enemy", "self", "same_class"]
+    assert [arr(t["y"]).tolist() for t in partners] == [[methods["eos"]["partner_share"][k]]
+                                                       for k in ("enemy", "self", "same_class")]
+    assert any("copies" in i.value for i in at.info)  # why ROS closes nothing
     at.slider(key="syn_k").set_value(3).run()  # another k: resampled on the fly
     ok(at)
     assert "syn_sel_eos" in chart_specs(at)
@@ -240,7 +264,7 @@ def test_start_seeds_stores_what_the_cli_pipeline_computes(trained, second_seed)
     # the app stored, to the last bit.
     direct = pipeline.run_pipeline(RunConfig.from_dict(rec.config))
     stored = _stored(trained["runs"], second_seed, "methods")
-    assert list(stored) == list(direct.methods) == METHODS
+    assert list(stored) == list(direct.methods) == STORED
     for m, res in direct.methods.items():
         for key in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "confusion"):
             assert stored[m][key] == res.metrics[key], (m, key)
@@ -248,30 +272,45 @@ def test_start_seeds_stores_what_the_cli_pipeline_computes(trained, second_seed)
 
 
 def test_page4_table_equals_methods_json(trained, second_seed) -> None:
+    from eos_core.compare import aggregate
+
     at = app(PAGE4, run=trained["run"])
     ok(at)
     methods = _stored(trained["runs"], trained["run"], "methods")
     table = at.dataframe[0].value
-    assert [m.removesuffix(" ★") for m in table["oversampler"]] == [method_name(m) for m in METHODS]
+    assert [m.removesuffix(" ★") for m in table["method"]] == [method_name(m) for m in STORED]
     for col, key in (("balanced acc", "balanced_accuracy"), ("g-mean", "g_mean"), ("macro-F1", "macro_f1"),
                      ("seconds (phases 2–3)", "seconds")):
-        assert same(table[col], [methods[m][key] for m in METHODS]), col
-    best = max(methods[m]["balanced_accuracy"] for m in METHODS)
-    starred = [m for m, name in zip(METHODS, table["oversampler"], strict=True) if name.endswith("★")]
-    assert starred == [m for m in METHODS if round(methods[m]["balanced_accuracy"], 4) == round(best, 4)]
+        assert same(table[col], [methods[m][key] for m in STORED]), col
+    for col, key in (("balanced acc", "balanced_accuracy"), ("g-mean", "g_mean"), ("macro-F1", "macro_f1")):
+        assert same(table[f"Δ {col} vs cRT"], [(methods[m].get("delta_vs_crt") or {}).get(key) for m in STORED])
+    best = max(methods[m]["balanced_accuracy"] for m in STORED)
+    starred = [m for m, name in zip(STORED, table["method"], strict=True) if name.endswith("★")]
+    assert starred == [m for m in STORED if round(methods[m]["balanced_accuracy"], 4) == round(best, 4)]
+    assert any("on the test set (a reading, not a model selection)" in c.value for c in at.caption)
     charts = chart_specs(at)
-    assert {"recall_heatmap", "confusion_none", "seeds_bars"} <= set(charts)
+    assert {"recall_heatmap", "confusion_crt", "seeds_delta", "seeds_scores"} <= set(charts)
     z = arr(charts["recall_heatmap"]["data"][0]["z"])
-    assert z.shape == (len(METHODS), len(methods["none"]["per_class_recall"]))
+    assert z.shape == (len(STORED), len(methods["none"]["per_class_recall"]))
     counts = _stored(trained["runs"], trained["run"], "phase1")["train_counts"]
     order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
-    for row, m in zip(z, METHODS, strict=True):
+    for row, m in zip(z, STORED, strict=True):
         assert same(row, [methods[m]["per_class_recall"][c] for c in order]), m
-    seeds = charts["seeds_bars"]["data"][0]
+    # Two seeds of one config: the engine's aggregate (paired Δ vs cRT, 95 % t-interval), drawn as is.
     other = _stored(trained["runs"], second_seed, "methods")
-    assert list(seeds["x"]) == [method_name(m) for m in METHODS]
-    means = [(methods[m]["balanced_accuracy"] + other[m]["balanced_accuracy"]) / 2 for m in METHODS]
-    assert np.allclose(arr(seeds["y"]), means, rtol=0, atol=1e-12)
+    agg = aggregate([methods, other])["methods"]
+    dots = charts["seeds_delta"]["data"][-1]
+    retrained = [m for m in STORED if m != "crt"]
+    assert list(dots["x"]) == [method_name(m) for m in retrained]
+    d = [agg[m]["delta_vs_crt"]["balanced_accuracy"] for m in retrained]
+    assert arr(dots["y"]).tolist() == [v["mean"] for v in d]
+    assert arr(dots["customdata"]).tolist() == [[v["low"], v["high"]] for v in d]
+    scores = charts["seeds_scores"]["data"][-1]
+    assert arr(scores["y"]).tolist() == [agg[m]["metrics"]["balanced_accuracy"]["mean"] for m in STORED]
+    seeds = at.dataframe[-1].value
+    assert list(seeds["seeds"]) == [2] * len(STORED)
+    assert same(seeds["Δ vs cRT mean"], [agg[m]["delta_vs_crt"]["balanced_accuracy"]["mean"] if m != "crt" else None
+                                         for m in STORED])
     labels = [b.label for b in at.get("download_button")]
     assert "Download table (CSV)" in labels and "Download figure (HTML)" in labels
 

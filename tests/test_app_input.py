@@ -17,7 +17,18 @@ def test_every_page_renders_with_an_empty_store(runs_dir) -> None:
         assert at.selectbox(key=key)
     assert at.select_slider(key="setup_ratio").value == 50
     assert at.radio(key="setup_profile").value == "exp"
-    assert at.multiselect(key="setup_methods").value == ["none", "ros", "smote", "bsmote", "adasyn", "eos"]
+    # The engine's defaults (one source of truth with the CLI): every method, crt and eos_published included.
+    from eos_core import names
+    from eos_core.config import RunConfig
+
+    default = RunConfig()
+    assert at.multiselect(key="setup_methods").value == list(names.METHODS) == default.methods
+    assert at.number_input(key="setup_epochs").value == default.train.epochs
+    assert at.slider(key="setup_k").value == default.k_neighbors
+    assert at.multiselect(key="setup_methods").options == [names.METHOD_NAMES[m] for m in names.METHODS]
+    assert all(names.METHOD_LABELS[m] in at.multiselect(key="setup_methods").help for m in names.METHODS)
+    assert any("always run as the control" in c.value for c in at.caption)
+    assert not at.select_slider(key="setup_ratio").disabled
     assert at.button(key="train_button") and not at.button(key="train_button").disabled
     spec = chart_specs(at)["counts_chart"]
     assert [t["name"] for t in spec["data"]] == ["train (imbalanced)", "test"]
@@ -26,6 +37,14 @@ def test_every_page_renders_with_an_empty_store(runs_dir) -> None:
     at.select_slider(key="setup_ratio").set_value(10).run()  # the chart follows the slider before training
     y = arr(chart_specs(at)["counts_chart"]["data"][0]["y"])
     assert y[-1] == int(y[0] / 10)
+    at.radio(key="setup_profile").set_value("as_is").run()  # the dataset's own counts: ρ is not used
+    ok(at)
+    assert at.select_slider(key="setup_ratio").disabled
+    y_as_is = arr(chart_specs(at)["counts_chart"]["data"][0]["y"]).tolist()
+    from ui import cache
+
+    assert y_as_is == list(cache.dataset_counts("digits", None, cache.data_dir())["train"])
+    at.radio(key="setup_profile").set_value("exp").run()
     at.select_slider(key="setup_ratio").set_value(1000).run()  # would empty the smallest classes
     ok(at)
     assert any("single image" in w.value for w in at.warning)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from eos_core import config as _config
 from eos_core.names import (
+    CLOSURE_LABELS,
+    CONTROL_METHOD,
     DATASET_LABELS,
+    GAP_LABELS,
+    GAP_MEASURES,
+    GAP_NAMES,
+    GAP_NO_EFFECT,
     LOSS_LABELS,
     LOSSES,
     METHOD_COLORS,
@@ -22,14 +28,16 @@ from eos_core.names import (
 )
 
 __all__ = [
-    "DATASETS", "DATASET_LABELS", "GAP_METRICS", "LOG_RATIOS", "LOSSES", "LOSS_LABELS", "METHODS", "METHOD_COLORS",
+    "CLOSURE_LABELS", "CONTROL_METHOD", "DATASETS", "DELTA_COLUMNS", "DATASET_LABELS", "DEFAULT_GAP_MEASURE",
+    "GAP_LABELS", "GAP_MEASURES", "GAP_NAMES", "GAP_NO_EFFECT", "HEAD_RECALL_GAP_LABEL", "LOG_RATIOS",
+    "SIGNIFICANCE", "STAR_NOTE", "LOSSES", "LOSS_LABELS", "METHODS", "METHOD_COLORS",
     "METHOD_LABELS", "METHOD_NAMES", "METRIC_COLUMNS", "MODELS", "MODEL_LABELS", "PHASE_TEXT", "PROFILES",
-    "PROFILE_LABELS", "TABLE_COLUMNS", "method_color", "method_name",
+    "PROFILE_LABELS", "TABLE_COLUMNS", "groups_note", "method_color", "method_name",
 ]
 
 DATASETS: tuple[str, ...] = tuple(DATASET_LABELS)
-# names.METHODS lists every id the project knows; offer those the engine's config accepts today
-# (the same tuple once the new methods land), in the registry's display order.
+# Every method the engine's config accepts, in the registry's display order (crt and eos_published
+# included; the pipeline adds crt to every run as the control).
 METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m in _config.METHODS)
 
 # Log-spaced imbalance ratios for the ratio slider (1-1.5-2-3-5-7 per decade).
@@ -37,16 +45,20 @@ LOG_RATIOS: tuple[float, ...] = (
     1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000,
 )
 
-GAP_METRICS: dict[str, str] = {
-    "spread_ratio": "Spread ratio (test / train spread)",
-    "distance_gap": "Distance gap (test → train centroid)",
-    "accuracy_gap": "Accuracy gap (train − test recall)",
-}
+# The measure of the live chart on page 1 and the default on page 2's "watch the gap open": the
+# one page 3's closure (nn_gap_closed) is defined on.
+DEFAULT_GAP_MEASURE = "nn_ratio"
+# A class's gap is marked significant below this one-sided permutation p-value (gap.json "<m>_p").
+SIGNIFICANCE = 0.05
+HEAD_RECALL_GAP_LABEL = ("the phase-1 head's recall on its training images minus its recall on the test images "
+                         "(0 = no gap; no null band: the head was fitted to those training images)")
+STAR_NOTE = "★ best balanced accuracy on the test set (a reading, not a model selection)"
 
 METRIC_COLUMNS: dict[str, str] = {"balanced_accuracy": "balanced acc", "g_mean": "g-mean", "macro_f1": "macro-F1"}
+DELTA_COLUMNS: dict[str, str] = {f"delta_{k}": f"Δ {v} vs cRT" for k, v in METRIC_COLUMNS.items()}
 # Human column names of ui.figures.heads.metrics_table (Setup & train and Head accuracy).
-TABLE_COLUMNS: dict[str, str] = {"method": "oversampler", **METRIC_COLUMNS, "n_synthetic": "synthetic points",
-                                 "seconds": "seconds (phases 2–3)"}
+TABLE_COLUMNS: dict[str, str] = {"method": "method", **METRIC_COLUMNS, **DELTA_COLUMNS,
+                                 "n_synthetic": "synthetic points", "seconds": "seconds (phases 2–3)"}
 
 # Progress events of a training job (eos_core.pipeline's plus the job's own) -> status text.
 PHASE_TEXT: dict[str, str] = {
@@ -54,6 +66,14 @@ PHASE_TEXT: dict[str, str] = {
     "phase1_done": "phase 1 finished", "methods_done": "oversamplers finished",
     "map": "computing the UMAP map for the Embedding gap page", "map_failed": "the UMAP map failed",
 }
+
+def groups_note() -> str:
+    """One line on the long-tail groups of ``methods.json`` ``groups`` (thresholds of eos_core.metrics,
+    imported here only when asked: that module pulls in scikit-learn)."""
+    from eos_core.metrics import FEW_THRESHOLD, MANY_THRESHOLD
+
+    return (f"many / medium / few: classes with more than {MANY_THRESHOLD}, {FEW_THRESHOLD}–{MANY_THRESHOLD}, "
+            f"fewer than {FEW_THRESHOLD} training images (mean test recall of those classes).")
 
 _EXTRA_METHOD_COLORS = ("#59a14f", "#9c755f", "#ff9da7", "#bab0ac")
 

@@ -6,14 +6,16 @@ display only where stated), so the app tests compare them with the run folder ex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ui import cache
-from ui.figures.gap import gap_values
-from ui.labels import method_name
+from ui.figures.gap import per_class_field
+from ui.labels import DEFAULT_GAP_MEASURE, GAP_NAMES, method_name
 
 
 @dataclass
@@ -26,8 +28,8 @@ class RunResults:
 
 def per_class_table(phase1: dict, methods: dict, gap: dict | None) -> pd.DataFrame:
     """One row per class (class-id order): ``class``, ``train n``, ``test n``, ``train recall``,
-    one column of test recall per method (``method_name``), ``gap (spread ratio)``: the stored
-    values unrounded (the page formats them)."""
+    one column of test recall per method (``method_name``), ``gap (<name of DEFAULT_GAP_MEASURE>)``:
+    the stored values unrounded (the page formats them)."""
     df = pd.DataFrame({"class": phase1["classes"], "train n": phase1["train_counts"],
                        "test n": phase1["test_counts"]})
     rec = phase1.get("train_recall")
@@ -35,10 +37,15 @@ def per_class_table(phase1: dict, methods: dict, gap: dict | None) -> pd.DataFra
     for name, m in methods.items():
         if m.get("per_class_recall") is not None:
             df[method_name(name)] = np.asarray(m["per_class_recall"], dtype=float)
-    spread = gap_values(gap or {}, len(df)).get("spread_ratio")
-    if spread is not None:
-        df["gap (spread ratio)"] = np.asarray(spread, dtype=float)
+    gap_col = per_class_field(gap or {}, DEFAULT_GAP_MEASURE, len(df))
+    if gap_col is not None:
+        df[gap_column()] = np.asarray(gap_col, dtype=float)
     return df
+
+
+def gap_column() -> str:
+    """Title of the gap column of :func:`per_class_table`."""
+    return f"gap ({GAP_NAMES[DEFAULT_GAP_MEASURE]})"
 
 
 def per_class_results(run_id: str) -> RunResults | None:
@@ -48,3 +55,20 @@ def per_class_results(run_id: str) -> RunResults | None:
         return None
     methods = cache.load_json(run_id, "methods", {}) or {}
     return RunResults(per_class_table(meta, methods, cache.load_json(run_id, "gap", {})), methods)
+
+
+def run_seed(rec: Any) -> int:
+    """The seed of a run record (``config["train"]["seed"]``, 0 when absent)."""
+    return int(((rec.config or {}).get("train") or {}).get("seed", 0))
+
+
+def one_run_per_seed(runs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """``(kept, repeats)``: the first run of each seed, in the given order, and the later runs of a
+    seed already kept. A repeated seed is the same draw again, not a new one, so intervals over
+    seeds use ``kept`` only."""
+    kept, repeats, seen = [], [], set()
+    for r in runs:
+        s = run_seed(r)
+        (repeats if s in seen else kept).append(r)
+        seen.add(s)
+    return kept, repeats

@@ -2,7 +2,8 @@
 positions on the map, their nearest real neighbours and quality figures.
 
 The numbers come from the engine: ``eos_core.oversampling.resample`` (the samplers the pipeline
-used), ``eos_core.neighbors`` and ``eos_core.gap`` (closure, enemy share); this module caches them
+used), ``eos_core.neighbors``, ``eos_core.closure`` (closure, 1-NN recall, enemy share) and
+``eos_core.eos.partner_share``; this module caches them
 per run version and k. The inverse-distance kNN placement on the map (:func:`place_synthetic`) is
 app-side for now; it moves to the engine with the map (issue 8).
 """
@@ -104,40 +105,60 @@ def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarr
     return _placed(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k), map_kind, mtime)
 
 
+# The per-method fields of methods.json that page 3 shows (eos_core.closure, eos_core.eos).
+QUALITY_KEYS: tuple[str, ...] = ("nn_gap_closed", "nn_gap_closed_note", "nn1_recall", "nn1_recall_change",
+                                 "enemy_share", "partner_share")
+
+
+def _nan_list(v: Any) -> np.ndarray:
+    return np.asarray([np.nan if x is None else x for x in v], dtype=float)
+
+
 @st.cache_data(max_entries=24, show_spinner="Measuring the synthetic points…")
 def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, Any]:
-    from eos_core.gap import gap_closure, synthetic_enemy_share, synthetic_enemy_share_per_class
-
     p1 = cache.phase1_cached(root, run_id, version)
     e = p1.embeddings
     c = len(p1.classes)
-    if method == "none":
-        x = np.zeros((0, e.train_emb.shape[1]), np.float32)
-        y = np.zeros(0, np.int64)
-    else:
-        syn = _synthetic(root, run_id, version, method, k)
-        x, y = syn["X_syn"], syn["y_syn"]
-    # The run's own k: the closure and enemy share the pipeline stored in methods.json (the same
-    # functions on the same points); recomputed only for another k or a method the run lacks.
+    # The run's own k: the values the pipeline stored in methods.json; computed by the same engine
+    # functions only for another k or a method the run lacks.
     stored = {}
     if int(k) == int(p1.config.k_neighbors):
         stored = (cache.load_json_at(root, run_id, "methods") or {}).get(method) or {}
-    if stored.get("gap_closure") is not None:
-        closure = [np.nan if v is None else v for v in stored["gap_closure"]]
+    if method in ("none", "crt"):  # no synthetic points
+        x, y, prov = np.zeros((0, e.train_emb.shape[1]), np.float32), np.zeros(0, np.int64), {}
     else:
-        closure = gap_closure(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
-    if "enemy_share" in stored:
-        share = np.nan if stored["enemy_share"] is None else stored["enemy_share"]
+        syn = _synthetic(root, run_id, version, method, k)
+        x, y = syn["X_syn"], syn["y_syn"]
+        prov = {"base": syn["base"], "partner": syn["partner"]} if len(syn["base"]) == len(y) and len(y) else {}
+    if all(key in stored for key in QUALITY_KEYS):
+        out = {key: stored[key] for key in QUALITY_KEYS}
+        out["source"] = "stored"
     else:
-        share = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else float("nan")
+        from eos_core.closure import closure_measures, synthetic_enemy_share
+        from eos_core.eos import partner_share
+
+        out = closure_measures(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
+        out["enemy_share"] = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else None
+        out["partner_share"] = (partner_share(e.train_y, prov["base"], prov["partner"])
+                                if prov and method.startswith("eos") else None)
+        out["source"] = "computed"
+    from eos_core.closure import synthetic_enemy_share_per_class
+
     per_class = (synthetic_enemy_share_per_class(e.train_emb, e.train_y, x, y, num_classes=c) if len(x)
                  else np.full(c, np.nan))
-    return {"closure": np.asarray(closure, dtype=float), "enemy_share": float(share),
+    share = out["enemy_share"]
+    return {"nn_gap_closed": _nan_list(out["nn_gap_closed"]), "nn_gap_closed_note": list(out["nn_gap_closed_note"]),
+            "nn1_recall": _nan_list(out["nn1_recall"]), "nn1_recall_change": _nan_list(out["nn1_recall_change"]),
+            "enemy_share": float("nan") if share is None else float(share),
+            "partner_share": out["partner_share"], "source": out["source"],
             "enemy_share_per_class": np.asarray(per_class, dtype=float), "n": int(len(x))}
 
 
 def synthetic_quality(run_id: str, method: str, k: int) -> dict[str, Any]:
-    """Gap closure per class (``method="none"``: before oversampling) and the share of synthetic
-    points whose nearest real neighbour is an enemy."""
+    """Per class ``nn_gap_closed`` (with ``nn_gap_closed_note``), ``nn1_recall`` and
+    ``nn1_recall_change`` (:func:`eos_core.closure.closure_measures`), the share of synthetic points
+    whose nearest real neighbour is an enemy (overall and per class), ``partner_share`` (EOS
+    variants, else None), ``n`` synthetic points and ``source`` ("stored": methods.json at the run's
+    k; "computed": by the engine's functions for another k)."""
     store = cache.get_store()
     return _quality(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k))

@@ -34,7 +34,7 @@ PAGES = [
     ("embedding_gap", "Embedding gap", "Embedding gap", ["gap_map", "gap_bars", "gap_epochs"]),
     ("synthetic_inspector", "Synthetic inspector", "Synthetic inspector",
      ["syn_sel_eos", "syn_sel_smote", "syn_enemy_share", "syn_closure"]),
-    ("head_accuracy", "Head accuracy", "Head accuracy", ["recall_heatmap", "confusion_none"]),
+    ("head_accuracy", "Head accuracy", "Head accuracy", ["recall_heatmap", "confusion_crt"]),
 ]
 
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'

@@ -1,5 +1,6 @@
 """Figures, one module per kind: :mod:`~ui.figures.maps`, :mod:`~ui.figures.gap`,
-:mod:`~ui.figures.heads`, :mod:`~ui.figures.training`, and :mod:`~ui.figures.common` helpers.
+:mod:`~ui.figures.closure`, :mod:`~ui.figures.heads`, :mod:`~ui.figures.training`, and
+:mod:`~ui.figures.common` helpers.
 
 Plain numpy / pandas / plotly: no Streamlit and no engine computation, so every function is
 unit-testable and cheap to import. Each takes the numbers to draw (per-class arrays, the saved

@@ -1,10 +1,10 @@
-"""Gap figures: per-class gap bars (page 2), the gap over epochs (pages 1 and 2), gap closure and
-the enemy share of synthetic points (page 3).
+"""Gap figures (pages 1 and 2): per-class gap with its permutation null band, the head's recall
+gap, and the gap over epochs.
 
 Every value drawn here was computed by ``eos_core.gap`` and saved in ``gap.json`` /
-``history.json`` (or computed by the engine on the fly for another k, see :mod:`ui.synthetic`);
-these functions only arrange and draw them. They take per-class arrays so new fields of the
-report (bands, p-values, further measures) can be passed without changing the drawing code.
+``history.json``; these functions only arrange and draw them. The measures, their one-sentence
+labels and their "no gap" values come from :mod:`eos_core.names` (``GAP_MEASURES``,
+``GAP_LABELS``, ``GAP_NO_EFFECT``).
 """
 
 from __future__ import annotations
@@ -19,36 +19,58 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.figures.common import apply_layout, class_color, class_names, legend_name, marker_sizes, order_by_size
-from ui.labels import GAP_METRICS, method_color, method_name
+from ui.labels import GAP_MEASURES, GAP_NAMES, GAP_NO_EFFECT, SIGNIFICANCE
+
+BAND_NAME = "null band: 5–95 % of train/test reshuffles within the class"
+SIGNIFICANT_NAME = f"p < {SIGNIFICANCE:g}: gap wider than the reshuffles"
+NO_GAP_NAME = "no gap (1 for ratios, 0 for differences)"
+BAND_COLOR = "rgba(140, 140, 140, 0.35)"
+
+
+def per_class_field(report: Mapping[str, Any] | None, key: str, num_classes: int) -> list[float] | None:
+    """One per-class field as a list of length C (None → NaN), or None when the report lacks it.
+
+    ``report`` is either the engine's ``GapReport.to_dict()`` form (``{"per_class": [{class,
+    <key>, ...}], ...}``, e.g. ``gap.json``) or the per-epoch snapshot form (``{key: [values]}``).
+    """
+    if not report:
+        return None
+    rows = report.get("per_class")
+    if rows:
+        vals, found = [math.nan] * num_classes, False
+        for i, r in enumerate(rows):
+            c = int(r.get("class", i))
+            if 0 <= c < num_classes and key in r:
+                found = True
+                vals[c] = math.nan if r[key] is None else float(r[key])
+        return vals if found else None
+    v = report.get(key)
+    if v is not None and not isinstance(v, Mapping) and len(v) == num_classes:
+        return [math.nan if x is None else float(x) for x in v]
+    return None
 
 
 def gap_values(report: Mapping[str, Any] | None, num_classes: int) -> dict[str, list[float]]:
-    """Per-measure lists (length C) from a gap report dict — either the engine's
-    ``GapReport.to_dict()`` form (``{"per_class": [{class, spread_ratio, ...}], ...}``) or the
-    per-epoch snapshot form (``{measure: [per-class values]}``). None becomes NaN."""
-    out: dict[str, list[float]] = {}
-    if not report:
-        return out
-    rows = report.get("per_class") if isinstance(report, Mapping) else None
-    for m in GAP_METRICS:
-        vals = [float("nan")] * num_classes
-        if rows:
-            found = False
-            for i, r in enumerate(rows):
-                c = int(r.get("class", i))
-                if 0 <= c < num_classes and m in r:
-                    found = True
-                    vals[c] = float("nan") if r[m] is None else float(r[m])
-            if found:
-                out[m] = vals
-        elif m in report and report[m] is not None and len(report[m]) == num_classes:
-            out[m] = [float("nan") if v is None else float(v) for v in report[m]]
+    """Per measure of ``GAP_MEASURES`` the per-class values (length C) the report holds."""
+    out = {m: per_class_field(report, m, num_classes) for m in GAP_MEASURES}
+    return {m: v for m, v in out.items() if v is not None}
+
+
+def gap_null(report: Mapping[str, Any] | None, num_classes: int) -> dict[str, dict[str, list[float]]]:
+    """Per measure the stored permutation results: ``{m: {"p5": [...], "p95": [...], "p": [...]}}``
+    (only measures whose three fields are in the report; NaN where a class was not tested)."""
+    out = {}
+    for m in GAP_MEASURES:
+        fields = {s: per_class_field(report, f"{m}_{s}", num_classes) for s in ("p5", "p95", "p")}
+        if all(v is not None for v in fields.values()):
+            out[m] = fields
     return out
 
 
 def gap_frame(classes: Sequence[str] | None, train_counts: Sequence[int],
               values: Mapping[str, Sequence[float]]) -> pd.DataFrame:
-    """Per-class gap table ordered by class size (largest first)."""
+    """Per-class table ordered by class size (largest first): ``class_id``, ``class``, ``train_n``
+    and one column per entry of ``values`` (each indexed by class id)."""
     counts = np.asarray(train_counts)
     names = class_names(classes, len(counts))
     df = pd.DataFrame({"class_id": np.arange(len(counts)), "class": names, "train_n": counts})
@@ -58,49 +80,94 @@ def gap_frame(classes: Sequence[str] | None, train_counts: Sequence[int],
     return df.sort_values(["train_n", "class_id"], ascending=[False, True]).reset_index(drop=True)
 
 
+def _fmt(v: float | None, spec: str) -> str:
+    return "n/a" if v is None or not math.isfinite(float(v)) else format(float(v), spec)
+
+
+def panel_title(m: str, rho: float | None, rho_p: float | None) -> str:
+    """``"<name> — Spearman(size, gap) = -0.55 (p = 0.070)"`` from the engine's values."""
+    return f"{GAP_NAMES.get(m, m)} — Spearman(size, gap) = {_fmt(rho, '+.2f')} (p = {_fmt(rho_p, '.3f')})"
+
 
 def gap_bars(df: pd.DataFrame, *, metrics: Sequence[str] | None = None, title: str | None = None,
-             rho: Mapping[str, float | None] | None = None,
-             bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None) -> go.Figure:
-    """One bar panel per gap measure, classes left → right from largest to smallest.
+             rho: Mapping[str, float | None] | None = None, rho_p: Mapping[str, float | None] | None = None,
+             null: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> go.Figure:
+    """One panel per gap measure, classes left → right from largest to smallest.
+
+    Each class shows its null band (grey bar from the 5 % to the 95 % quantile of the measure over
+    train/test reshuffles), its observed value (a dot in the class's colour) and, when its
+    one-sided permutation p-value is below :data:`SIGNIFICANCE`, a ring around the dot. A dashed
+    line marks "no gap" (``GAP_NO_EFFECT``).
 
     Parameters
     ----------
     df : DataFrame
         :func:`gap_frame`: ``class_id``, ``class``, ``train_n`` and one column per measure.
-    rho : mapping, optional
-        Spearman correlation of class size and gap per measure (the engine's
-        ``size_gap_spearman``), shown in each panel title; "n/a" when absent or None.
-    bands : mapping, optional
-        Per measure ``(low, high)``, each of shape ``(C,)`` indexed by class id (e.g. a null band):
-        drawn as an error bar from ``low`` to ``high`` around each bar.
+    rho, rho_p : mapping, optional
+        The engine's ``size_gap_spearman`` and ``size_gap_spearman_p`` per measure (panel titles;
+        "n/a" when absent).
+    null : mapping, optional
+        :func:`gap_null`'s dict: per measure ``p5``, ``p95``, ``p`` of shape (C,), by class id.
+
+    Traces per panel, in order: the band (``"<m> band"``, a bar with ``base`` = p5), the observed
+    values (named ``m``), the significant classes (``"<m> p<0.05"``), the no-gap line.
     """
-    metrics = [m for m in (metrics or list(GAP_METRICS)) if m in df.columns]
-    titles = []
-    for m in metrics:
-        r = (rho or {}).get(m)
-        rho_m = float("nan") if r is None else float(r)
-        titles.append(f"{GAP_METRICS.get(m, m)} — Spearman(size, gap) = "
-                      + ("n/a" if math.isnan(rho_m) else f"{rho_m:+.2f}"))
-    fig = make_subplots(rows=max(len(metrics), 1), cols=1, shared_xaxes=True,
-                        subplot_titles=titles, vertical_spacing=0.12)
+    metrics = [m for m in (metrics or list(GAP_MEASURES)) if m in df.columns]
+    titles = [panel_title(m, (rho or {}).get(m), (rho_p or {}).get(m)) for m in metrics]
+    fig = make_subplots(rows=max(len(metrics), 1), cols=1, shared_xaxes=True, subplot_titles=titles,
+                        vertical_spacing=0.1)
     labels = [legend_name(n, c) for n, c in zip(df["class"], df["train_n"], strict=True)]
     ids = df["class_id"].to_numpy()
     for i, m in enumerate(metrics, start=1):
         y = df[m].to_numpy(dtype=float)
-        error = None
-        if bands and m in bands:
-            lo, hi = (np.asarray(b, dtype=float)[ids] for b in bands[m])
-            error = dict(type="data", symmetric=False, array=hi - y, arrayminus=y - lo, visible=True)
-        fig.add_bar(x=labels, y=y, row=i, col=1, name=m, showlegend=False, error_y=error,
-                    marker_color=[class_color(c) for c in ids],
-                    hovertemplate="%{x}<br>" + m + " = %{y:.3f}<extra></extra>")
+        nm = (null or {}).get(m)
+        first = i == 1
+        p = np.full(len(ids), np.nan)
+        if nm is not None:
+            lo, hi = (np.asarray(nm[s], dtype=float)[ids] for s in ("p5", "p95"))
+            p = np.asarray(nm["p"], dtype=float)[ids]
+            fig.add_bar(x=labels, y=hi - lo, base=lo, row=i, col=1, name=BAND_NAME if first else f"{m} band",
+                        meta=f"{m} band", legendgroup="band", showlegend=first, marker_color=BAND_COLOR, width=0.5,
+                        customdata=np.column_stack([lo, hi]),
+                        hovertemplate="%{x}<br>null band %{customdata[0]:.3f} – %{customdata[1]:.3f}<extra></extra>")
+        fig.add_scatter(x=labels, y=y, row=i, col=1, name=m, mode="markers", showlegend=False,
+                        marker=dict(color=[class_color(c) for c in ids], size=11, line=dict(width=1, color="white")),
+                        customdata=p, meta=m,
+                        hovertemplate="%{x}<br>" + GAP_NAMES.get(m, m) + " = %{y:.3f}<br>p = %{customdata:.3f}"
+                                      "<extra></extra>")
+        sig = np.isfinite(p) & (p < SIGNIFICANCE)
+        fig.add_scatter(x=[lab for lab, s in zip(labels, sig, strict=True) if s], y=y[sig], row=i, col=1,
+                        name=SIGNIFICANT_NAME if first else f"{m} p<{SIGNIFICANCE:g}", meta=f"{m} significant",
+                        legendgroup="sig", showlegend=first, mode="markers",
+                        marker=dict(symbol="circle-open", size=20, line=dict(width=2.5, color="#d62728"),
+                                    color="#d62728"),
+                        hoverinfo="skip")
+        fig.add_scatter(x=labels, y=[GAP_NO_EFFECT[m]] * len(labels), row=i, col=1, mode="lines",
+                        name=NO_GAP_NAME if first else f"{m} no gap", meta=f"{m} no gap", legendgroup="nogap",
+                        showlegend=first, line=dict(color="#333", dash="dash", width=1.2), hoverinfo="skip")
+        fig.update_yaxes(title_text="ratio" if GAP_NO_EFFECT[m] == 1.0 else "difference", row=i, col=1)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
-    fig.update_xaxes(title_text="class (largest → smallest)", row=len(metrics) or 1, col=1)
-    return apply_layout(fig, title=title, height=220 * max(len(metrics), 1) + 60)
+    fig.update_xaxes(title_text="class (largest → smallest training set)", row=len(metrics) or 1, col=1)
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", yanchor="bottom", y=1.04, xanchor="left", x=0))
+    fig = apply_layout(fig, title=title, height=250 * max(len(metrics), 1) + 90)
+    fig.update_layout(margin=dict(t=90))
+    return fig
 
 
-def history_gap_frame(history: Sequence[Mapping[str, Any]], metric: str = "spread_ratio") -> pd.DataFrame:
+def head_gap_bars(df: pd.DataFrame, column: str = "head_recall_gap", *, title: str | None = None) -> go.Figure:
+    """The phase-1 head's train recall − test recall per class (bars from 0, classes largest →
+    smallest; no band)."""
+    labels = [legend_name(n, c) for n, c in zip(df["class"], df["train_n"], strict=True)]
+    fig = go.Figure(go.Bar(x=labels, y=df[column].to_numpy(dtype=float), name=column,
+                           marker_color=[class_color(c) for c in df["class_id"]],
+                           hovertemplate="%{x}<br>train recall − test recall = %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=0.0, line=dict(color="#333", width=1))
+    fig.update_layout(xaxis=dict(type="category", title="class (largest → smallest training set)"),
+                      yaxis_title="train − test recall")
+    return apply_layout(fig, title=title, height=300)
+
+
+def history_gap_frame(history: Sequence[Mapping[str, Any]], metric: str) -> pd.DataFrame:
     """Long table (epoch, class_id, value) from history rows that carry gap snapshots."""
     rows = []
     for h in history:
@@ -114,9 +181,10 @@ def history_gap_frame(history: Sequence[Mapping[str, Any]], metric: str = "sprea
 
 
 def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
-                    train_counts: Sequence[int], metric: str = "spread_ratio",
-                    title: str | None = None, height: int = 340, legend: str = "right") -> go.Figure:
-    """Per-class gap metric across training epochs, one line per class (minority first).
+                    train_counts: Sequence[int], metric: str, title: str | None = None, height: int = 340,
+                    legend: str = "right") -> go.Figure:
+    """Per-class gap measure across training epochs, one line per class (minority first), with a
+    dashed "no gap" line (per-epoch snapshots have no null band).
 
     ``legend="below"``: a horizontal legend under the plot (for half-width columns)."""
     df = history_gap_frame(history, metric)
@@ -133,7 +201,9 @@ def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[s
             line=dict(color=class_color(c), width=float(sizes[c])), marker=dict(size=4),
             hovertemplate=f"{names[c]} (n={counts[c]})<br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
         ))
-    fig.update_layout(xaxis=dict(title="epoch", tickformat="d"), yaxis_title=GAP_METRICS.get(metric, metric))
+    fig.add_hline(y=GAP_NO_EFFECT.get(metric, 1.0), line=dict(color="#333", dash="dash", width=1.2),
+                  annotation_text="no gap", annotation_position="bottom right")
+    fig.update_layout(xaxis=dict(title="epoch", tickformat="d"), yaxis_title=GAP_NAMES.get(metric, metric))
     fig = apply_layout(fig, title=title, height=height)
     if legend == "below":
         fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0,
@@ -142,8 +212,9 @@ def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[s
 
 
 def gap_animation(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
-                  train_counts: Sequence[int], metric: str = "spread_ratio") -> go.Figure:
-    """Bars per class (largest → smallest) animated over epochs, with a play button and slider."""
+                  train_counts: Sequence[int], metric: str) -> go.Figure:
+    """Bars per class (largest → smallest) animated over epochs, with a play button and slider.
+    Bars start at the measure's "no gap" value, so a bar above it is a gap, below it none."""
     df = history_gap_frame(history, metric)
     counts = np.asarray(train_counts)
     names = class_names(classes, len(counts))
@@ -151,18 +222,23 @@ def gap_animation(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str
     labels = [legend_name(names[c], counts[c]) for c in order]
     colors = [class_color(c) for c in order]
     epochs = sorted(df["epoch"].unique()) if not df.empty else []
+    base = GAP_NO_EFFECT.get(metric, 1.0)
 
     def bars(ep):
         sub = df[df["epoch"] == ep].set_index("class_id")["value"]
-        return go.Bar(x=labels, y=[sub.get(c, np.nan) for c in order], marker_color=colors,
-                      hovertemplate="%{x}: %{y:.3f}<extra></extra>")
+        vals = np.array([sub.get(c, np.nan) for c in order], dtype=float)
+        return go.Bar(x=labels, y=vals - base, base=base, marker_color=colors, customdata=vals,
+                      hovertemplate="%{x}: %{customdata:.3f}<extra></extra>")
 
     fig = go.Figure(data=[bars(epochs[0])] if epochs else [go.Bar(x=labels, y=[np.nan] * len(labels))])
     fig.frames = [go.Frame(data=[bars(ep)], name=str(ep)) for ep in epochs]
-    ymax = float(np.nanmax(df["value"])) * 1.1 if not df.empty and np.isfinite(df["value"]).any() else 1.0
+    finite = df["value"][np.isfinite(df["value"])] if not df.empty else pd.Series(dtype=float)
+    lo = min(base, float(finite.min())) if len(finite) else base - 1
+    hi = max(base, float(finite.max())) if len(finite) else base + 1
+    pad = 0.08 * (hi - lo or 1.0)
     fig.update_layout(
-        yaxis=dict(range=[0, ymax], title=GAP_METRICS.get(metric, metric)),
-        xaxis=dict(type="category", title="class (largest → smallest)"),
+        yaxis=dict(range=[lo - pad, hi + pad], title=GAP_NAMES.get(metric, metric)),
+        xaxis=dict(type="category", title="class (largest → smallest training set)"),
         updatemenus=[dict(type="buttons", showactive=False, x=0, y=1.15, xanchor="left",
                           buttons=[dict(label="▶ play", method="animate",
                                         args=[None, dict(frame=dict(duration=400, redraw=True),
@@ -174,44 +250,5 @@ def gap_animation(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str
                                   args=[[str(ep)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
                              for ep in epochs])],
     )
+    fig.add_hline(y=base, line=dict(color="#333", dash="dash", width=1.2))
     return apply_layout(fig, height=380)
-
-
-# --------------------------------------------------------------------------------------------
-# page 3: synthetic inspector
-
-
-def share_bars(values: Mapping[str, float], *, title: str, yaxis: str, percent: bool = True) -> go.Figure:
-    """One bar per oversampler (e.g. share of synthetic points whose nearest real neighbour is an
-    enemy), in the oversampler's colour."""
-    methods = list(values)
-    fig = go.Figure(go.Bar(x=[method_name(m) for m in methods], y=[values[m] for m in methods],
-                           marker_color=[method_color(m) for m in methods],
-                           text=[f"{values[m]:.0%}" if percent else f"{values[m]:.3f}" for m in methods],
-                           textposition="outside", cliponaxis=False,
-                           hovertemplate="%{x}: %{text}<extra></extra>"))
-    fig.update_layout(yaxis_title=yaxis, xaxis_title="oversampler", xaxis_type="category")
-    if percent:
-        fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
-    return apply_layout(fig, title=title, height=340)
-
-
-def closure_bars(closure: Mapping[str, Sequence[float]], *, classes: Sequence[str] | None,
-                 train_counts: Sequence[int], title: str | None = None) -> go.Figure:
-    """Gap closure per class, grouped by oversampler (one colour each); classes largest → smallest."""
-    counts = np.asarray(train_counts)
-    names = class_names(classes, len(counts))
-    order = order_by_size(counts, ascending=False)
-    labels = [legend_name(names[c], counts[c]) for c in order]
-    fig = go.Figure()
-    for m, vals in closure.items():
-        v = np.asarray(vals, dtype=float)
-        fig.add_bar(x=labels, y=[v[c] if c < len(v) else np.nan for c in order], name=method_name(m),
-                    marker_color=method_color(m),
-                    hovertemplate=method_name(m) + "<br>%{x}: %{y:.2f}<extra></extra>")
-    fig.update_layout(barmode="group", xaxis_type="category", yaxis_title="gap closure",
-                      xaxis_title="class (largest → smallest)", yaxis_range=[0, 1.02], legend_title_text="oversampler")
-    return apply_layout(fig, title=title, height=340)
-
-
-# --------------------------------------------------------------------------------------------

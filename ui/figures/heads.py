@@ -1,8 +1,9 @@
-"""Head-accuracy figures and tables (pages 1 and 4): scores per method, the best marked, recall
-heatmap, confusion matrices, mean ± std over seeds.
+"""Head-accuracy figures and tables (pages 1 and 4): scores per method and their paired
+difference from cRT, the best marked, recall heatmap, confusion matrices, means with 95 %
+intervals over seeds.
 
-The numbers are the engine's (``eos_core.metrics`` via ``methods.json``); nothing is recomputed
-here except the mean and standard deviation across seeds.
+The numbers are the engine's: ``eos_core.metrics`` and the pipeline's ``delta_vs_crt`` via
+``methods.json``, and ``eos_core.compare.aggregate`` for several seeds; nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -12,24 +13,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
 from ui.figures.common import apply_layout, class_names, legend_name, order_by_size
-from ui.labels import METRIC_COLUMNS, TABLE_COLUMNS, method_color, method_name
+from ui.labels import CONTROL_METHOD, DELTA_COLUMNS, METRIC_COLUMNS, TABLE_COLUMNS, method_color, method_name
 
 
 def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per method (raw names, for CSV): balanced accuracy, g-mean, macro-F1, synthetic
-    count, seconds."""
+    """One row per method (raw ids, for CSV): balanced accuracy, g-mean, macro-F1, each one's
+    paired difference from cRT as stored (``delta_vs_crt``; NaN for cRT itself), synthetic count,
+    seconds."""
     rows = []
     for name, r in methods.items():
         m = r.get("metrics", r)
+        delta = r.get("delta_vs_crt") or {}
         rows.append({
             "method": name,
-            "balanced_accuracy": _f(m.get("balanced_accuracy")),
-            "g_mean": _f(m.get("g_mean")),
-            "macro_f1": _f(m.get("macro_f1")),
+            **{k: _f(m.get(k)) for k in METRIC_COLUMNS},
+            **{f"delta_{k}": _f(delta.get(k)) for k in METRIC_COLUMNS},
             "n_synthetic": int(r.get("n_synthetic", 0) or 0),
             "seconds": _f(r.get("seconds")),
         })
@@ -48,9 +49,9 @@ def best_methods(table: pd.DataFrame, metric: str = "balanced_accuracy") -> list
 
 
 def metrics_view(table: pd.DataFrame) -> Any:
-    """``metrics_table`` for display: short method names, the best balanced accuracy marked with
-    a ★ in the name, human column names, 4 decimals, the best value of each metric highlighted
-    (a pandas Styler for ``st.dataframe``)."""
+    """``metrics_table`` for display: short method names, the best balanced accuracy on the test set
+    marked with a ★ in the name, human column names, 4 decimals (Δ signed), the best value of each
+    score highlighted (a pandas Styler for ``st.dataframe``)."""
     best = set(best_methods(table))
     view = table.copy()
     view["method"] = [method_name(m) + (" ★" if m in best else "") for m in table["method"]]
@@ -58,7 +59,8 @@ def metrics_view(table: pd.DataFrame) -> Any:
     metric_cols = list(METRIC_COLUMNS.values())
     best_style = "background-color: #d7efd9; font-weight: 600"
     return (view.style
-            .format({**{c: "{:.4f}" for c in metric_cols}, TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep="–")
+            .format({**{c: "{:.4f}" for c in metric_cols}, **{c: "{:+.4f}" for c in DELTA_COLUMNS.values()},
+                     TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep="–")
             .apply(lambda col: np.where(_is_best(col), best_style, ""), subset=metric_cols))
 
 
@@ -132,24 +134,60 @@ def confusion_figure(conf: Sequence[Sequence[float]], *, classes: Sequence[str] 
     return apply_layout(fig, title=title, height=420)
 
 
-def seeds_summary(per_seed: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean, std and count of ``metric`` per method from a long table (method, seed, metric...)."""
-    g = per_seed.groupby("method", sort=False)[metric]
-    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1).fillna(0.0), "n": g.count()}).reset_index()
-    return out
+def aggregate_table(agg: Mapping[str, Any], metric: str) -> pd.DataFrame:
+    """One row per method from ``eos_core.compare.aggregate``'s dict: ``method``, ``n``, ``mean``,
+    ``low``, ``high`` of ``metric`` and ``delta_mean``, ``delta_low``, ``delta_high`` of its paired
+    difference from cRT (NaN for cRT itself, and for the bounds with one seed)."""
+    rows = []
+    for m, r in agg["methods"].items():
+        s, d = r["metrics"][metric], (r.get("delta_vs_crt") or {}).get(metric) or {}
+        rows.append({"method": m, "n": int(s["n"]), "mean": _f(s["mean"]), "low": _f(s["low"]),
+                     "high": _f(s["high"]), "delta_mean": _f(d.get("mean")), "delta_low": _f(d.get("low")),
+                     "delta_high": _f(d.get("high"))})
+    return pd.DataFrame(rows, columns=["method", "n", "mean", "low", "high", "delta_mean", "delta_low", "delta_high"])
 
-def seeds_bars(summary: pd.DataFrame, *, metric: str, title: str | None = None) -> go.Figure:
-    """Mean ± std over seeds per method, in each method's colour (a standard bar chart: Plotly
-    Express). The value axis starts near the smallest mean, not at 0, so close means differ."""
-    df = summary.assign(name=[method_name(m) for m in summary["method"]])
-    fig = px.bar(df, x="name", y="mean", error_y="std", custom_data=["n"],
-                 labels={"name": "oversampler", "mean": METRIC_COLUMNS.get(metric, metric)})
-    fig.update_traces(marker_color=[method_color(m) for m in df["method"]],
-                      hovertemplate="%{x}<br>mean %{y:.3f} ± %{error_y.array:.3f}<br>%{customdata[0]} seed(s)"
-                                    "<extra></extra>")
-    lo = float((df["mean"] - df["std"]).min()) if len(df) else 0.0
-    hi = float((df["mean"] + df["std"]).max()) if len(df) else 1.0
-    pad = max(0.02, 0.15 * (hi - lo))
-    fig.update_layout(xaxis_type="category", yaxis_range=[max(0.0, lo - pad), min(1.0, hi + pad)])
-    return apply_layout(fig, title=title, height=340)
 
+def interval_plot(table: pd.DataFrame, *, metric: str, delta: bool, per_seed: pd.DataFrame | None = None,
+                  title: str | None = None) -> go.Figure:
+    """Mean with its 95 % t-interval per method (a dot and a whisker, in the method's colour), the
+    single seeds as small grey dots; the value axis fits the values (it does not start at 0).
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`aggregate_table`.
+    delta : bool
+        Draw the paired difference from cRT (``delta_*`` columns, with a line at 0 = cRT) instead
+        of the score itself; cRT is then left out.
+    per_seed : DataFrame, optional
+        Long table ``method``, ``seed``, ``value`` of the single runs (the same quantity).
+    """
+    pre = "delta_" if delta else ""
+    df = table[table["method"] != CONTROL_METHOD] if delta else table
+    names = [method_name(m) for m in df["method"]]
+    mean = df[f"{pre}mean"].to_numpy(float)
+    low, high = df[f"{pre}low"].to_numpy(float), df[f"{pre}high"].to_numpy(float)
+    fig = go.Figure()
+    if per_seed is not None and len(per_seed):
+        ps = per_seed[per_seed["method"].isin(df["method"])]
+        fig.add_scatter(x=[method_name(m) for m in ps["method"]], y=ps["value"], mode="markers", name="one seed",
+                        marker=dict(color="#9a9a9a", size=6, symbol="circle-open"),
+                        customdata=ps["seed"], hovertemplate="%{x} · seed %{customdata}: %{y:.4f}<extra></extra>")
+    fig.add_scatter(x=names, y=mean, mode="markers", name="mean, 95 % interval",
+                    marker=dict(color=[method_color(m) for m in df["method"]], size=12),
+                    error_y=dict(type="data", symmetric=False, array=high - mean, arrayminus=mean - low,
+                                 thickness=2, width=8, color="#444"),
+                    customdata=np.column_stack([low, high]),
+                    hovertemplate="%{x}<br>mean %{y:+.4f}<br>95 % interval %{customdata[0]:+.4f} … "
+                                  "%{customdata[1]:+.4f}<extra></extra>" if delta else
+                                  "%{x}<br>mean %{y:.4f}<br>95 % interval %{customdata[0]:.4f} … "
+                                  "%{customdata[1]:.4f}<extra></extra>")
+    label = METRIC_COLUMNS.get(metric, metric)
+    if delta:  # the control, as a line: its paired difference from itself is 0 in every seed
+        fig.add_hline(y=0.0, line=dict(color="#333", dash="dash", width=1.2))
+    fig.update_layout(xaxis=dict(type="category", title=None),
+                      yaxis=dict(title=DELTA_COLUMNS[f"delta_{metric}"] + " (dashed: 0 = cRT)" if delta else label,
+                                 zeroline=False, tickformat="+.3f" if delta else ".3f"))
+    fig = apply_layout(fig, title=title, height=420)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.32, xanchor="left", x=0))
+    return fig
