@@ -34,7 +34,7 @@ _LAZY = {
     "load_phase1": "pipeline",
     "load_methods": "pipeline",
     "generalization_gap": "gap",
-    "gap_closure": "gap",
+    "closure_measures": "closure",
     "fit_projection": "projection",
     "train_head": "head",
     "attach_head": "head",

@@ -27,7 +27,7 @@ import numpy as np
 from .errors import ConfigError
 from .gap_measures import check_pair, check_same_width, distance_floor, knn, nn_log_ratio
 
-__all__ = ["nn1_recall", "gap_closure", "closure_measures", "synthetic_enemy_share",
+__all__ = ["nn1_recall", "closure_measures", "synthetic_enemy_share",
            "synthetic_enemy_share_per_class"]
 
 
@@ -76,7 +76,6 @@ def nn1_recall(real_emb: np.ndarray, real_y: np.ndarray, synth_emb: np.ndarray, 
 
 
 # The old name, kept while the app still imports it: it always was this 1-NN recall.
-gap_closure = nn1_recall
 
 
 def closure_measures(real_emb: np.ndarray, real_y: np.ndarray, synth_emb: np.ndarray, synth_y: np.ndarray,

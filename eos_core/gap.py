@@ -27,18 +27,12 @@ from .subsample import per_class_cap, snapshot_subsample
 __all__ = [
     "GapReport",
     "GAP_MEASURES",
-    "LEGACY_GAP_KEYS",
     "generalization_gap",
     "spearman_rho",
     "snapshot_subsample",
     "per_class_cap",
 ]
 
-# Keys the app read before the measures were made unbiased; written with the new values until the
-# app switches to GAP_MEASURES.
-LEGACY_GAP_KEYS: dict[str, str] = {
-    "spread_ratio": "centroid_ratio", "distance_gap": "nn_ratio", "accuracy_gap": "nn1_recall_gap",
-}
 # Fewer finite (size, gap) pairs than this and a rank correlation says nothing.
 _MIN_SPEARMAN_POINTS = 3
 
@@ -100,23 +94,20 @@ class GapReport:
     null: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> np.ndarray:
-        # report.centroid_ratio etc. (and the legacy names) read the values dict.
+        # report.centroid_ratio etc. read the values dict.
         values = self.__dict__.get("values", {})
-        key = LEGACY_GAP_KEYS.get(name, name)
-        if key in values:
-            return values[key]
+        if name in values:
+            return values[name]
         raise AttributeError(name)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN written as None)::
 
             {"per_class": [{class, train_count, test_count, <m>, <m>_p5, <m>_p95, <m>_p,
-                            head_recall_gap, perm_train_count, perm_test_count,
-                            spread_ratio, distance_gap, accuracy_gap}, ...],
+                            head_recall_gap, perm_train_count, perm_test_count}, ...],
              "size_gap_spearman": {<m>: rho}, "size_gap_spearman_p": {<m>: p}, "null": {...}}
 
-        for each measure <m> of :data:`GAP_MEASURES`; the three legacy keys repeat
-        centroid_ratio, nn_ratio and nn1_recall_gap under their old names.
+        for each measure <m> of :data:`GAP_MEASURES`.
         """
         rows = []
         for i, c in enumerate(self.classes):
@@ -130,20 +121,14 @@ class GapReport:
             row["head_recall_gap"] = _none_if_nan(float(self.head_recall_gap[i]))
             row["perm_train_count"] = int(self.perm_train_count[i])
             row["perm_test_count"] = int(self.perm_test_count[i])
-            row.update({old: row[new] for old, new in LEGACY_GAP_KEYS.items()})
             rows.append(row)
-        rho = dict(self.size_gap_spearman)
-        rho_p = dict(self.size_gap_spearman_p)
-        for old, new in LEGACY_GAP_KEYS.items():
-            rho[old], rho_p[old] = rho.get(new), rho_p.get(new)
-        return {"per_class": rows, "size_gap_spearman": rho, "size_gap_spearman_p": rho_p, "null": dict(self.null)}
+        return {"per_class": rows, "size_gap_spearman": dict(self.size_gap_spearman),
+                "size_gap_spearman_p": dict(self.size_gap_spearman_p), "null": dict(self.null)}
 
     def snapshot(self) -> dict[str, list[float | None]]:
         """The per-epoch form stored in ``EpochStats.gap``: ``{measure: [per-class value or None]}``
-        for :data:`GAP_MEASURES` and the legacy keys."""
-        out = {m: [_none_if_nan(float(v)) for v in self.values[m]] for m in GAP_MEASURES}
-        out.update({old: out[new] for old, new in LEGACY_GAP_KEYS.items()})
-        return out
+        for :data:`GAP_MEASURES`."""
+        return {m: [_none_if_nan(float(v)) for v in self.values[m]] for m in GAP_MEASURES}
 
 
 def _head_recall_gap(ytr: np.ndarray, ptr: np.ndarray, yte: np.ndarray, pte: np.ndarray, c: int) -> np.ndarray:
@@ -234,15 +219,3 @@ def generalization_gap(
         size_gap_spearman={m: _finite_rho(sizes, values[m]) for m in GAP_MEASURES},
         size_gap_spearman_p=null.spearman_p, null=null.settings,
     )
-
-# The 1-NN recall with synthetic points and the synthetic enemy share moved to eos_core.closure;
-# these names stay importable from here until the app imports them from there.
-_MOVED = {"gap_closure", "nn1_recall", "synthetic_enemy_share", "synthetic_enemy_share_per_class"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from . import closure
-
-        return getattr(closure, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,17 +10,14 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from eos_core.closure import closure_measures
+from eos_core.closure import closure_measures, nn1_recall, synthetic_enemy_share, synthetic_enemy_share_per_class
 from eos_core.errors import Cancelled, ConfigError
 from eos_core.gap import (
     GAP_MEASURES,
-    gap_closure,
     generalization_gap,
     per_class_cap,
     snapshot_subsample,
     spearman_rho,
-    synthetic_enemy_share,
-    synthetic_enemy_share_per_class,
 )
 from eos_core.gap_measures import distance_floor, knn, observed_measures
 from eos_core.gap_null import enemy_distances, pool_measures
@@ -54,8 +51,9 @@ def test_measures_by_hand(line_case):
     # centroid, class 1: LOO centroids are the other point: train 3, 3; test 1.5 to both -> 0.5
     assert r.centroid_ratio[1] == pytest.approx(0.5, rel=1e-5)
     assert math.isnan(r.nn_ratio[2]) and math.isnan(r.centroid_ratio[2])  # one train point, no test point
-    # legacy names read the new values
-    assert r.distance_gap[1] == r.nn_ratio[1] and r.spread_ratio[1] == r.centroid_ratio[1]
+    # the old names (biased measures) are gone, so nothing can read them by mistake
+    with pytest.raises(AttributeError):
+        r.spread_ratio  # noqa: B018
 
 
 def test_nn1_recall_gap_by_hand():
@@ -185,14 +183,13 @@ def test_to_dict_and_snapshot_are_json(line_case):
     row = d["per_class"][1]
     for m in GAP_MEASURES:
         assert {m, f"{m}_p5", f"{m}_p95", f"{m}_p"} <= set(row)
-    assert row["spread_ratio"] == row["centroid_ratio"] and row["distance_gap"] == row["nn_ratio"]
-    assert row["accuracy_gap"] == row["nn1_recall_gap"]
+    assert not {"spread_ratio", "distance_gap", "accuracy_gap"} & set(row)
     assert row["perm_train_count"] == 2 and row["perm_test_count"] == 1
     assert d["per_class"][2]["nn_ratio"] is None and d["per_class"][2]["nn_ratio_p"] is None
     assert set(d["size_gap_spearman_p"]) >= set(GAP_MEASURES) and d["null"]["permutations"] == 10
     snap = r.snapshot()
     json.dumps(snap, allow_nan=False)
-    assert set(snap) == set(GAP_MEASURES) | {"spread_ratio", "distance_gap", "accuracy_gap"}
+    assert set(snap) == set(GAP_MEASURES)
     assert len(snap["nn_ratio"]) == 3
 
 
@@ -215,7 +212,7 @@ def test_errors(line_case):
     with pytest.raises(ConfigError):
         generalization_gap(train, train_y, test, test_y, num_classes=3, permutations=-1)
     with pytest.raises(ConfigError):
-        gap_closure(train, train_y, pts(np.nan), [0], test, test_y, num_classes=3)
+        nn1_recall(train, train_y, pts(np.nan), [0], test, test_y, num_classes=3)
     with pytest.raises(ConfigError):
         synthetic_enemy_share(train, train_y, pts(1, 2), [0])
 
@@ -236,16 +233,16 @@ TEST_Y = np.array([0, 0, 1, 1])
 
 def test_gap_closure_before_and_after():
     empty = np.empty((0, 2), np.float32)
-    before = gap_closure(REAL, REAL_Y, empty, np.empty(0, np.int64), TEST, TEST_Y, num_classes=3)
+    before = nn1_recall(REAL, REAL_Y, empty, np.empty(0, np.int64), TEST, TEST_Y, num_classes=3)
     # test0 at 0.5 -> 0 (ok), at 6 -> 10 (wrong); test1 at 9 -> 10 (ok), at 4 -> 0 (wrong)
     assert before[:2] == pytest.approx([0.5, 0.5])
     assert math.isnan(before[2])  # no test sample of class 2
     # A synthetic class-0 point at 6.5 captures the class-0 test point at 6; the class-1 test point
     # at 4 stays wrong (6.5 is class 0 too) and the one at 9 stays right (10 is nearer than 6.5).
-    after = gap_closure(REAL, REAL_Y, pts(6.5), [0], TEST, TEST_Y, num_classes=3)
+    after = nn1_recall(REAL, REAL_Y, pts(6.5), [0], TEST, TEST_Y, num_classes=3)
     assert after[:2] == pytest.approx([1.0, 0.5])
     # Any empty array shape is accepted for "no synthetic points".
-    same = gap_closure(REAL, REAL_Y, [], [], TEST, TEST_Y, num_classes=3)
+    same = nn1_recall(REAL, REAL_Y, [], [], TEST, TEST_Y, num_classes=3)
     np.testing.assert_array_equal(same, before)
 
 

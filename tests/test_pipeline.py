@@ -78,7 +78,7 @@ def test_gap_report_and_closure(result):
     gap = res.gap
     assert [g["class"] for g in gap["per_class"]] == list(range(10))
     assert [g["train_count"] for g in gap["per_class"]] == res.phase1.train_counts
-    assert set(gap["size_gap_spearman"]) >= {"accuracy_gap", "spread_ratio", "distance_gap"}
+    assert set(gap["size_gap_spearman"]) == {"centroid_ratio", "nn_ratio", "nn1_recall_gap"}
     assert set(gap["closure"]) == set(METHODS)
     assert all(0.0 <= v <= 1.0 for v in gap["closure"]["none"] if v is not None)
 
@@ -100,7 +100,7 @@ def test_run_json_cli_on_digits(tmp_path):
     counts = res["train_counts"]
     assert res["methods"]["eos"]["n_synthetic"] == sum(max(counts) - c for c in counts)
     row = res["gap"]["per_class"][0]
-    assert set(row) >= {"class", "train_count", "accuracy_gap", "spread_ratio", "distance_gap"}
+    assert set(row) >= {"class", "train_count", "centroid_ratio", "nn_ratio", "nn1_recall_gap", "nn_ratio_p"}
     assert "size_gap_spearman" in res["gap"]
 
 

@@ -50,7 +50,7 @@ def test_short_digits_run_really_learns_and_is_saved(tmp_path):
     p1 = run_phase1(_digits_cfg(), store=store, progress=events.append)
     assert p1.metrics["balanced_accuracy"] > 0.6  # chance is 0.1
     assert [e["epoch"] for e in events if e["phase"] == "train"] == list(range(1, 26))
-    assert p1.history[-1]["gap"] is not None and len(p1.history[-1]["gap"]["spread_ratio"]) == 10
+    assert p1.history[-1]["gap"] is not None and len(p1.history[-1]["gap"]["nn_ratio"]) == 10
     e = p1.embeddings
     assert e.train_emb.dtype == np.float32 and e.train_emb.shape[0] == sum(p1.train_counts)
     assert e.test_emb.shape[0] == 540 and e.test_logits.shape == (540, 10)
@@ -97,5 +97,5 @@ def test_cancel_between_batches_marks_run_cancelled(tmp_path):
 def test_batch_of_one_is_rejected():
     from eos_core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="at least 2"):
+    with pytest.raises(ConfigError, match=r"Batch size must be an integer in \[2, "):
         TrainConfig(batch_size=1).validate()
