@@ -10,6 +10,7 @@ import streamlit as st
 
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.errors import EOSError
+from eos_core.events import EpochDone
 from ui import cache, jobs, labels, state, training, uploads, widgets
 from ui.figures import heads
 from ui.figures import training as training_figs
@@ -185,7 +186,7 @@ def job_panel(was_running: bool) -> None:
     meta = j.result.get("meta") or {}
     seed = j.last("seed")
     start = j.progress.index(seed) if seed else 0
-    hist = [p for p in j.progress[start:] if p.get("phase") == "train"]
+    hist = [p for p in j.progress[start:] if p.get("phase") == EpochDone.kind]
     if hist and meta:
         g1, g2 = st.columns(2)
         with g1:

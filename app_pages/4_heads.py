@@ -37,8 +37,8 @@ if rec is None:
     st.page_link(widgets.SETUP_PAGE, label="Go to Setup & train", icon="🏋️")
     st.stop()
 
-summary = cache.load_json(rec.id, "methods", {}) or {}
-meta = cache.load_json(rec.id, "phase1", {}) or {}
+summary = cache.methods_summary(rec.id)
+meta = cache.phase1_summary(rec.id)
 if not summary:
     st.info("This run has no phase-3 results yet.")
     st.stop()
@@ -103,7 +103,7 @@ st.subheader("Several seeds")
 same = cache.same_config_runs(rec)
 rows = []
 for r in same:
-    res = cache.load_json(r.id, "methods", {}) or {}
+    res = cache.methods_summary(r.id)
     seed = (r.config.get("train") or {}).get("seed", 0)
     for m, v in res.items():
         rows.append({"run": r.id, "seed": seed, "method": m, "balanced_accuracy": v.get("balanced_accuracy"),
@@ -149,7 +149,7 @@ with st.expander("Compare with other runs"):
     if pick:
         comp = {rec.id: summary}
         for rid in pick:
-            comp[rid] = cache.load_json(rid, "methods", {}) or {}
+            comp[rid] = cache.methods_summary(rid)
         cdf = pd.DataFrame({rid: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
                             for rid, res in comp.items()})
         cdf.index.name = "oversampler"

@@ -48,9 +48,9 @@ def trained(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     runs = tmp_path_factory.mktemp("app-runs")
     mp.setenv("EOS_RUNS_DIR", str(runs))
-    import ui.maps
+    import eos_core.maps
 
-    mp.setattr(ui.maps, "MAP_SYNTHETIC_MAX", MAP_CAP)  # digits makes ~900 per method: exercise the sample
+    mp.setattr(eos_core.maps, "MAP_SYNTHETIC_MAX", MAP_CAP)  # digits makes ~900 per method: exercise the sample
     try:
         at = app()
         at.select_slider(key="setup_ratio").set_value(20)

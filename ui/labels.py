@@ -52,7 +52,8 @@ TABLE_COLUMNS: dict[str, str] = {"method": "oversampler", **METRIC_COLUMNS, "n_s
 PHASE_TEXT: dict[str, str] = {
     "start": "starting", "data": "loading the data", "embed": "computing the embeddings",
     "phase1_done": "phase 1 finished", "methods_done": "oversamplers finished",
-    "map": "computing the UMAP map for the Embedding gap page", "map_failed": "the UMAP map failed",
+    "map": "computing the UMAP map for the Embedding gap page", "map_done": "the UMAP map is saved",
+    "map_failed": "the UMAP map failed",
 }
 
 _EXTRA_METHOD_COLORS = ("#59a14f", "#9c755f", "#ff9da7", "#bab0ac")
