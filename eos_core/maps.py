@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import Cancelled
 from .events import MapDone, MapStarted, Progress, emit
-from .results import MapArrays, Phase1Result, load_map, load_method_summary, load_phase1, save_map
+from .results import MapArrays, Phase1Result, load_map, load_method_summary, load_phase1, load_synthetic, save_map
 from .store import RunStore
 from .subsample import snapshot_subsample
 
@@ -73,7 +73,7 @@ def compute_map(store: RunStore, run_id: str, *, p1: Phase1Result | None = None,
     rows_of: dict[str, np.ndarray] = {}
     for m in load_method_summary(store, run_id):
         if store.has(run_id, f"synthetic_{m}", ".npz"):
-            arr = store.load_arrays(run_id, f"synthetic_{m}")
+            arr = load_synthetic(store, run_id, m)
             if len(arr["X_syn"]):
                 rows_of[m] = map_sample(arr["y_syn"], seed=seed, cap=synthetic_cap)
                 extra[f"synthetic_{m}"] = arr["X_syn"][rows_of[m]]

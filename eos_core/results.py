@@ -28,7 +28,7 @@ from .store import RunStore
 
 __all__ = [
     "Embeddings", "Phase1Result", "MethodResult", "MapArrays", "MAP_NAME", "MAP_ROWS_NAME",
-    "save_phase1", "save_history", "save_method", "save_map",
+    "save_phase1", "save_history", "save_method", "save_map", "synthetic_arrays", "load_synthetic",
     "load_phase1", "load_history", "load_gap", "load_phase1_summary", "load_method_summary", "load_methods",
     "load_head", "load_map", "has_phase1", "has_map",
 ]
@@ -244,13 +244,27 @@ def load_head(store: RunStore, run_id: str, name: str) -> Any:
 
 # --------------------------------------------------------------------------- phases 2-3
 
+def synthetic_arrays(x_syn: np.ndarray, y_syn: np.ndarray, provenance: dict | None) -> dict[str, np.ndarray]:
+    """The arrays of ``synthetic_<m>.npz``: ``X_syn`` (S, D), ``y_syn`` (S,), ``base``, ``partner``
+    (S,) int64 and ``r`` (S,) float32 — the last three empty without provenance."""
+    prov = provenance or {}
+    return {"X_syn": np.asarray(x_syn), "y_syn": np.asarray(y_syn),
+            "base": np.asarray(prov.get("base", np.zeros(0, np.int64))),
+            "partner": np.asarray(prov.get("partner", np.zeros(0, np.int64))),
+            "r": np.asarray(prov.get("r", np.zeros(0, np.float32)))}
+
+
+def load_synthetic(store: RunStore, run_id: str, method: str) -> dict[str, np.ndarray]:
+    """``synthetic_<method>.npz`` as :func:`synthetic_arrays` describes it."""
+    arr = store.load_arrays(run_id, f"synthetic_{method}")
+    if not {"X_syn", "y_syn", *_PROV_KEYS} <= set(arr) or len(arr["X_syn"]) != len(arr["y_syn"]):
+        raise _damaged(run_id, f"synthetic_{method}.npz", "X_syn, y_syn or provenance missing or unequal")
+    return arr
+
+
 def save_method(store: RunStore, run_id: str, res: MethodResult) -> None:
     """``synthetic_<m>.npz``, ``head_<m>.pt`` and the method's entry of ``methods.json`` (display order)."""
-    prov = res.provenance or {}
-    store.save_arrays(run_id, f"synthetic_{res.name}", X_syn=res.X_syn, y_syn=res.y_syn,
-                      base=np.asarray(prov.get("base", np.zeros(0, np.int64))),
-                      partner=np.asarray(prov.get("partner", np.zeros(0, np.int64))),
-                      r=np.asarray(prov.get("r", np.zeros(0, np.float32))))
+    store.save_arrays(run_id, f"synthetic_{res.name}", **synthetic_arrays(res.X_syn, res.y_syn, res.provenance))
     if res.head is not None:
         store.save_state_dict(run_id, f"head_{res.name}", res.head.state_dict())
     done = load_method_summary(store, run_id)
@@ -273,9 +287,7 @@ def load_methods(store: RunStore, run_id: str, *, with_heads: bool = False) -> d
     """Saved phase-3 results of a run (synthetic points, provenance; heads only when asked for)."""
     out: dict[str, MethodResult] = {}
     for name, m in load_method_summary(store, run_id).items():
-        arr = store.load_arrays(run_id, f"synthetic_{name}")
-        if not {"X_syn", "y_syn", *_PROV_KEYS} <= set(arr):
-            raise _damaged(run_id, f"synthetic_{name}.npz", "X_syn, y_syn or provenance missing")
+        arr = load_synthetic(store, run_id, name)
         prov = {k: arr[k] for k in _PROV_KEYS} if len(arr["base"]) else None
         head = load_head(store, run_id, name) if with_heads and store.has(run_id, f"head_{name}", ".pt") else None
         metrics = {k: v for k, v in m.items() if k not in ("n_synthetic", "seconds")}

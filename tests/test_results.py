@@ -97,6 +97,10 @@ def test_methods_json_of_the_wrong_shape_is_a_damaged_run(tmp_path):
     store.save_json(p1.run_id, "methods", {"eos": [0.5]})
     with pytest.raises(DamagedRun, match=f"Run {p1.run_id}: methods.json is damaged"):
         load_methods(store, p1.run_id)
+    store.save_json(p1.run_id, "methods", {"eos": {"per_class_recall": [1.0], "n_synthetic": 2, "seconds": 0.1}})
+    store.save_arrays(p1.run_id, "synthetic_eos", X_syn=np.ones((2, 4), np.float32))  # no labels
+    with pytest.raises(DamagedRun, match=f"Run {p1.run_id}: synthetic_eos.npz is damaged"):
+        load_methods(store, p1.run_id)
 
 
 def test_map_round_trip_with_placed_rows(tmp_path):

@@ -20,21 +20,18 @@ from ui.maps import map_mtime, pca_map, saved_map
 
 @st.cache_data(max_entries=24, show_spinner="Over-sampling the embeddings…")
 def _synthetic(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, np.ndarray]:
+    from eos_core.results import load_synthetic, synthetic_arrays
+
     store = cache.store_for(root)
     p1 = cache.phase1_cached(root, run_id, version)
-    name = f"synthetic_{method}"
-    if int(k) == int(p1.config.k_neighbors) and store.has(run_id, name, ".npz"):
-        arr = store.load_arrays(run_id, name)
+    if int(k) == int(p1.config.k_neighbors) and store.has(run_id, f"synthetic_{method}", ".npz"):
+        arr = load_synthetic(store, run_id, method)
     else:
         from eos_core.oversampling import resample
 
         e = p1.embeddings
-        x, y, prov = resample(method, e.train_emb, e.train_y, k_neighbors=int(k), random_state=cache.run_seed(p1))
-        prov = prov or {}
-        arr = {"X_syn": x, "y_syn": y,
-               "base": np.asarray(prov.get("base", np.zeros(0, np.int64))),
-               "partner": np.asarray(prov.get("partner", np.zeros(0, np.int64))),
-               "r": np.asarray(prov.get("r", np.zeros(0, np.float32)))}
+        arr = synthetic_arrays(*resample(method, e.train_emb, e.train_y, k_neighbors=int(k),
+                                         random_state=cache.run_seed(p1)))
     return {k_: np.asarray(v) for k_, v in arr.items()}
 
 
