@@ -2,8 +2,10 @@
 
 ``run_phase1`` trains the CNN on the imbalanced training set and saves its embeddings;
 ``run_methods`` balances those embeddings with each oversampler and re-trains the head;
-``run_pipeline`` does both. Every result is saved in the run store as it is produced, so the app
-can reopen any run without recomputing it.
+``run_pipeline`` does both, then fits the run's 2-D map (:mod:`eos_core.maps`). Every result is
+saved in the run store as it is produced (through :mod:`eos_core.results`, the one reader and
+writer of the format), so the app can reopen any run without recomputing it. Progress is reported
+as the typed events of :mod:`eos_core.events`.
 """
 
 from __future__ import annotations
