@@ -141,3 +141,16 @@ def test_events_round_trip_through_their_json_form():
         assert from_dict(d) == ev
     assert EpochDone(stats).to_dict() == {"phase": "train", **stats.to_dict()}
     assert from_dict({"phase": "something else"}) is None
+
+
+def test_a_failed_run_hands_its_exception_to_the_store(tmp_path):
+    from eos_core.pipeline import _record_failure
+
+    store = RunStore(tmp_path)
+    rid = store.create_run(RunConfig().to_dict())
+    _record_failure(store, rid, KeyboardInterrupt())  # outside an except block: only `error` tells the store
+    assert store.get_run(rid).status == "cancelled"
+    rid = store.create_run(RunConfig().to_dict())
+    _record_failure(store, rid, ValueError("bad"))
+    rec = store.get_run(rid)
+    assert rec.status == "failed" and rec.message == "ValueError: bad"
