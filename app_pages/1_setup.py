@@ -11,6 +11,7 @@ import streamlit as st
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.data import dataset_display_name
 from eos_core.errors import EOSError
+from eos_core.events import EpochDone
 from ui import cache, jobs, labels, state, training, uploads, widgets
 from ui.figures import heads
 from ui.figures import training as training_figs
@@ -206,7 +207,7 @@ def job_panel(was_running: bool) -> None:
     meta = j.result.get("meta") or {}
     seed = j.last("seed")
     start = j.progress.index(seed) if seed else 0
-    hist = [p for p in j.progress[start:] if p.get("phase") == "train"]
+    hist = [p for p in j.progress[start:] if p.get("phase") == EpochDone.kind]
     if hist and meta:
         g1, g2 = st.columns(2)
         with g1:
@@ -255,7 +256,7 @@ run_id = state.current_run_id()
 results = per_class_results(run_id) if run_id else None
 if results is not None:
     st.subheader("Per-class results")
-    d = (cache.load_json(run_id, "config", {}) or {}).get("data") or {}
+    d = (cache.get_store().get_run(run_id).config or {}).get("data") or {}
     st.caption(f"Run {run_id} · {dataset_display_name(d.get('dataset', '?'), d.get('folder'))} · test recall per "
                "class of the phase-1 head and of each re-trained head (one column per method); "
                f"**{gap_column()}**: {labels.GAP_LABELS[labels.DEFAULT_GAP_MEASURE]} (bands and p-values on "

@@ -46,8 +46,8 @@ if rec is None:
     st.page_link(widgets.SETUP_PAGE, label="Go to Setup & train", icon="🏋️")
     st.stop()
 
-summary = cache.load_json(rec.id, "methods", {}) or {}
-meta = cache.load_json(rec.id, "phase1", {}) or {}
+summary = cache.methods_summary(rec.id)
+meta = cache.phase1_summary(rec.id)
 if not summary:
     st.info("This run has no phase-3 results yet.")
     st.stop()
@@ -116,7 +116,7 @@ runs_methods, rows, seen_seeds = [], [], set()
 repeats = len(repeated)
 for r in same:
     seed = run_seed(r)
-    res = cache.load_json(r.id, "methods", {}) or {}
+    res = cache.methods_summary(r.id)
     if not res:
         continue
     seen_seeds.add(seed)
@@ -196,7 +196,7 @@ with st.expander("Compare with other runs"):
     if pick:
         comp = {rec.id: summary}
         for rid in pick:
-            comp[rid] = cache.load_json(rid, "methods", {}) or {}
+            comp[rid] = cache.methods_summary(rid)
         cdf = pd.DataFrame({rid: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
                             for rid, res in comp.items()})
         cdf.index.name = "method"

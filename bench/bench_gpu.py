@@ -187,7 +187,7 @@ def bench_full(data: dict, device: torch.device, epochs: int, compile_mode: str 
     try:
         hist = train_model(model, x, y, xe, ye, TrainConfig(model="resnet32", loss="ce", epochs=epochs, seed=0,
                            gap_snapshots=False), num_classes=10, device=device, augment=SPECS["cifar10"],
-                           accel=accel, progress=done.append)
+                           accel=accel, progress=lambda ev: done.append(ev.stats))
     except KeyboardInterrupt:  # gpu_check.sh's timeout sends SIGINT: keep what the epochs so far say
         el = time.perf_counter() - t0
         log(f"full run interrupted after {len(done)} epochs, {el:.1f} s")

@@ -22,6 +22,7 @@ from typing import Any
 
 from .config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
 from .errors import EOSError
+from .events import DataLoading, EpochDone, Event, MapStarted, MethodStarted, RunCreated
 from .names import CONTROL_METHOD, method_name
 
 _DATA, _TRAIN, _HEAD, _RUN = DataConfig(), TrainConfig(), HeadConfig(), RunConfig()
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--k", type=int, default=_RUN.k_neighbors, dest="k_neighbors",
                      help="neighbours for the oversamplers")
     run.add_argument("--head-epochs", type=int, default=_HEAD.epochs)
+    run.add_argument("--no-map", action="store_false", dest="map", help="skip the run's 2-D UMAP map")
     run.add_argument("--head-from-phase1", action="store_true", help="start the new head from the phase-1 head")
     lst = sub.add_parser("list", help="list saved runs")
     lst.add_argument("--runs-dir", default=None)
@@ -202,21 +204,20 @@ class _Bar:
         self.enabled = enabled
         self.bar = None
 
-    def __call__(self, ev: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
+    def __call__(self, ev: Event) -> None:
+        if not self.enabled or isinstance(ev, (DataLoading, RunCreated)):
+            return  # the bar opens with training, so an error while loading data prints one line only
         if self.bar is None:
-            # Opened on the first event, so that an error while loading data prints one line only.
-            if ev["phase"] == "data":
-                return
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.total, desc="phase 1", unit="epoch", file=sys.stderr, dynamic_ncols=True)
-        if ev["phase"] == "train":
-            self.bar.set_postfix(loss=f"{ev['loss']:.3f}", bacc=f"{ev['test_bacc']:.3f}")
+        if isinstance(ev, EpochDone):
+            self.bar.set_postfix(loss=f"{ev.stats.loss:.3f}", bacc=f"{ev.stats.test_bacc:.3f}")
             self.bar.update(1)
-        elif ev["phase"] == "method":
-            self.bar.set_description(f"phase 2-3: {ev['name']} ({ev['index'] + 1}/{ev['total']})")
+        elif isinstance(ev, MethodStarted):
+            self.bar.set_description(f"phase 2-3: {ev.name} ({ev.index + 1}/{ev.total})")
+        elif isinstance(ev, MapStarted):
+            self.bar.set_description("map (UMAP)")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -225,12 +226,12 @@ class _Bar:
 
 # --------------------------------------------------------------------------- commands
 
-def _with_bar(fn, args: argparse.Namespace, store, seed: int | None = None):
+def _with_bar(fn, args: argparse.Namespace, store, seed: int | None = None, **kwargs: Any):
     """Run ``fn`` (run_phase1 or run_pipeline) for the arguments' config with a progress bar."""
     cfg = config_from_args(args, seed)
     bar = _Bar(cfg.train.epochs, not args.json)
     try:
-        return fn(cfg, store=store, data_dir=args.data_dir, progress=bar)
+        return fn(cfg, store=store, data_dir=args.data_dir, progress=bar, **kwargs)
     finally:
         bar.close()
 
@@ -294,7 +295,7 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     from .pipeline import run_pipeline
 
     seeds = args.seeds if args.seeds is not None else [args.seed]
-    results = [_with_bar(run_pipeline, args, store, seed) for seed in seeds]
+    results = [_with_bar(run_pipeline, args, store, seed, with_map=args.map) for seed in seeds]
     if args.seeds is not None:
         runs = [_run_json(r) for r in results]
         agg = aggregate([r["methods"] for r in runs])

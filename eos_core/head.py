@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,10 +25,10 @@ from torch import nn
 from .config import HeadConfig
 from .device import DEVICE_CHOICES, choose_device
 from .errors import Cancelled, ConfigError, TrainingDiverged
+from .events import HeadEpoch, Progress, emit
 
 __all__ = ["attach_head", "predict_head", "train_head"]
 
-Progress = Callable[[int, int, float], None]
 DeviceLike = str | torch.device
 
 
@@ -125,8 +124,8 @@ def train_head(
     device : str or torch.device, default "cpu"
         Where to train (``"auto"`` allowed).
     progress : callable, optional
-        ``progress(epoch, epochs, loss)`` after every epoch; ``epoch`` counts completed epochs
-        (1..epochs), ``loss`` is the epoch's mean training loss.
+        Receives a :class:`eos_core.events.HeadEpoch` after every epoch; its ``epoch`` counts
+        completed epochs (1..epochs), ``loss`` is the epoch's mean training loss.
     cancel : threading.Event, optional
         Checked before every epoch; when set, raises :class:`Cancelled`.
 
@@ -180,8 +179,7 @@ def train_head(
         epoch_loss = float(loss_sum) / n
         if not math.isfinite(epoch_loss) or not bool(torch.isfinite(head.weight).all()):
             raise TrainingDiverged(f"Head training diverged at epoch {epoch + 1}: the loss became {epoch_loss}.")
-        if progress is not None:
-            progress(epoch + 1, epochs, epoch_loss)
+        emit(progress, HeadEpoch(epoch + 1, epochs, epoch_loss))
     return head.eval()
 
 

@@ -7,14 +7,17 @@ with ``json.dump`` as is.
 
 Aggregates (balanced accuracy, G-mean, macro-F1) follow the libraries' conventions: they average
 over the classes present in ``y_true`` (balanced accuracy, G-mean) or in ``y_true`` or ``y_pred``
-(macro-F1). Per-class lists always have ``num_classes`` entries (``labels=range(num_classes)``,
-``zero_division=0``), so a class missing from the test set reads 0.0 there.
+(macro-F1). Per-class lists always have ``num_classes`` entries (``labels=range(num_classes)``): a class
+missing from ``y_true`` has an undefined recall: NaN from :func:`per_class_recall` (the one
+per-class recall of the engine), ``None`` in the report's ``per_class_recall`` list (strict JSON);
+its ``per_class_precision`` reads 0.0 (``zero_division=0``).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from imblearn.metrics import geometric_mean_score
@@ -30,7 +33,8 @@ from sklearn.metrics import (
 
 from .errors import ConfigError
 
-__all__ = ["classification_report_dict", "class_groups", "MANY_THRESHOLD", "FEW_THRESHOLD"]
+__all__ = ["classification_report_dict", "per_class_recall", "finite_or_none", "class_groups", "MANY_THRESHOLD",
+           "FEW_THRESHOLD"]
 
 # Long-tail convention (Liu et al., "Large-Scale Long-Tailed Recognition in an Open World", 2019):
 # many-shot > 100 training images, medium-shot 20..100, few-shot < 20.
@@ -107,6 +111,36 @@ def _group_accuracy(
     return out
 
 
+def per_class_recall(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
+    """Recall of each class: the share of its samples predicted as it.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class ids in ``0..num_classes-1``.
+    num_classes : int
+        Number of classes C.
+
+    Returns
+    -------
+    np.ndarray, (C,) float64
+        NaN for a class with no sample in ``y_true`` (its recall is undefined, not 0: a class
+        absent from a test set did not fail).
+    """
+    if len(y_true) == 0:
+        return np.full(int(num_classes), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return np.asarray(recall_score(y_true, y_pred, labels=list(range(int(num_classes))), average=None,
+                                       zero_division=np.nan), dtype=np.float64)
+
+
+def finite_or_none(values: Any) -> list[float | None]:
+    """Plain floats for JSON, ``None`` where a value is NaN or infinite (strict JSON has no NaN)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
 def classification_report_dict(
     y_true: Any,
     y_pred: Any,
@@ -166,9 +200,7 @@ def classification_report_dict(
             "g_mean": float(geometric_mean_score(yt, yp, labels=present, average="multiclass")),
             "macro_f1": float(f1_score(yt, yp, labels=present, average="macro", zero_division=0)),
             "accuracy": float(accuracy_score(yt, yp)),
-            "per_class_recall": [
-                float(v) for v in recall_score(yt, yp, labels=labels, average=None, zero_division=0)
-            ],
+            "per_class_recall": finite_or_none(per_class_recall(yt, yp, num_classes)),
             "per_class_precision": [
                 float(v) for v in precision_score(yt, yp, labels=labels, average=None, zero_division=0)
             ],

@@ -2,8 +2,10 @@
 
 ``run_phase1`` trains the CNN on the imbalanced training set and saves its embeddings;
 ``run_methods`` balances those embeddings with each oversampler and re-trains the head;
-``run_pipeline`` does both. Every result is saved in the run store as it is produced, so the app
-can reopen any run without recomputing it.
+``run_pipeline`` does both, then fits the run's 2-D map (:mod:`eos_core.maps`). Every result is
+saved in the run store as it is produced (through :mod:`eos_core.results`, the one reader and
+writer of the format), so the app can reopen any run without recomputing it. Progress is reported
+as the typed events of :mod:`eos_core.events`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import traceback
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,60 +23,12 @@ import torch
 
 from .config import RunConfig
 from .errors import Cancelled, EOSError
+from .events import DataLoading, Embedding, EpochDone, MapFailed, MethodStarted, Progress, RunCreated, emit
+from .results import Embeddings, MethodResult, Phase1Result, load_head, save_history, save_method, save_phase1
 from .store import RunStore
 
-Progress = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class Embeddings:
-    """Phase-1 embeddings and logits (float32) with labels (int64)."""
-
-    train_emb: np.ndarray      # (N, D)
-    train_logits: np.ndarray   # (N, C)
-    train_y: np.ndarray        # (N,)
-    test_emb: np.ndarray       # (M, D)
-    test_logits: np.ndarray    # (M, C)
-    test_y: np.ndarray         # (M,)
-
-
-@dataclass
-class Phase1Result:
-    """Everything phase 1 produced; ``model`` is None when loaded from the store without weights."""
-
-    run_id: str | None
-    config: RunConfig
-    classes: list[str]
-    train_counts: list[int]
-    test_counts: list[int]
-    train_idx: np.ndarray
-    history: list[dict[str, Any]]
-    embeddings: Embeddings
-    metrics: dict[str, Any]
-    train_recall: list[float]
-    timings: dict[str, float]
-    gap: dict[str, Any]
-    head: torch.nn.Linear
-    model: torch.nn.Module | None = None
-    model_info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-
-@dataclass
-class MethodResult:
-    """Phases 2–3 for one oversampler."""
-
-    name: str
-    metrics: dict[str, Any]
-    n_synthetic: int
-    seconds: float
-    X_syn: np.ndarray            # (S, D) float32
-    y_syn: np.ndarray            # (S,) int64
-    provenance: dict[str, np.ndarray] | None
-    head: torch.nn.Linear | None
+__all__ = ["Embeddings", "MethodResult", "Phase1Result", "PipelineResult", "run_phase1", "run_method", "run_methods",
+           "run_pipeline"]
 
 
 @dataclass
@@ -84,17 +38,12 @@ class PipelineResult:
     gap: dict[str, Any]
 
 
-def _emit(progress: Progress | None, **event: Any) -> None:
-    if progress is not None:
-        progress(event)
-
-
-def _per_class_recall(y: np.ndarray, pred: np.ndarray, num_classes: int) -> list[float]:
-    out = []
-    for c in range(num_classes):
-        m = y == c
-        out.append(float((pred[m] == c).mean()) if m.any() else float("nan"))
-    return out
+def _record_failure(store: RunStore, run_id: str, err: BaseException) -> None:
+    """The run's status after ``err``: cancelled, or failed with one sentence (and the error itself)."""
+    if isinstance(err, Cancelled):
+        store.cancel_run(run_id)
+    else:
+        store.fail_run(run_id, str(err) if isinstance(err, EOSError) else f"{type(err).__name__}: {err}", error=err)
 
 
 def _channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
@@ -116,8 +65,8 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
     store : RunStore, optional
         When given, the run is registered and every artifact saved as it is produced.
     progress : callable, optional
-        Receives ``{"phase": "data"}``, ``{"phase": "train", **EpochStats}`` per epoch and
-        ``{"phase": "embed"}``.
+        Receives :mod:`eos_core.events`: ``DataLoading``, ``RunCreated`` (with a store),
+        ``EpochDone`` per epoch, ``Embedding``.
     finalize : bool
         Mark the stored run finished at the end (``run_pipeline`` finishes it after phase 3).
     """
@@ -126,19 +75,18 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
     from .imbalance import make_imbalanced
 
     cfg.validate()
-    _emit(progress, phase="data")
+    emit(progress, DataLoading())
     data = load_dataset(cfg.data.dataset, data_dir, folder=cfg.data.folder)
     idx = make_imbalanced(data.y_train, cfg.data.ratio, cfg.data.profile, max_per_class=cfg.data.max_per_class,
                           class_order=cfg.data.class_order, num_classes=data.num_classes, seed=cfg.data.seed)
     run_id = store.create_run(cfg.to_dict(), kind="pipeline") if store is not None else None
+    if run_id is not None:
+        emit(progress, RunCreated(run_id))
     try:
         return _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device, finalize)
     except BaseException as err:
         if store is not None and run_id is not None:
-            if isinstance(err, Cancelled):
-                store.cancel_run(run_id)
-            else:
-                store.fail_run(run_id, str(err) if isinstance(err, EOSError) else f"{type(err).__name__}: {err}")
+            _record_failure(store, run_id, err)
         raise
 
 
@@ -146,7 +94,7 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     from .augment import SPECS
     from .embeddings import compute_embeddings
     from .gap import generalization_gap, snapshot_subsample
-    from .metrics import classification_report_dict
+    from .metrics import classification_report_dict, finite_or_none, per_class_recall
     from .models import build_model
     from .train import train_model
 
@@ -166,18 +114,18 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
                 snapshot_subsample(data.y_test, cfg.train.snapshot_size, cfg.train.seed))
     history: list[dict[str, Any]] = []
 
-    def on_epoch(stats) -> None:
-        history.append(stats.to_dict())
+    def on_epoch(event: EpochDone) -> None:
+        history.append(event.stats.to_dict())
         if store is not None:
-            store.save_json(run_id, "history", history)
-        _emit(progress, phase="train", **stats.to_dict())
+            save_history(store, run_id, history)
+        emit(progress, event)
 
     t0 = time.perf_counter()
     train_cfg = dataclasses.replace(cfg.train, augment=cfg.augment_enabled)  # the dataset default resolved
     train_model(model, x_tr, y_tr, data.x_test, data.y_test, train_cfg, num_classes=c, device=device,
                 augment=SPECS.get(data.name), progress=on_epoch, cancel=cancel, snapshot_idx=snap)
     phase1_s = time.perf_counter() - t0
-    _emit(progress, phase="embed")
+    emit(progress, Embedding())
     t0 = time.perf_counter()
     tr_emb, tr_logits = compute_embeddings(model, x_tr, device=device)
     te_emb, te_logits = compute_embeddings(model, data.x_test, device=device)
@@ -193,12 +141,12 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     result = Phase1Result(
         run_id=run_id, config=cfg, classes=list(data.classes), train_counts=train_counts.tolist(),
         test_counts=np.bincount(data.y_test, minlength=c).tolist(), train_idx=idx, history=history,
-        embeddings=emb, metrics=metrics, train_recall=_per_class_recall(emb.train_y, train_pred, c),
+        embeddings=emb, metrics=metrics, train_recall=finite_or_none(per_class_recall(emb.train_y, train_pred, c)),
         timings={"phase1_s": phase1_s, "embed_s": embed_s}, gap=gap, head=head.cpu(), model=model.cpu(),
         model_info=info,
     )
     if store is not None:
-        _save_phase1(store, result)
+        save_phase1(store, result)
         if finalize:
             store.finish_run(run_id, metrics={"phase1": _headline(metrics)}, timings=result.timings)
         else:
@@ -208,52 +156,6 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1")}
-
-
-def _save_phase1(store: RunStore, r: Phase1Result) -> None:
-    e = r.embeddings
-    rid = r.run_id
-    store.save_state_dict(rid, "model", r.model.state_dict())
-    store.save_state_dict(rid, "head_phase1", r.head.state_dict())
-    store.save_arrays(rid, "embeddings", train_emb=e.train_emb, train_logits=e.train_logits, train_y=e.train_y,
-                      train_idx=r.train_idx, test_emb=e.test_emb, test_logits=e.test_logits, test_y=e.test_y)
-    store.save_json(rid, "gap", r.gap)
-    # phase1.json is written last: its presence marks a complete phase 1.
-    store.save_json(rid, "phase1", {
-        "classes": r.classes, "train_counts": r.train_counts, "test_counts": r.test_counts,
-        "metrics": r.metrics, "train_recall": r.train_recall, "timings": r.timings, "model_info": r.model_info,
-    })
-
-
-def load_phase1(store: RunStore, run_id: str, *, with_model: bool = False) -> Phase1Result:
-    """Re-open a saved phase 1 (no recomputation). Raises ``UnknownRun`` / ``EOSError``."""
-    rec = store.get_run(run_id)
-    if not store.has(run_id, "phase1", ".json"):
-        raise EOSError(f"Run {run_id} has no finished phase 1 (status: {rec.status}).")
-    meta = store.load_json(run_id, "phase1")
-    arr = store.load_arrays(run_id, "embeddings")
-    cfg = RunConfig.from_dict(rec.config)
-    c = len(meta["classes"])
-    head = torch.nn.Linear(arr["train_emb"].shape[1], c)
-    head.load_state_dict(store.load_state_dict(run_id, "head_phase1"))
-    model = None
-    if with_model:
-        from .models import build_model
-
-        info = meta["model_info"]
-        model = build_model(cfg.train.model, in_channels=info["in_channels"], num_classes=c,
-                            image_size=info["image_size"], mean=info["mean"], std=info["std"])
-        model.load_state_dict(store.load_state_dict(run_id, "model"))
-        model.eval()
-    history = store.load_json(run_id, "history") if store.has(run_id, "history", ".json") else []
-    emb = Embeddings(arr["train_emb"], arr["train_logits"], arr["train_y"], arr["test_emb"], arr["test_logits"],
-                     arr["test_y"])
-    return Phase1Result(
-        run_id=run_id, config=cfg, classes=meta["classes"], train_counts=meta["train_counts"],
-        test_counts=meta["test_counts"], train_idx=arr["train_idx"], history=history, embeddings=emb,
-        metrics=meta["metrics"], train_recall=meta["train_recall"], timings=meta["timings"],
-        gap=store.load_json(run_id, "gap"), head=head, model=model, model_info=meta["model_info"],
-    )
 
 
 # --------------------------------------------------------------------------- phases 2-3
@@ -273,7 +175,7 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     from .closure import closure_measures, synthetic_enemy_share
     from .eos import partner_share
     from .head import predict_head, train_head
-    from .metrics import classification_report_dict
+    from .metrics import classification_report_dict, finite_or_none
     from .oversampling import resample
 
     e = phase1.embeddings
@@ -301,7 +203,7 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     metrics = classification_report_dict(e.test_y, pred, c, train_counts=phase1.train_counts)
     closure = closure_measures(e.train_emb, e.train_y, x_syn, y_syn, e.test_emb, e.test_y, num_classes=c)
     for key in ("nn_gap_closed", "nn1_recall", "nn1_recall_change"):
-        metrics[key] = [None if not np.isfinite(v) else float(v) for v in closure[key]]
+        metrics[key] = finite_or_none(closure[key])
     metrics["nn_gap_closed_note"] = closure["nn_gap_closed_note"]
     metrics["warnings"] = notes
     metrics["enemy_share"] = float(synthetic_enemy_share(e.train_emb, e.train_y, x_syn, y_syn)) if len(x_syn) else None
@@ -361,6 +263,10 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
 
     device = choose_device(cfg.train.device)
     rid = phase1.run_id if store is not None else None
+    if phase1.head is None:  # loaded torch-free (results.load_phase1): "none" and init need the head
+        if rid is None:
+            raise EOSError("This phase 1 has no head; load it with results.load_phase1(..., with_head=True).")
+        phase1.head = load_head(store, rid, "phase1")
     if rid is not None and store.get_run(rid).status != "running":
         store.reopen_run(rid)
     results: dict[str, MethodResult] = {}
@@ -368,13 +274,13 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
         for i, name in enumerate(order):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled before phase 3 finished.")
-            _emit(progress, phase="method", name=name, index=i, total=len(order))
+            emit(progress, MethodStarted(name, i, len(order)))
             res = run_method(phase1, cfg, name, device=device, cancel=cancel)
             if name != CONTROL_METHOD:
                 res.metrics["delta_vs_crt"] = delta_vs(res.metrics, results[CONTROL_METHOD].metrics)
             results[name] = res
             if rid is not None:
-                _save_method(store, rid, res)
+                save_method(store, rid, res)
         results = {m: results[m] for m in names}
         if rid is not None and finalize:
             done = store.get_run(rid).metrics.get("methods", {})
@@ -382,58 +288,32 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
             store.finish_run(rid, metrics={"methods": done})
     except BaseException as err:
         if rid is not None:
-            if isinstance(err, Cancelled):
-                store.cancel_run(rid)
-            else:
-                store.fail_run(rid, str(err) if isinstance(err, EOSError) else f"{type(err).__name__}: {err}")
+            _record_failure(store, rid, err)
         raise
     return results
 
 
-def _save_method(store: RunStore, rid: str, res: MethodResult) -> None:
-    prov = res.provenance or {}
-    store.save_arrays(rid, f"synthetic_{res.name}", X_syn=res.X_syn, y_syn=res.y_syn,
-                      base=np.asarray(prov.get("base", np.zeros(0, np.int64))),
-                      partner=np.asarray(prov.get("partner", np.zeros(0, np.int64))),
-                      r=np.asarray(prov.get("r", np.zeros(0, np.float32))))
-    if res.head is not None:
-        store.save_state_dict(rid, f"head_{res.name}", res.head.state_dict())
-    from .names import METHODS
-
-    done = store.load_json(rid, "methods") if store.has(rid, "methods", ".json") else {}
-    done[res.name] = {**res.metrics, "n_synthetic": res.n_synthetic, "seconds": res.seconds}
-    # display order (the control runs first but is listed after "none")
-    rank = {m: i for i, m in enumerate(METHODS)}
-    store.save_json(rid, "methods", {m: done[m] for m in sorted(done, key=lambda m: rank.get(m, len(rank)))})
-
-
-def load_methods(store: RunStore, run_id: str) -> dict[str, MethodResult]:
-    """Saved phase-3 results of a run (synthetic points, provenance, heads)."""
-    if not store.has(run_id, "methods", ".json"):
-        return {}
-    summary = store.load_json(run_id, "methods")
-    out: dict[str, MethodResult] = {}
-    for name, m in summary.items():
-        arr = store.load_arrays(run_id, f"synthetic_{name}")
-        prov = {k: arr[k] for k in ("base", "partner", "r")} if len(arr["base"]) else None
-        head = None
-        if store.has(run_id, f"head_{name}", ".pt"):
-            sd = store.load_state_dict(run_id, f"head_{name}")
-            head = torch.nn.Linear(sd["weight"].shape[1], sd["weight"].shape[0])
-            head.load_state_dict(sd)
-        metrics = {k: v for k, v in m.items() if k not in ("n_synthetic", "seconds")}
-        out[name] = MethodResult(name, metrics, int(m["n_synthetic"]), float(m["seconds"]), arr["X_syn"],
-                                 arr["y_syn"], prov, head)
-    return out
-
-
 def run_pipeline(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str | None = None,
-                 progress: Progress | None = None, cancel: threading.Event | None = None) -> PipelineResult:
-    """Phases 1–3 for a config and every oversampler in ``cfg.methods``."""
+                 progress: Progress | None = None, cancel: threading.Event | None = None,
+                 with_map: bool = True) -> PipelineResult:
+    """Phases 1–3 for a config and every oversampler in ``cfg.methods``, then (with a store and
+    ``with_map``) the run's 2-D map (:func:`eos_core.maps.compute_map`).
+
+    The map is not part of the experiment (no number depends on it), so it is an argument, not a
+    config field. A map that fails leaves the run finished and emits ``MapFailed``: it can be
+    computed later from the saved run.
+    """
     p1 = run_phase1(cfg, store=store, data_dir=data_dir, progress=progress, cancel=cancel, finalize=False)
     methods = run_methods(p1, cfg, store=store, progress=progress, cancel=cancel)
     gap = dict(p1.gap)
     # Per method and class: the share of the nearest-neighbour gap closed, and the 1-NN recall change.
     gap["closure"] = {name: m.metrics["nn_gap_closed"] for name, m in methods.items()}
     gap["nn1_recall_change"] = {name: m.metrics["nn1_recall_change"] for name, m in methods.items()}
+    if store is not None and with_map and not (cancel is not None and cancel.is_set()):
+        from .maps import compute_map
+
+        try:
+            compute_map(store, p1.run_id, p1=p1, progress=progress, cancel=cancel)
+        except Exception:  # noqa: BLE001 - the run is complete without its map
+            emit(progress, MapFailed(traceback.format_exc(limit=3)))
     return PipelineResult(p1, methods, gap)

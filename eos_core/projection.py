@@ -49,9 +49,10 @@ import threading
 import time
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -105,18 +106,8 @@ class Projection:
     seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the map to ``path`` (.npz, uncompressed for a fast load) atomically.
-
-        The file is written next to ``path`` under a temporary name and moved over it with
-        ``os.replace``, so a reader never sees a half-written map.
-
-        Returns
-        -------
-        Path
-            ``path``.
-        """
-        path = Path(path)
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The map as named arrays (no pickles): what :meth:`save` writes and :meth:`from_arrays` reads."""
         arrays: dict[str, np.ndarray] = {
             "method": np.array(self.method),
             "train_xy": np.asarray(self.train_xy, dtype=np.float32),
@@ -126,14 +117,35 @@ class Projection:
         }
         for name, xy in self.extra_xy.items():
             arrays[_EXTRA_PREFIX + _check_name(name)] = np.asarray(xy, dtype=np.float32)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, z: Mapping[str, np.ndarray]) -> Projection:
+        """The map of :meth:`to_arrays`'s arrays; ConfigError when they are not a saved projection."""
+        try:
+            return cls(
+                method=str(z["method"]),
+                train_xy=np.asarray(z["train_xy"]),
+                extra_xy={k[len(_EXTRA_PREFIX):]: np.asarray(z[k]) for k in z if k.startswith(_EXTRA_PREFIX)},
+                fit_idx=np.asarray(z["fit_idx"]),
+                seconds=float(z["seconds"]),
+                params=json.loads(str(z["params_json"])),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ConfigError(f"The arrays are not a saved projection ({exc}).") from exc
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the map to ``path`` (.npz, uncompressed for a fast load) with the engine's atomic
+        writer (:mod:`eos_core.atomic`): a reader never sees a half-written map. Returns ``path``."""
         from .atomic import atomic_write
 
+        path = Path(path)
         with atomic_write(path) as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **self.to_arrays())
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Projection":
+    def load(cls, path: str | os.PathLike) -> Projection:
         """Read a map written by :meth:`save` (``allow_pickle=False``).
 
         Raises
@@ -145,17 +157,10 @@ class Projection:
         """
         try:
             with np.load(Path(path), allow_pickle=False) as z:
-                return cls(
-                    method=str(z["method"]),
-                    train_xy=z["train_xy"],
-                    extra_xy={k[len(_EXTRA_PREFIX):]: z[k] for k in z.files if k.startswith(_EXTRA_PREFIX)},
-                    fit_idx=z["fit_idx"],
-                    seconds=float(z["seconds"]),
-                    params=json.loads(str(z["params_json"])),
-                )
+                return cls.from_arrays({k: z[k] for k in z.files})
         except FileNotFoundError:
             raise
-        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise ConfigError(f"{path} is not a saved projection ({exc}).") from exc
 
 
@@ -193,7 +198,7 @@ def fit_rows(n: int, max_fit: int, seed: int, labels: np.ndarray | None = None) 
         Subsample seed.
     labels : np.ndarray, (n,) int, optional
         With labels, the subsample is stratified so small classes are kept whole (see
-        :func:`eos_core.gap.snapshot_subsample`); without, uniform.
+        :func:`eos_core.subsample.snapshot_subsample`); without, uniform.
 
     Returns
     -------
@@ -204,12 +209,10 @@ def fit_rows(n: int, max_fit: int, seed: int, labels: np.ndarray | None = None) 
         raise ConfigError(f"max_fit must be at least {_MIN_FIT_ROWS}, got {max_fit!r}.")
     if n <= max_fit:
         return np.arange(n, dtype=np.int64)
-    if labels is not None:
-        from .gap import snapshot_subsample
+    from .subsample import snapshot_subsample
 
-        return snapshot_subsample(labels, int(max_fit), seed)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=int(max_fit), replace=False)).astype(np.int64)
+    # Without labels every row is its own stratum-free draw: one label for all rows.
+    return snapshot_subsample(labels if labels is not None else np.zeros(n, np.int64), int(max_fit), seed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +406,8 @@ def fit_projection(
     if train_y is not None:
         labels = np.asarray(train_y)
         if labels.shape != (len(x),):
-            raise ConfigError(f"train_y must have one label per training embedding ({len(x)}), got shape {labels.shape}.")
+            raise ConfigError(f"train_y must have one label per training embedding ({len(x)}), "
+                              f"got shape {labels.shape}.")
     extras = {_check_name(k): _check_emb(v, f"{k!r}", x.shape[1]) for k, v in (extra or {}).items()}
     fit_idx = fit_rows(len(x), max_fit, seed, labels)
     if method == "umap":

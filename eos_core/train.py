@@ -15,13 +15,9 @@ wrapped in ``DistributedDataParallel`` and each rank trains on its share of ever
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -33,23 +29,7 @@ from .device import Accel, accel_for
 from .distributed import DistContext, broadcast_buffers, current, gather_rows, split_global_batch
 from .embeddings import embed_batches
 from .errors import Cancelled, TrainingDiverged
-
-
-@dataclass
-class EpochStats:
-    """What the per-epoch callback receives (and what ``history.json`` stores)."""
-
-    epoch: int
-    epochs: int
-    loss: float
-    train_acc: float
-    test_bacc: float
-    seconds: float
-    lr: float
-    gap: dict[str, list[float | None]] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from .events import EpochDone, EpochStats, Progress, emit
 
 
 def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
@@ -129,7 +109,7 @@ def train_model(
     num_classes: int,
     device: torch.device,
     augment: AugmentSpec | None = None,
-    progress: Callable[[EpochStats], None] | None = None,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
     snapshot_idx: tuple[np.ndarray, np.ndarray] | None = None,
     accel: Accel | None = None,
@@ -145,7 +125,8 @@ def train_model(
     augment : AugmentSpec, optional
         Batch augmentation (only used when ``cfg.augment``).
     progress : callable, optional
-        Called once per epoch with an :class:`EpochStats`.
+        Called once per epoch with an :class:`eos_core.events.EpochDone` holding the epoch's
+        :class:`EpochStats`.
     cancel : threading.Event, optional
         Checked between batches; when set, :class:`Cancelled` is raised.
     snapshot_idx : (train_rows, test_rows), optional
@@ -250,7 +231,6 @@ def train_model(
             seconds=time.perf_counter() - t0, lr=float(opt.param_groups[0]["lr"]), gap=gap,
         )
         history.append(stats)
-        if progress is not None:
-            progress(stats)
+        emit(progress, EpochDone(stats))
     model.eval()
     return history

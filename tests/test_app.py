@@ -49,9 +49,9 @@ def trained(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     runs = tmp_path_factory.mktemp("app-runs")
     mp.setenv("EOS_RUNS_DIR", str(runs))
-    import ui.maps
+    import eos_core.maps
 
-    mp.setattr(ui.maps, "MAP_SYNTHETIC_MAX", MAP_CAP)  # digits makes ~900 per method: exercise the sample
+    mp.setattr(eos_core.maps, "MAP_SYNTHETIC_MAX", MAP_CAP)  # digits makes ~900 per method: exercise the sample
     try:
         at = app()
         at.select_slider(key="setup_ratio").set_value(20)
@@ -235,7 +235,7 @@ def test_page3_synthetic_inspector(trained) -> None:
 @pytest.fixture(scope="module")
 def second_seed(trained) -> str:
     """Page 4's "Train 1 more seed" button: a background seeds job (ui.training.start_seeds) for
-    the same config with the first free seed (1). No map is saved with it."""
+    the same config with the first free seed (1). Its map is saved with it, by the engine."""
     at = app(PAGE4, run=trained["run"])
     at.number_input(key="more_seeds").set_value(1)
     at.button(key="more_seeds_button").click().run()
@@ -316,6 +316,10 @@ def test_page4_table_equals_methods_json(trained, second_seed) -> None:
 
 
 def test_page2_pca_preview_until_the_umap_map_is_saved(trained, second_seed) -> None:
+    run_dir = trained["runs"] / second_seed
+    assert (run_dir / "projection_umap.npz").exists()  # the seeds job saved the run's map
+    for name in ("projection_umap.npz", "projection_umap_rows.npz"):
+        (run_dir / name).unlink()  # now it is a run saved before maps were part of runs
     at = app(PAGE2, run=second_seed)
     ok(at)
     assert "PCA preview" in chart_specs(at)["gap_map"]["layout"]["title"]["text"]

@@ -50,7 +50,7 @@ def test_single_process_gathers_locally():
 
 @pytest.mark.slow
 def test_torchrun_two_gloo_processes_train_and_rank0_saves(tmp_path):
-    from eos_core.pipeline import load_phase1
+    from eos_core.results import load_phase1
     from eos_core.store import RunStore
 
     runs = tmp_path / "runs"

@@ -86,7 +86,8 @@ def test_bad_inputs_raise_config_error():
 def test_progress_and_cancel():
     x, y = _blobs()
     seen = []
-    train_head(x, y, HeadConfig(epochs=3), num_classes=4, progress=lambda e, n, loss: seen.append((e, n, loss)))
+    train_head(x, y, HeadConfig(epochs=3), num_classes=4,
+               progress=lambda ev: seen.append((ev.epoch, ev.epochs, ev.loss)))
     assert [(e, n) for e, n, _ in seen] == [(1, 3), (2, 3), (3, 3)]
     assert all(np.isfinite(loss) for _, _, loss in seen)
     assert seen[-1][2] < seen[0][2]
@@ -99,8 +100,8 @@ def test_progress_and_cancel():
     stop = threading.Event()
     calls = []
 
-    def cancel_after_first(e, n, loss):
-        calls.append(e)
+    def cancel_after_first(ev):
+        calls.append(ev.epoch)
         stop.set()
 
     with pytest.raises(Cancelled):

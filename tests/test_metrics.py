@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from eos_core.errors import ConfigError
-from eos_core.metrics import class_groups, classification_report_dict
+from eos_core.metrics import class_groups, classification_report_dict, per_class_recall
 
 # Confusion (rows = true): [[3, 1, 0], [1, 1, 0], [0, 0, 2]]
 Y_TRUE = [0, 0, 0, 0, 1, 1, 2, 2]
@@ -43,7 +44,9 @@ def test_plain_python_types_and_json():
 def test_absent_class_keeps_lengths_and_aggregates():
     r = classification_report_dict(Y_TRUE, Y_PRED, num_classes=4)
     assert len(r["per_class_recall"]) == len(r["per_class_precision"]) == 4
-    assert r["per_class_recall"][3] == 0.0 and r["per_class_precision"][3] == 0.0
+    assert r["per_class_recall"][3] is None and r["per_class_precision"][3] == 0.0  # recall undefined, not 0
+    assert np.isnan(per_class_recall(Y_TRUE, Y_PRED, 4)[3])
+    json.dumps(r, allow_nan=False)
     assert r["confusion"][3] == [0, 0, 0, 0] and len(r["confusion"]) == 4
     # Aggregates are over the classes with test samples: unchanged by the empty class 3.
     assert r["balanced_accuracy"] == pytest.approx((0.75 + 0.5 + 1.0) / 3)

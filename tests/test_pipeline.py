@@ -11,7 +11,8 @@ import torch
 from eos_core.config import METHODS, DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.data import load_dataset
 from eos_core.head import attach_head, predict_head, train_head
-from eos_core.pipeline import load_methods, load_phase1, run_method, run_methods, run_pipeline
+from eos_core.pipeline import run_method, run_methods, run_pipeline
+from eos_core.results import load_map, load_methods, load_phase1
 from eos_core.store import RunStore
 
 
@@ -52,7 +53,8 @@ def test_eos_provenance_on_real_embeddings(result):
 def test_head_put_back_on_the_cnn_predicts_like_the_head(result):
     store, _, res = result
     p1 = load_phase1(store, res.phase1.run_id, with_model=True)
-    head = res.methods["eos"].head
+    head = load_methods(store, res.phase1.run_id, with_heads=True)["eos"].head
+    assert torch.equal(head.weight, res.methods["eos"].head.weight)
     combined = attach_head(p1.model, head).eval()
     data = load_dataset("digits")
     with torch.no_grad():
@@ -102,6 +104,18 @@ def test_run_json_cli_on_digits(tmp_path):
     row = res["gap"]["per_class"][0]
     assert set(row) >= {"class", "train_count", "centroid_ratio", "nn_ratio", "nn1_recall_gap", "nn_ratio_p"}
     assert "size_gap_spearman" in res["gap"]
+    # The CLI's run leaves its UMAP map in the run folder, and the app's map reader opens it.
+    store = RunStore(tmp_path)
+    saved = load_map(store, res["run_id"])
+    assert saved is not None and saved.method == "umap"
+    assert saved.train.shape == (sum(counts), 2) and saved.test.shape == (sum(res["test_counts"]), 2)
+    assert set(saved.synthetic) == {"ros", "eos"}  # "none" and "crt" add no point
+    assert len(saved.synthetic_rows["eos"]) == len(saved.synthetic["eos"]) == res["methods"]["eos"]["n_synthetic"]
+    from ui.maps import saved_map
+
+    app = saved_map(str(tmp_path), res["run_id"], 0.0)
+    assert np.array_equal(app["train"], saved.train) and np.array_equal(app["synthetic_eos_rows"],
+                                                                        saved.synthetic_rows["eos"])
 
 
 # -- the control and the paired differences ------------------------------------------------------

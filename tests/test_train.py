@@ -8,7 +8,9 @@ from eos_core.augment import AugmentSpec, augment_batch
 from eos_core.config import DataConfig, RunConfig, TrainConfig
 from eos_core.embeddings import compute_embeddings
 from eos_core.errors import Cancelled, TrainingDiverged
-from eos_core.pipeline import load_phase1, run_phase1
+from eos_core.events import DataLoading, Embedding, EpochDone, RunCreated
+from eos_core.pipeline import run_phase1
+from eos_core.results import load_phase1
 from eos_core.store import RunStore
 from eos_core.train import lr_at, train_model
 
@@ -49,7 +51,9 @@ def test_short_digits_run_really_learns_and_is_saved(tmp_path):
     events = []
     p1 = run_phase1(_digits_cfg(), store=store, progress=events.append)
     assert p1.metrics["balanced_accuracy"] > 0.6  # chance is 0.1
-    assert [e["epoch"] for e in events if e["phase"] == "train"] == list(range(1, 26))
+    assert [e.stats.epoch for e in events if isinstance(e, EpochDone)] == list(range(1, 26))
+    assert [type(e) for e in events] == [DataLoading, RunCreated] + [EpochDone] * 25 + [Embedding]
+    assert events[1].run_id == p1.run_id and events[-2].to_dict() == {"phase": "train", **p1.history[-1]}
     assert p1.history[-1]["gap"] is not None and len(p1.history[-1]["gap"]["nn_ratio"]) == 10
     e = p1.embeddings
     assert e.train_emb.dtype == np.float32 and e.train_emb.shape[0] == sum(p1.train_counts)
@@ -85,7 +89,7 @@ def test_cancel_between_batches_marks_run_cancelled(tmp_path):
     cancel = threading.Event()
 
     def on_progress(ev):
-        if ev["phase"] == "train" and ev["epoch"] == 1:
+        if isinstance(ev, EpochDone) and ev.stats.epoch == 1:
             cancel.set()
 
     with pytest.raises(Cancelled):

@@ -1,5 +1,5 @@
-"""Store and data wrappers with Streamlit caches: the run store, datasets, run lists and the
-saved phase 1 of a run (read without torch).
+"""Store and data wrappers with Streamlit caches: the run store, datasets, run lists and a run's
+saved results, read through the engine's one reader (``eos_core.results``, torch-free).
 
 ``st.cache_resource`` holds objects (the store, datasets, loaded runs), ``st.cache_data`` small
 derived tables. Heavy engine modules (torch, umap) are imported inside functions, never at import
@@ -15,11 +15,9 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from eos_core.atomic import atomic_write_bytes
@@ -151,86 +149,44 @@ def version(store, run_id: str) -> float:
         return 0.0
 
 
-@dataclass
-class RunEmbeddings:
-    train_emb: np.ndarray
-    train_logits: np.ndarray
-    train_y: np.ndarray
-    test_emb: np.ndarray
-    test_logits: np.ndarray
-    test_y: np.ndarray
-
-
-@dataclass
-class RunView:
-    """A saved phase 1, read straight from the run store without torch (the same field names as
-    ``eos_core.pipeline.Phase1Result``, minus the model and heads)."""
-
-    run_id: str
-    config: Any  # eos_core.config.RunConfig
-    classes: list[str]
-    train_counts: list[int]
-    test_counts: list[int]
-    train_idx: np.ndarray
-    history: list[dict]
-    embeddings: RunEmbeddings
-    metrics: dict
-    train_recall: list[float]
-    timings: dict
-    gap: dict
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-
-def read_phase1(store, run_id: str) -> RunView:
-    """Re-open a saved phase 1 from its artifacts (``phase1.json``, ``embeddings.npz``,
-    ``history.json``, ``gap.json``). Raises ``EOSError`` when phase 1 is not complete."""
-    from eos_core.config import RunConfig
-
-    rec = store.get_run(run_id)
-    if not store.has(run_id, "phase1", ".json"):
-        raise EOSError(f"Run {run_id} has no finished phase 1 (status: {rec.status}).")
-    meta = store.load_json(run_id, "phase1")
-    arr = store.load_arrays(run_id, "embeddings")
-    emb = RunEmbeddings(*(arr[k] for k in ("train_emb", "train_logits", "train_y", "test_emb", "test_logits",
-                                          "test_y")))
-    return RunView(
-        run_id=run_id, config=RunConfig.from_dict(rec.config), classes=list(meta["classes"]),
-        train_counts=list(meta["train_counts"]), test_counts=list(meta["test_counts"]), train_idx=arr["train_idx"],
-        history=store.load_json(run_id, "history") if store.has(run_id, "history", ".json") else [],
-        embeddings=emb, metrics=meta.get("metrics", {}), train_recall=list(meta.get("train_recall", [])),
-        timings=meta.get("timings", {}),
-        gap=store.load_json(run_id, "gap") if store.has(run_id, "gap", ".json") else {},
-    )
-
-
 @st.cache_resource(max_entries=6, show_spinner="Loading the run…")
-def phase1_cached(root: str, run_id: str, version: float) -> RunView:
-    return read_phase1(store_for(root), run_id)
+def phase1_cached(root: str, run_id: str, version: float):
+    """``eos_core.results.load_phase1`` (torch-free: no head, no model), cached per run version."""
+    from eos_core.results import load_phase1
+
+    return load_phase1(store_for(root), run_id)
 
 
-def load_phase1(run_id: str) -> RunView:
-    """The run's phase 1 (embeddings, counts, history, gap), cached per run version."""
+def load_phase1(run_id: str):
+    """The run's phase 1 (an ``eos_core.results.Phase1Result``: embeddings, counts, history, gap)."""
     store = get_store()
     return phase1_cached(runs_root(), run_id, version(store, run_id))
 
 
-def load_json(run_id: str, name: str, default: Any = None) -> Any:
-    """A run's ``<name>.json`` (``default`` when missing or unreadable)."""
-    return load_json_at(runs_root(), run_id, name, default)
+def _summary(reader: str, run_id: str, root: str | None = None) -> dict:
+    """An ``eos_core.results`` summary reader's dict, empty when the run lacks it or it is damaged
+    (pages then show what exists; the damage is reported where the run is opened)."""
+    from eos_core import results
 
-
-def load_json_at(root: str, run_id: str, name: str, default: Any = None) -> Any:
-    """:func:`load_json` in the store at ``root`` (for cached functions keyed by root)."""
-    store = store_for(root)
     try:
-        if store.has(run_id, name, ".json"):
-            return store.load_json(run_id, name)
-    except (EOSError, ValueError, OSError):
-        pass
-    return default
+        return getattr(results, reader)(store_for(root or runs_root()), run_id)
+    except EOSError:
+        return {}
+
+
+def methods_summary(run_id: str, root: str | None = None) -> dict:
+    """``methods.json`` of a run (method -> metrics), via ``eos_core.results``; {} when absent."""
+    return _summary("load_method_summary", run_id, root)
+
+
+def phase1_summary(run_id: str) -> dict:
+    """``phase1.json`` of a run (classes, counts, metrics, train recall), checked; {} when absent."""
+    return _summary("load_phase1_summary", run_id)
+
+
+def gap_report(run_id: str) -> dict:
+    """``gap.json`` of a run; {} when absent."""
+    return _summary("load_gap", run_id)
 
 
 def config_of(rec_or_p1) -> dict:
@@ -242,8 +198,9 @@ def config_of(rec_or_p1) -> dict:
 
 
 def run_seed(p1) -> int:
-    """The training seed of a loaded run (seeds samplers and maps the same way the run did)."""
-    return int(getattr(getattr(p1.config, "train", None), "seed", 0) or 0)
+    """The phase-3 seed of a loaded run: phase 2 draws with ``head.seed`` (equal to the run's one
+    seed for runs the app and the CLI make), so re-sampling at another k draws as the run did."""
+    return int(getattr(getattr(p1.config, "head", None), "seed", 0) or 0)
 
 
 # ---------------------------------------------------------------------------------------------

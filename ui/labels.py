@@ -64,7 +64,8 @@ TABLE_COLUMNS: dict[str, str] = {"method": "method", **METRIC_COLUMNS, **DELTA_C
 PHASE_TEXT: dict[str, str] = {
     "start": "starting", "data": "loading the data", "embed": "computing the embeddings",
     "phase1_done": "phase 1 finished", "methods_done": "oversamplers finished",
-    "map": "computing the UMAP map for the Embedding gap page", "map_failed": "the UMAP map failed",
+    "map": "computing the UMAP map for the Embedding gap page", "map_done": "the UMAP map is saved",
+    "map_failed": "the UMAP map failed",
 }
 
 def groups_note() -> str:

@@ -1,13 +1,12 @@
-"""The run's 2-D map (UMAP of the embeddings), saved with the run, and its PCA preview.
+"""The run's 2-D map as the pages read it: the saved UMAP map, or a PCA preview.
 
-Moved as-is from the old ``app_state`` (issue 8): a later step moves the map fitting into the
-engine (``eos_core``) so CLI runs get a map too; until then this module fits it after a training
-job (:mod:`ui.training`) or in a light background job when page 2 opens a run without one.
+The engine computes and saves the map as the last step of a run (``eos_core.maps.compute_map``,
+CLI runs included) and owns its format (``eos_core.results.load_map``); this module only reads
+it. For an older run saved without a map, :func:`get_map` starts a light background job that calls
+the same engine function, and shows a PCA preview meanwhile.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -16,73 +15,28 @@ from ui import cache
 from ui.jobs import Job, registry
 from ui.warmup import import_engine
 
-MAP_NAME = "projection_umap"  # <run>/projection_umap.npz, written by Projection.save
-MAP_ROWS_NAME = "projection_umap_rows"  # <run>/projection_umap_rows.npz: synthetic rows in the map
-# UMAP's transform costs ~0.25 ms per row here: the map places a fixed random sample of at most
-# this many synthetic points per oversampler (30k rows would add ~7.5 s to every map).
-MAP_SYNTHETIC_MAX = 3000
 
+def map_mtime(store, run_id: str) -> float:
+    """Modification time of the run's saved map (0.0 when there is none): the cache key of a map."""
+    from eos_core.results import MAP_NAME
 
-def map_path(store, run_id: str) -> Path:
-    return store.run_dir(run_id) / f"{MAP_NAME}.npz"
-
-
-def _proj_arrays(proj) -> dict[str, np.ndarray]:
-    """``train``, ``test`` and any ``synthetic_<method>`` (N×2 float32) from a Projection."""
-    out = {"train": np.asarray(proj.train_xy, dtype=np.float32)}
-    for name, xy in (proj.extra_xy or {}).items():
-        out[name] = np.asarray(xy, dtype=np.float32)
-    return out
-
-
-def map_sample(n: int, *, seed: int = 0, cap: int | None = None) -> np.ndarray:
-    """Sorted rows of a synthetic set that go into the saved map: all of them up to ``cap``
-    (default :data:`MAP_SYNTHETIC_MAX`), else a seeded uniform sample (the class mix of the
-    sample follows the set's)."""
-    cap = MAP_SYNTHETIC_MAX if cap is None else int(cap)
-    if n <= cap:
-        return np.arange(n, dtype=np.int64)
-    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False)).astype(np.int64)
-
-
-def compute_and_save_map(store, run_id: str, *, p1=None) -> dict[str, np.ndarray]:
-    """Fit the run's UMAP map on the training embeddings, place the test embeddings and a sample
-    of every saved oversampler's synthetic points (:func:`map_sample`) into it, and save it with
-    the run (the sampled row ids beside it, so provenance still maps)."""
-    from eos_core.projection import fit_projection
-
-    if p1 is None:
-        p1 = cache.read_phase1(store, run_id)
-    emb = p1.embeddings
-    extra = {"test": emb.test_emb}
-    rows_of: dict[str, np.ndarray] = {}
-    for m in (store.load_json(run_id, "methods") if store.has(run_id, "methods", ".json") else {}):
-        if store.has(run_id, f"synthetic_{m}", ".npz"):
-            x = store.load_arrays(run_id, f"synthetic_{m}")["X_syn"]
-            if len(x):
-                rows = map_sample(len(x), seed=cache.run_seed(p1))
-                rows_of[f"synthetic_{m}"] = rows
-                extra[f"synthetic_{m}"] = x[rows]
-    proj = fit_projection(emb.train_emb, method="umap", extra=extra, seed=cache.run_seed(p1), train_y=emb.train_y)
-    # The rows first: the map file's presence marks a complete map.
-    store.save_arrays(run_id, MAP_ROWS_NAME, **rows_of)
-    proj.save(map_path(store, run_id))
-    return {**_proj_arrays(proj), **{f"{k}_rows": v for k, v in rows_of.items()}}
+    path = store.run_dir(run_id) / f"{MAP_NAME}.npz"
+    return path.stat().st_mtime if path.exists() else 0.0
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def saved_map(root: str, run_id: str, mtime: float) -> dict[str, np.ndarray]:
-    """The saved map's arrays, plus ``synthetic_<m>_rows`` (the rows of each synthetic set it
-    placed; absent for maps saved before sampling, which placed every row)."""
-    from eos_core.projection import Projection
+    """The saved map as arrays by name: ``train`` (N, 2), ``test`` (M, 2), ``synthetic_<m>``
+    (S_m, 2) and ``synthetic_<m>_rows`` (S_m,), the rows of each synthetic set it placed."""
+    from eos_core.results import load_map
 
-    store = cache.store_for(root)
-    out = _proj_arrays(Projection.load(map_path(store, run_id)))
-    if store.has(run_id, MAP_ROWS_NAME, ".npz"):
-        try:
-            out.update({f"{k}_rows": v for k, v in store.load_arrays(run_id, MAP_ROWS_NAME).items()})
-        except (OSError, ValueError):
-            pass
+    m = load_map(cache.store_for(root), run_id)
+    if m is None:
+        return {}
+    out = {"train": m.train, "test": m.test}
+    for name, xy in m.synthetic.items():
+        out[f"synthetic_{name}"] = xy
+        out[f"synthetic_{name}_rows"] = m.synthetic_rows[name]
     return out
 
 
@@ -92,34 +46,39 @@ def pca_map(root: str, run_id: str, version: float) -> dict[str, np.ndarray]:
 
     p1 = cache.phase1_cached(root, run_id, version)
     emb = p1.embeddings
-    return _proj_arrays(fit_projection(emb.train_emb, method="pca", extra={"test": emb.test_emb}, seed=0))
+    proj = fit_projection(emb.train_emb, method="pca", extra={"test": emb.test_emb}, seed=0)
+    return {"train": proj.train_xy, "test": proj.extra_xy["test"]}
 
 
 def get_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], str, Job | None]:
     """The run's 2-D map: ``(arrays, kind, job)``.
 
-    ``kind="umap"`` when the saved UMAP map exists (loaded in well under a second); otherwise a
-    PCA preview (``kind="pca"``) while a background job computes and saves the UMAP map (shared
-    by every session looking at this run).
+    ``kind="umap"`` when the saved UMAP map exists (loaded in well under a second); otherwise (a
+    run saved before maps were part of runs, or whose map failed) a PCA preview (``kind="pca"``)
+    while a background job computes and saves the UMAP map with the engine (shared by every
+    session looking at this run).
     """
     store, root = cache.get_store(), cache.runs_root()
-    path = map_path(store, run_id)
-    if path.exists():
-        return saved_map(root, run_id, path.stat().st_mtime), "umap", None
+    mtime = map_mtime(store, run_id)
+    if mtime:
+        return saved_map(root, run_id, mtime), "umap", None
     job = registry().find(f"map:{root}:{run_id}")
-    if job is not None and job.status in ("finished", "cancelled") and not path.exists():
+    if job is not None and job.status in ("finished", "cancelled"):
         registry().forget(job.id)  # the map file went away (run folder cleaned): compute again
         job = None
     if job is None and start:
         import_engine()
 
         def work(j: Job) -> dict:
-            compute_and_save_map(cache.plain_store(root), run_id)
+            from eos_core.maps import compute_map
+
+            compute_map(cache.plain_store(root), run_id, progress=lambda ev: j.push(ev.to_dict()), cancel=j.cancel)
             return {"run_id": run_id}
 
         job = registry().submit("map", f"UMAP map of {run_id}", work, key=f"map:{root}:{run_id}", heavy=False)
         job.run_id = run_id
-    if job is not None and job.status == "finished" and path.exists():
-        return saved_map(root, run_id, path.stat().st_mtime), "umap", None
+    mtime = map_mtime(store, run_id)
+    if job is not None and job.status == "finished" and mtime:
+        return saved_map(root, run_id, mtime), "umap", None
     return pca_map(root, run_id, cache.version(store, run_id)), "pca", job
 

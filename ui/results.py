@@ -50,11 +50,11 @@ def gap_column() -> str:
 
 def per_class_results(run_id: str) -> RunResults | None:
     """The run's per-class table and methods summary, or None before phase 1 is saved."""
-    meta = cache.load_json(run_id, "phase1")
+    meta = cache.phase1_summary(run_id)
     if not meta:
         return None
-    methods = cache.load_json(run_id, "methods", {}) or {}
-    return RunResults(per_class_table(meta, methods, cache.load_json(run_id, "gap", {})), methods)
+    methods = cache.methods_summary(run_id)
+    return RunResults(per_class_table(meta, methods, cache.gap_report(run_id)), methods)
 
 
 def run_seed(rec: Any) -> int:

@@ -6,6 +6,18 @@ from pathlib import Path
 
 import streamlit as st
 
+from eos_core.events import (
+    DataLoading,
+    Embedding,
+    EpochDone,
+    MapDone,
+    MapFailed,
+    MapStarted,
+    MethodStarted,
+    RunCreated,
+    RunDone,
+    from_dict,
+)
 from ui.jobs import Job
 from ui.labels import LOG_RATIOS, PHASE_TEXT, method_name
 
@@ -55,13 +67,13 @@ def overall_fraction(j: Job) -> float:
 
 
 def _fraction(last: dict) -> float:
-    ph = last.get("phase")
-    if ph == "train":
-        return 0.05 + 0.7 * last["epoch"] / max(1, last["epochs"])
-    if ph == "method":
-        return 0.78 + 0.17 * last["index"] / max(1, last["total"])
-    return {"start": 0.0, "run": 0.02, "data": 0.02, "embed": 0.76, "phase1_done": 0.78, "methods_done": 0.95,
-            "map": 0.96, "map_failed": 0.99}.get(ph, 0.0)
+    ev = from_dict(last)
+    if isinstance(ev, EpochDone):
+        return 0.05 + 0.7 * ev.stats.epoch / max(1, ev.stats.epochs)
+    if isinstance(ev, MethodStarted):
+        return 0.78 + 0.17 * ev.index / max(1, ev.total)
+    return {RunCreated: 0.02, DataLoading: 0.02, Embedding: 0.76, RunDone: 0.95, MapStarted: 0.96,
+            MapDone: 0.99, MapFailed: 0.99}.get(type(ev), 0.0)
 
 
 def describe(j: Job) -> str:
@@ -73,12 +85,14 @@ def describe(j: Job) -> str:
         return "starting…"
     seed = j.last("seed")
     prefix = f"Seed {seed['seed']} ({seed['index'] + 1}/{seed['total']}) · " if seed else ""
+    ev = from_dict(last)
+    if isinstance(ev, EpochDone):
+        st_ = ev.stats
+        return prefix + (f"Phase 1 · epoch {st_.epoch}/{st_.epochs} · loss {st_.loss:.4f} · "
+                         f"train acc {st_.train_acc:.3f} · test balanced acc {st_.test_bacc:.3f}")
+    if isinstance(ev, MethodStarted):
+        return prefix + f"Phases 2–3 · {method_name(ev.name)} ({ev.index + 1}/{ev.total})"
+    if isinstance(ev, RunCreated):
+        return prefix + f"run {ev.run_id} created"
     ph = last.get("phase")
-    if ph == "train":
-        return prefix + (f"Phase 1 · epoch {last['epoch']}/{last['epochs']} · loss {last['loss']:.4f} · "
-                         f"train acc {last['train_acc']:.3f} · test balanced acc {last['test_bacc']:.3f}")
-    if ph == "method":
-        return prefix + f"Phases 2–3 · {method_name(last['name'])} ({last['index'] + 1}/{last['total']})"
-    if ph == "run":
-        return prefix + f"run {last['run_id']} created"
     return prefix + PHASE_TEXT.get(ph, ph or "")

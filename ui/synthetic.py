@@ -3,9 +3,9 @@ positions on the map, their nearest real neighbours and quality figures.
 
 The numbers come from the engine: ``eos_core.oversampling.resample`` (the samplers the pipeline
 used), ``eos_core.neighbors``, ``eos_core.closure`` (closure, 1-NN recall, enemy share) and
-``eos_core.eos.partner_share``; this module caches them
-per run version and k. The inverse-distance kNN placement on the map (:func:`place_synthetic`) is
-app-side for now; it moves to the engine with the map (issue 8).
+``eos_core.eos.partner_share``; this module caches them per run version and k. Points the
+saved map did not place go where the engine's ``eos_core.maps.place_by_neighbors`` puts them
+(:func:`place_synthetic`).
 """
 
 from __future__ import annotations
@@ -16,26 +16,23 @@ import numpy as np
 import streamlit as st
 
 from ui import cache
-from ui.maps import map_path, pca_map, saved_map
+from ui.maps import map_mtime, pca_map, saved_map
 
 
 @st.cache_data(max_entries=24, show_spinner="Over-sampling the embeddings…")
 def _synthetic(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, np.ndarray]:
+    from eos_core.results import load_synthetic, synthetic_arrays
+
     store = cache.store_for(root)
     p1 = cache.phase1_cached(root, run_id, version)
-    name = f"synthetic_{method}"
-    if int(k) == int(p1.config.k_neighbors) and store.has(run_id, name, ".npz"):
-        arr = store.load_arrays(run_id, name)
+    if int(k) == int(p1.config.k_neighbors) and store.has(run_id, f"synthetic_{method}", ".npz"):
+        arr = load_synthetic(store, run_id, method)
     else:
         from eos_core.oversampling import resample
 
         e = p1.embeddings
-        x, y, prov = resample(method, e.train_emb, e.train_y, k_neighbors=int(k), random_state=cache.run_seed(p1))
-        prov = prov or {}
-        arr = {"X_syn": x, "y_syn": y,
-               "base": np.asarray(prov.get("base", np.zeros(0, np.int64))),
-               "partner": np.asarray(prov.get("partner", np.zeros(0, np.int64))),
-               "r": np.asarray(prov.get("r", np.zeros(0, np.float32)))}
+        arr = synthetic_arrays(*resample(method, e.train_emb, e.train_y, k_neighbors=int(k),
+                                         random_state=cache.run_seed(p1)))
     return {k_: np.asarray(v) for k_, v in arr.items()}
 
 
@@ -48,10 +45,10 @@ def synthetic(run_id: str, method: str, k: int) -> dict[str, np.ndarray]:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _train_index(root: str, run_id: str, version: float):
-    from eos_core.neighbors import FaissNearestNeighbors
+    from eos_core.neighbors import make_nn_estimator
 
     p1 = cache.phase1_cached(root, run_id, version)
-    return FaissNearestNeighbors(n_neighbors=10, device="cpu").fit(p1.embeddings.train_emb)
+    return make_nn_estimator(10, device="cpu").fit(p1.embeddings.train_emb)
 
 
 def nearest_real(run_id: str, X: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -65,32 +62,27 @@ def nearest_real(run_id: str, X: np.ndarray, k: int = 5) -> tuple[np.ndarray, np
 
 @st.cache_data(max_entries=24, show_spinner="Placing the synthetic points on the map…")
 def _placed(root: str, run_id: str, version: float, method: str, k: int, map_kind: str,
-            map_mtime: float) -> np.ndarray:
-    syn = _synthetic(root, run_id, version, method, k)
-    X = syn["X_syn"]
-    if len(X) == 0:
-        return np.zeros((0, 2), np.float32)
-    arrays = (saved_map(root, run_id, map_mtime) if map_kind == "umap" else pca_map(root, run_id, version))
-    nn = _train_index(root, run_id, version)
-    dist, idx = nn.kneighbors(np.asarray(X, dtype=np.float32), n_neighbors=min(10, nn.n_samples_fit_))
-    w = 1.0 / (np.asarray(dist, dtype=np.float64) + 1e-6)
-    w /= w.sum(axis=1, keepdims=True)
-    xy = np.asarray(arrays["train"], dtype=np.float64)[idx]  # (S, k, 2)
-    return (w[:, :, None] * xy).sum(axis=1).astype(np.float32)
+            mtime: float) -> np.ndarray:
+    from eos_core.maps import place_by_neighbors
+
+    X = _synthetic(root, run_id, version, method, k)["X_syn"]
+    arrays = (saved_map(root, run_id, mtime) if map_kind == "umap" else pca_map(root, run_id, version))
+    p1 = cache.phase1_cached(root, run_id, version)
+    return place_by_neighbors(p1.embeddings.train_emb, arrays["train"], X, k=10,
+                              nn=_train_index(root, run_id, version))
 
 
 def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarray:
     """2-D positions ``(S, 2)`` of the synthetic points on the run's map; NaN rows are not on it.
 
     The saved UMAP map already holds the run's synthetic sets (at the run's k) placed by UMAP's
-    ``transform`` — a seeded sample of at most :data:`MAP_SYNTHETIC_MAX` rows per oversampler, the
-    other rows are NaN. Otherwise (another k, or the PCA preview) every point goes to the
-    distance-weighted mean map position of its 10 nearest real training embeddings (UMAP's
-    transform starts from that same estimate)."""
+    ``transform`` — a seeded sample of at most ``eos_core.maps.MAP_SYNTHETIC_MAX`` rows per
+    oversampler, the other rows are NaN. Otherwise (another k, or the PCA preview) every point
+    goes where ``eos_core.maps.place_by_neighbors`` puts it (the distance-weighted mean map
+    position of its 10 nearest real training embeddings)."""
     store = cache.get_store()
-    path = map_path(store, run_id)
-    mtime = path.stat().st_mtime if path.exists() else 0.0
-    if map_kind == "umap" and path.exists() and int(k) == int(cache.load_phase1(run_id).config.k_neighbors):
+    mtime = map_mtime(store, run_id)
+    if map_kind == "umap" and mtime and int(k) == int(cache.load_phase1(run_id).config.k_neighbors):
         arrays = saved_map(cache.runs_root(), run_id, mtime)
         saved = arrays.get(f"synthetic_{method}")
         n = len(synthetic(run_id, method, k)["y_syn"])
@@ -123,7 +115,7 @@ def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dic
     # functions only for another k or a method the run lacks.
     stored = {}
     if int(k) == int(p1.config.k_neighbors):
-        stored = (cache.load_json_at(root, run_id, "methods") or {}).get(method) or {}
+        stored = cache.methods_summary(run_id, root).get(method) or {}
     if method in ("none", "crt"):  # no synthetic points
         x, y, prov = np.zeros((0, e.train_emb.shape[1]), np.float32), np.zeros(0, np.int64), {}
     else:

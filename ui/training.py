@@ -3,14 +3,13 @@
 The app runs exactly what the CLI's ``run`` command runs — :func:`train_runs` calls
 ``run_pipeline`` once per seed with the job's ``progress`` and ``cancel`` — so a run trained here
 and one trained from the CLI with the same config hold the same numbers. The app adds only the
-run's UMAP map (:mod:`ui.maps`) after the pipeline, and progress events of its own
-(``{"phase": "seed", ...}``, ``"phase1_done"``, ``"methods_done"``, ``"map"``).
+map is computed by ``run_pipeline`` itself. Progress is the engine's typed events
+(:mod:`eos_core.events`), kept in the job's log as their ``to_dict()`` form.
 """
 
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -19,29 +18,9 @@ from ui.jobs import Job, submit_followed
 from ui.warmup import import_engine, pin_torch_threads
 
 
-class _RecordingStore:
-    """The run store, telling ``on_create`` the id of the run the pipeline creates.
-
-    The pipeline creates its run inside ``run_phase1``; the job needs the id at once (to follow
-    the run while phase 1 trains, and to name it if the job dies), not when phase 1 returns.
-    """
-
-    def __init__(self, store: Any, on_create: Callable[[str], None]) -> None:
-        self._store = store
-        self._on_create = on_create
-
-    def create_run(self, *args: Any, **kwargs: Any) -> str:
-        run_id = self._store.create_run(*args, **kwargs)
-        self._on_create(run_id)
-        return run_id
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
 def train_runs(cfg_dict: dict, seeds: list[int] | None, *, store: Any, data_dir: str | None = None,
                progress: Callable[[dict], None] | None = None, cancel: threading.Event | None = None,
-               with_map: bool = False) -> list[str]:
+               with_map: bool = True) -> list[str]:
     """Run the pipeline for ``cfg_dict`` (once, or once per seed with every seed replaced).
 
     Parameters
@@ -52,12 +31,12 @@ def train_runs(cfg_dict: dict, seeds: list[int] | None, *, store: Any, data_dir:
         None: the config as is; else one run per seed (``data``, ``train`` and ``head`` seeds set).
     store : RunStore
     progress : callable, optional
-        Receives the engine's events, plus ``{"phase": "run", "run_id"}`` when a run is created
-        and ``{"phase": "seed", "seed", "index", "total"}`` before each seed.
+        Receives every engine event (:mod:`eos_core.events`) as its ``to_dict()``, plus
+        ``SeedStarted`` before each seed and ``RunDone`` after each run's phase 3.
     cancel : threading.Event, optional
         Checked by the engine between epochs and methods, and here between seeds.
     with_map : bool
-        Also compute and save each run's UMAP map (page 2 then opens without a job).
+        Let ``run_pipeline`` compute and save each run's UMAP map (page 2 then opens without a job).
 
     Returns
     -------
@@ -67,32 +46,25 @@ def train_runs(cfg_dict: dict, seeds: list[int] | None, *, store: Any, data_dir:
     from eos_core import pipeline
     from eos_core.config import RunConfig
     from eos_core.errors import Cancelled
+    from eos_core.events import Event, RunDone, SeedStarted
 
-    def emit(event: dict) -> None:
+    def emit(event: Event) -> None:
         if progress is not None:
-            progress(event)
+            progress(event.to_dict())
 
-    recording = _RecordingStore(store, lambda rid: emit({"phase": "run", "run_id": rid}))
     configs = [cfg_dict] if seeds is None else [cache.with_seed(cfg_dict, s) for s in seeds]
     done: list[str] = []
     for i, d in enumerate(configs):
         if cancel is not None and cancel.is_set():
             raise Cancelled("Cancelled by the user.")
         if seeds is not None:
-            emit({"phase": "seed", "seed": int(seeds[i]), "index": i, "total": len(seeds)})
+            emit(SeedStarted(int(seeds[i]), i, len(seeds)))
         cfg = RunConfig.from_dict(d)
         cfg.validate()
-        result = pipeline.run_pipeline(cfg, store=recording, data_dir=data_dir, progress=progress, cancel=cancel)
+        result = pipeline.run_pipeline(cfg, store=store, data_dir=data_dir, progress=emit, cancel=cancel,
+                                       with_map=with_map)
         run_id = result.phase1.run_id
-        emit({"phase": "methods_done", "run_id": run_id})
-        if with_map and run_id:
-            from ui.maps import compute_and_save_map
-
-            emit({"phase": "map"})
-            try:
-                compute_and_save_map(store, run_id)
-            except Exception:  # noqa: BLE001 — the map can be computed later on page 2
-                emit({"phase": "map_failed", "detail": traceback.format_exc(limit=3)})
+        emit(RunDone(run_id))
         done.append(run_id)
     return done
 
@@ -110,7 +82,7 @@ def start_training(cfg_dict: dict, *, meta: dict | None = None) -> Job:
     def work(job: Job) -> dict:
         pin_torch_threads()
         ids = train_runs(cfg_dict, None, store=cache.plain_store(root), data_dir=ddir, progress=job.push,
-                         cancel=job.cancel, with_map=True)
+                         cancel=job.cancel)
         return {"run_id": ids[0], "run_ids": ids}
 
     import_engine()  # torch in the script thread, never first in a worker (see ui.warmup)

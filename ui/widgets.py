@@ -63,7 +63,7 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
     return by_id[cur]
 
 
-def require_phase1(hint: str = "") -> tuple[Any, cache.RunView]:
+def require_phase1(hint: str = "") -> tuple[Any, Any]:
     """The chosen run and its phase-1 view, or a friendly stop when there is none (pages 2 and 3)."""
     rec = run_picker(need="embeddings")
     if rec is None:
@@ -100,7 +100,7 @@ def lost_job_summary(run_id: str | None) -> tuple[str | None, str]:
     except EOSError:
         return None, f"Its run {run_id} is not in the run store."
     phase1 = cache.has(store, run_id, "phase1")
-    methods = list(cache.load_json(run_id, "methods", {}) or {})
+    methods = list(cache.methods_summary(run_id))
     kept = "phase 1 is complete" if phase1 else "phase 1 did not finish"
     kept += f"; re-trained heads kept for {', '.join(methods)}" if methods else "; no re-trained head was kept"
     return rec.status, f"Its run **{run_id}** ({cache.run_label(rec)}) is *{rec.status}*: {kept}."

@@ -80,32 +80,15 @@ def minority_classes(train_counts: Sequence[int]) -> list[int]:
     return [int(c) for c in np.flatnonzero(counts < counts.max())]
 
 
-def sample_rows(y: np.ndarray, cap: int, *, seed: int = 0) -> np.ndarray:
-    """Sorted row indices of at most ``cap`` points, keeping small classes whole.
+def sample_rows(y: np.ndarray, cap: int | None, *, seed: int = 0) -> np.ndarray:
+    """Sorted row indices of at most ``cap`` points, keeping small classes whole: the engine's one
+    stratified subsampler (``eos_core.subsample.snapshot_subsample``); every row when ``cap`` is None."""
+    from eos_core.subsample import snapshot_subsample
 
-    Water-filling per class: every class gets ``min(n_c, q)`` rows with the largest ``q`` that
-    fits in ``cap``, so the minority classes the app is about are never thinned out.
-    """
     y = np.asarray(y)
-    n = len(y)
-    if cap is None or n <= cap:
-        return np.arange(n)
-    cap = max(int(cap), 1)
-    labels, counts = np.unique(y, return_counts=True)
-    order = np.argsort(counts)
-    quota = np.zeros(len(labels), dtype=int)
-    left, remaining = cap, len(labels)
-    for j in order:
-        share = left // remaining if remaining else 0
-        quota[j] = min(counts[j], share)
-        left -= quota[j]
-        remaining -= 1
-    rng = np.random.default_rng(seed)
-    keep = []
-    for lab, q in zip(labels, quota, strict=True):
-        rows = np.flatnonzero(y == lab)
-        keep.append(rows if q >= len(rows) else rng.choice(rows, size=q, replace=False))
-    return np.sort(np.concatenate(keep)) if keep else np.arange(0)
+    if cap is None or len(y) <= cap:
+        return np.arange(len(y))
+    return snapshot_subsample(y, max(int(cap), 1), seed)
 
 
 def selected_ids(event: Any) -> list[int]:
