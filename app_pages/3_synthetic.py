@@ -252,7 +252,7 @@ with q3:
 with q4:
     partners = {m: quality[m]["partner_share"] for m in methods if quality[m]["partner_share"]}
     if partners:
-        st.plotly_chart(closurefig.partner_share_bars(partners, title="What the EOS partners were"),
+        st.plotly_chart(closurefig.partner_share_bars(partners, title="What each synthetic point's partner was"),
                         key="syn_partner_share")
         st.caption("EOS as the paper describes it always interpolates toward a real enemy; the published code's "
                    "partner choice (one rank closer) also picks the base itself (the point is a copy) or a "

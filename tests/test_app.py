@@ -222,10 +222,11 @@ def test_page3_synthetic_inspector(trained) -> None:
             assert same(arr(t["y"]), [methods[m][key][c] for c in order]), (key, m)
     shares = charts["syn_enemy_share"]["data"][0]
     assert same(arr(shares["y"]), [methods[m]["enemy_share"] for m in ("eos", "smote")])
-    partners = charts["syn_partner_share"]["data"]  # EOS only (SMOTE has no partners to classify)
+    partners = charts["syn_partner_share"]["data"]  # every generating method records its partners
     assert [t["meta"] for t in partners] == ["enemy", "self", "same_class"]
-    assert [arr(t["y"]).tolist() for t in partners] == [[methods["eos"]["partner_share"][k]]
+    assert [arr(t["y"]).tolist() for t in partners] == [[methods[m]["partner_share"][k] for m in ("eos", "smote")]
                                                        for k in ("enemy", "self", "same_class")]
+    assert methods["smote"]["partner_share"] == {"enemy": 0.0, "self": 0.0, "same_class": 1.0}
     assert any("copies" in i.value for i in at.info)  # why ROS closes nothing
     at.slider(key="syn_k").set_value(3).run()  # another k: resampled on the fly
     ok(at)

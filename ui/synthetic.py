@@ -132,7 +132,7 @@ def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dic
         out = closure_measures(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
         out["enemy_share"] = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else None
         out["partner_share"] = (partner_share(e.train_y, prov["base"], prov["partner"])
-                                if prov and method.startswith("eos") else None)
+                                if prov else None)
         out["source"] = "computed"
     from eos_core.closure import synthetic_enemy_share_per_class
 
