@@ -69,8 +69,8 @@ def per_class_method_bars(values: Mapping[str, Sequence[float]], *, classes: Seq
 
 
 def partner_share_bars(shares: Mapping[str, Mapping[str, float]], *, title: str | None = None) -> go.Figure:
-    """Stacked bars, one per method that makes synthetic points: the share of its synthetic points whose partner was a real
-    enemy, the base itself, or a same-class neighbour (``methods.json`` ``partner_share``)."""
+    """Stacked bars, one per method that makes synthetic points: the share of its synthetic points
+    whose partner was a real enemy, the base itself, or a same-class neighbour (``partner_share``)."""
     methods = list(shares)
     x = [method_name(m) for m in methods]
     fig = go.Figure()
