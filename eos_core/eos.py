@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn_compat.utils.validation import validate_data
 
 from .errors import ConfigError
-from .neighbors import FaissNearestNeighbors, drop_self, nearest_enemies
+from .neighbors import drop_self, make_nn_estimator, nearest_enemies
 
 __all__ = ["EOS", "PARTNER_RULES", "partner_share"]
 
@@ -109,7 +109,7 @@ class EOS(BaseOverSampler):
         Neighbour search to use; it is cloned, given ``n_neighbors=k_neighbors + 1`` (the point
         itself plus k, as imbalanced-learn's ``nn_k_``), fitted on all of ``X`` and queried with
         the rows of the classes to fill; each point's own row is then dropped.
-        ``None`` uses :class:`~eos_core.neighbors.FaissNearestNeighbors`.
+        ``None`` uses :func:`~eos_core.neighbors.make_nn_estimator` (faiss, or torch on a GPU without faiss-gpu).
 
     Attributes
     ----------
@@ -227,7 +227,7 @@ class EOS(BaseOverSampler):
 
     # -- the method ---------------------------------------------------------------------------
     def _make_nn(self, k: int):
-        nn = FaissNearestNeighbors() if self.nn_estimator is None else clone(self.nn_estimator)
+        nn = make_nn_estimator() if self.nn_estimator is None else clone(self.nn_estimator)
         if "n_neighbors" in nn.get_params(deep=False):
             nn.set_params(n_neighbors=k + 1)
         return nn

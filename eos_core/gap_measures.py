@@ -127,9 +127,9 @@ def knn(base: np.ndarray, query: np.ndarray | None, k: int) -> tuple[np.ndarray,
             idx, part = np.take_along_axis(idx, order, 1), np.take_along_axis(part, order, 1)
         return np.sqrt(np.maximum(part, 0.0)).astype(np.float32), idx.astype(np.int64)
     # Imported here so faiss is first loaded through neighbors.py (it sets an OpenBLAS hint).
-    from .neighbors import FaissNearestNeighbors
+    from .neighbors import make_nn_estimator
 
-    nn = FaissNearestNeighbors(n_neighbors=k, device="cpu").fit(base)
+    nn = make_nn_estimator(k, device="auto").fit(base)
     return nn.kneighbors(query, n_neighbors=k)
 
 

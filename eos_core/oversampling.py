@@ -1,8 +1,9 @@
 """Phase 2: over-sampling in embedding space, one entry point per compared method.
 
 * :func:`make_sampler` — every method compared by the app (ids in :data:`eos_core.names.METHODS`),
-  as imbalanced-learn samplers whose neighbour searches run on faiss
-  (:class:`~eos_core.neighbors.FaissNearestNeighbors`); EOS itself lives in :mod:`eos_core.eos`.
+  as imbalanced-learn samplers whose neighbour searches come from
+  :func:`~eos_core.neighbors.make_nn_estimator` (faiss, or torch on a GPU without faiss-gpu); EOS
+  itself lives in :mod:`eos_core.eos`.
 * :func:`resample` — what the pipeline calls: only the synthetic rows, with the small-class cases
   imbalanced-learn cannot handle made safe.
 
@@ -23,7 +24,7 @@ from sklearn.utils import check_random_state
 from .eos import EOS, _all_finite, _check_k
 from .errors import ConfigError
 from .names import METHODS
-from .neighbors import FaissNearestNeighbors
+from .neighbors import make_nn_estimator
 from .provenance import concat_provenance, copies_provenance, fit_resample_with_provenance
 
 __all__ = ["EOS", "METHODS", "NO_SYNTHETIC", "make_sampler", "resample"]
@@ -46,13 +47,13 @@ def _build(name: str, k: int, m: int, random_state, sampling_strategy):
                    partner_rule=_EOS_RULES[name])
     # imbalanced-learn queries these with the point itself included, hence k + 1 (the same
     # "additional_neighbor" it adds when given an int).
-    nn_k = FaissNearestNeighbors(n_neighbors=k + 1)
+    nn_k = make_nn_estimator(k + 1)
     if name == "smote":
         return SMOTE(sampling_strategy=sampling_strategy, random_state=random_state, k_neighbors=nn_k)
     if name == "bsmote":
         return BorderlineSMOTE(
             sampling_strategy=sampling_strategy, random_state=random_state, k_neighbors=nn_k,
-            m_neighbors=FaissNearestNeighbors(n_neighbors=m + 1), kind="borderline-1",
+            m_neighbors=make_nn_estimator(m + 1), kind="borderline-1",
         )
     if name == "adasyn":
         return ADASYN(sampling_strategy=sampling_strategy, random_state=random_state, n_neighbors=nn_k)
@@ -78,7 +79,7 @@ def make_sampler(name, *, k_neighbors=10, random_state=None, sampling_strategy="
     -------
     sampler : imbalanced-learn sampler or None
         ``None`` for ``"none"`` and ``"crt"``; otherwise ``RandomOverSampler``, ``SMOTE``,
-        ``BorderlineSMOTE``, ``ADASYN`` (neighbour searches on :class:`FaissNearestNeighbors`) or
+        ``BorderlineSMOTE``, ``ADASYN`` (neighbour searches from :func:`make_nn_estimator`) or
         :class:`EOS` (``partner_rule="published"`` for ``"eos_published"``).
         SMOTE-family samplers need ``k_neighbors < `` the smallest filled class size; use
         :func:`resample` to have that handled.

@@ -220,9 +220,9 @@ def fit_rows(n: int, max_fit: int, seed: int, labels: np.ndarray | None = None) 
 # --------------------------------------------------------------------------------------------
 def _nn_estimator(base: np.ndarray):
     # Lazy import: faiss is loaded through neighbors.py, which sets an OpenBLAS hint first.
-    from .neighbors import FaissNearestNeighbors
+    from .neighbors import make_nn_estimator
 
-    return FaissNearestNeighbors(n_neighbors=1, device="auto").fit(base)
+    return make_nn_estimator(1, device="auto").fit(base)
 
 
 def _knn_graph(nn, k: int) -> tuple[np.ndarray, np.ndarray]:

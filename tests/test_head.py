@@ -112,7 +112,7 @@ def test_progress_and_cancel():
 def test_nan_loss_raises_training_diverged():
     x, y = _blobs()
     with pytest.raises(TrainingDiverged):
-        train_head(x * 1e3, y, HeadConfig(epochs=2, lr=1e38, warmup_epochs=0), num_classes=4)
+        train_head(x * 1e36, y, HeadConfig(epochs=2, lr=10.0, warmup_epochs=0), num_classes=4)  # lr at its cap
 
 
 def test_predict_head_matches_the_linear_layer_in_batches():

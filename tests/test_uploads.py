@@ -189,9 +189,9 @@ def test_sweep_removes_abandoned_uploads_but_keeps_used_and_recent_ones(tmp_path
 
 def test_app_extract_is_a_thin_call_that_sweeps(tmp_path, monkeypatch):
     monkeypatch.setenv("EOS_RUNS_DIR", str(tmp_path))
-    import app_state
+    from ui import uploads
 
-    folder, classes = app_state.extract_image_zip(_zip(GOOD))
+    folder, classes = uploads.extract_image_zip(_zip(GOOD))
     assert classes == ["cat", "dog"] and Path(folder).parent == tmp_path / "uploads"
     with pytest.raises(UploadRejected, match="not a .zip"):
-        app_state.extract_image_zip(b"nope")
+        uploads.extract_image_zip(b"nope")
