@@ -77,6 +77,7 @@ def map_chart(
     height: int = 560,
     class_colors: dict[str, str] | None = None,
     title: str | None = None,
+    segments: pd.DataFrame | None = None,
 ) -> dict:
     """Draw an embedding map; return the current selection.
 
@@ -100,6 +101,10 @@ def map_chart(
     class_colors : dict, optional
         class name -> CSS colour (else a default palette).
     title : str, optional
+    segments : DataFrame, optional
+        ``x0, y0, x1, y1`` (base -> partner) drawn as dashed lines over the points, the partner end
+        marked ×; sent with every rerun (keep it to a few hundred rows). Changing only the segments
+        redraws the map without re-sending the points.
 
     Returns
     -------
@@ -123,7 +128,9 @@ def map_chart(
     else:
         data["token"] = data_token(data, None)
     url = write_data(data, _ROOT)
+    seg = ([] if segments is None or segments.empty else
+           np.round(segments[["x0", "y0", "x1", "y1"]].to_numpy(np.float64), 5).ravel().tolist())
     value = _component(data={"token": data["token"], "url": url}, sprites=sprites, color_by=color_by,
-                       height=int(height), title=title or "",
+                       height=int(height), title=title or "", segments=seg,
                        key=key, default=_EMPTY)
     return value if isinstance(value, dict) else dict(_EMPTY)

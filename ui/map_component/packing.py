@@ -31,16 +31,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ui.figures.common import class_color
+
 SPLITS: tuple[str, ...] = ("train", "test", "synthetic")
 # Marker per split, as plotly symbol names (all three exist in scattergl) and as legend glyphs.
 SPLIT_SYMBOLS: dict[str, str] = {"train": "circle", "test": "square", "synthetic": "diamond"}
 COLOR_BY: tuple[str, ...] = ("class", "split", "pred", "correct", "gap")
 
-# Default class colours (the app passes its own through ``class_colors``).
-_PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-    "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-)
 SHEET_COLS = 32  # thumbnails per sheet row: 1,024 a sheet, ~0.3-0.8 MB of PNG for 28-32 px images
 MAX_THUMB_PX = 32
 
@@ -156,7 +153,8 @@ def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = N
         (a class name), ``correct`` (bool), ``gap`` (float), ``image`` and ``partner_image`` (int rows into
         the ``images`` given to :func:`ui.map_component.map_chart`, -1 = none).
     class_colors : dict, optional
-        class name -> CSS colour; missing classes take the default palette.
+        class name -> CSS colour; missing classes take the app palette (``ui.figures.common.class_color``) by
+        order of appearance.
 
     Returns
     -------
@@ -188,7 +186,7 @@ def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = N
         corr = np.full(n, -1, np.int8)
     gap = points["gap"].to_numpy(np.float32) if "gap" in points.columns else np.full(n, np.nan, np.float32)
     counts = np.bincount(cls, minlength=len(names))
-    colors = [(class_colors or {}).get(nm, _PALETTE[i % len(_PALETTE)]) for i, nm in enumerate(names)]
+    colors = [(class_colors or {}).get(nm, class_color(i)) for i, nm in enumerate(names)]  # the app's one palette
     ids = points["id"].tolist()
     ids = [int(v) for v in ids] if pd.api.types.is_integer_dtype(points["id"]) else [str(v) for v in ids]
     return {

@@ -8,7 +8,7 @@ const CORRECT_COLORS = { "-1": "#bbbbbb", "0": "#d62728", "1": "#2ca02c" };
 const COLOR_LABELS = { class: "class", split: "split", pred: "predicted class", correct: "correct / incorrect", gap: "gap" };
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 
-const state = { token: null, d: null, sprites: null, colorBy: "class", groups: [], seq: 0, selected: [],
+const state = { segKey: "[]", segments: [], token: null, d: null, sprites: null, colorBy: "class", groups: [], seq: 0, selected: [],
                 sheets: new Map(), height: 560, title: "" };
 window.__eosMap = { times: { mapJs: performance.now() }, state };  // mapJs: plotly.js parsed and run
 
@@ -100,6 +100,19 @@ function buildTraces() {
                 line: g.style.outline ? { width: 1, color: "#222" } : { width: 0 } },
     });
   });
+  // Base -> partner segments over the points (not selectable: lines only, the partner marker has no group).
+  const seg = state.segments || [];
+  if (seg.length) {
+    const sx = [], sy = [], px = [], py = [];
+    for (let k = 0; k + 3 < seg.length; k += 4) {
+      sx.push(seg[k], seg[k + 2], null); sy.push(seg[k + 1], seg[k + 3], null);
+      px.push(seg[k + 2]); py.push(seg[k + 3]);
+    }
+    traces.push({ type: "scatter", mode: "lines", x: sx, y: sy, name: "base → partner", hoverinfo: "skip",
+                  line: { color: "#111", width: 1.6, dash: "dash" }, legendrank: 2000, showlegend: true });
+    traces.push({ type: "scatter", mode: "markers", x: px, y: py, name: "partner ×", hoverinfo: "skip",
+                  marker: { symbol: "x", size: 8, color: "#111" }, legendrank: 2001, showlegend: true });
+  }
   const legend = [];
   // Legend: the colour key, then which marker is which split (grey, in a group of its own).
   const bySize = d.styles.slice().reverse(); // smallest class first, as the app lists minorities
@@ -310,7 +323,13 @@ window.addEventListener("message", (event) => {
   const a = msg.args;
   window.__eosMap.times.renderMsg = performance.now();
   if (!window.__eosMap.times.firstRender) window.__eosMap.times.firstRender = window.__eosMap.times.renderMsg;
-  if (a.data.token === state.token && a.height === state.height) { setHeight(); return; }
+  const segKey = JSON.stringify(a.segments || []);
+  if (a.data.token === state.token && a.height === state.height) {
+    if (segKey !== state.segKey && state.d) { state.segKey = segKey; state.segments = a.segments || []; draw(); }
+    else setHeight();
+    return;
+  }
+  state.segKey = segKey; state.segments = a.segments || [];
   const token = a.data.token;
   state.token = token; state.height = a.height; state.title = a.title;
   // The columns come from a file written once per map (not in the arguments re-sent on every rerun).
