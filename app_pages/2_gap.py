@@ -42,6 +42,7 @@ rec, p1 = widgets.require_phase1("a digits run takes well under a minute.")
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)
+train_sizes = dict(zip(classes, map(int, counts), strict=True))  # the maps rank classes by training size
 emb = p1.embeddings
 n_train = len(emb.train_y)
 train_pred = np.asarray(emb.train_logits).argmax(1)
@@ -114,7 +115,7 @@ def neighbours(pid):
 map_col, gallery_col = st.columns([3, 1.3], gap="medium")
 with map_col:
     sel = map_chart(points, images, color_by="class", key="gap_map", height=600,
-                    class_colors=mapfig.class_colors(classes),
+                    class_colors=mapfig.class_colors(classes), class_sizes=train_sizes,
                     title=f"{'UMAP' if kind == 'umap' else 'PCA preview'} of the embeddings · {len(points):,} points")
     st.caption("Markers: train ● circle, test ■ square. Hover a point for its image; **click** a point for its card "
                "and nearest training images; **box** or **lasso** (toolbar) to select many. Colour by class, split, "

@@ -56,6 +56,7 @@ rec, p1 = widgets.require_phase1()
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)
+train_sizes = dict(zip(classes, map(int, counts), strict=True))  # the maps rank classes by training size
 emb = p1.embeddings
 n_train = len(emb.train_y)
 minority = common.minority_classes(counts)
@@ -180,7 +181,7 @@ for i, method in enumerate(methods):
                     if has_prov else None)
         n_syn_drawn = int((points["split"] == "synthetic").sum())
         sel = map_chart(points, images, color_by="class", key=sel_key, height=600,
-                        class_colors=mapfig.class_colors(classes), segments=segments,
+                        class_colors=mapfig.class_colors(classes), class_sizes=train_sizes, segments=segments,
                         title=f"{len(y_syn):,} synthetic points · {n_syn_drawn:,} drawn")
         if method == "ros":
             st.caption("ROS adds copies of real points: a synthetic point sits on its base, so there are no segments.")

@@ -136,3 +136,15 @@ def test_map_chart_without_a_streamlit_session(tmp_path, monkeypatch):
     assert any((_ROOT / "data").glob("*.json"))
     with pytest.raises(ValueError, match="color_by"):
         map_chart(_points(), color_by="size")
+
+
+def test_class_sizes_set_order_and_legend_and_default_palette_is_the_apps():
+    from ui.figures.common import class_color
+
+    pts = _points()  # on the map: cat 3, dog 2, bird 1
+    data = pack_points(pts, class_sizes={"cat": 5, "dog": 500, "bird": 50})
+    assert data["class_labels"] == ["cat · n=5", "dog · n=500", "bird · n=50"]
+    assert [s["code"] for s in data["styles"]] == [1, 2, 0]  # dog (largest) drawn first, cat (smallest) on top
+    assert data["class_colors"] == [class_color(0), class_color(1), class_color(2)]
+    plain = pack_points(pts)
+    assert plain["class_labels"] == ["cat (3)", "dog (1)", "bird (1)"]

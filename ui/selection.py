@@ -213,21 +213,22 @@ def selection_panel(
         _point_card(rows.iloc[0], key=key, thumbs=thumbs, neighbours=neighbours, card=card)
         return rows
     how = {"box": "box", "lasso": "lasso"}.get(sel.get("mode") or "", "selection")
-    st.markdown(f"**{len(rows):,} points selected** ({how})")
-    st.dataframe(selection_summary(rows), hide_index=True, key=f"{key}_summary")
-    st.download_button("Download the selected rows (CSV)", selection_csv(rows), file_name=f"{key}_selection.csv",
-                       mime="text/csv", key=f"{key}_csv")
-    n_pages = page_count(len(rows))
-    page_key = f"{key}_page"
-    if st.session_state.get(f"{key}_seq") != sel.get("seq"):  # a new selection starts on page 1
-        st.session_state[f"{key}_seq"] = sel.get("seq")
-        st.session_state[page_key] = 1
-    page = 1
-    if n_pages > 1:
-        page = int(st.number_input(f"Page (of {n_pages}, {PAGE_SIZE} images each)", 1, n_pages, key=page_key))
-    part = rows.iloc[page_slice(len(rows), page)]
-    if thumbs is not None:
-        st.image(thumbs(part), caption=[caption(r) for r in part.itertuples(index=False)], width=92)
+    with st.container(key=f"{key}_multi"):
+        st.markdown(f"**{len(rows):,} points selected** ({how})")
+        st.dataframe(selection_summary(rows), hide_index=True)
+        st.download_button("Download the selected rows (CSV)", selection_csv(rows),
+                           file_name=f"{key}_selection.csv", mime="text/csv", key=f"{key}_csv")
+        n_pages = page_count(len(rows))
+        page_key = f"{key}_page"
+        if st.session_state.get(f"{key}_seq") != sel.get("seq"):  # a new selection starts on page 1
+            st.session_state[f"{key}_seq"] = sel.get("seq")
+            st.session_state[page_key] = 1
+        page = 1
+        if n_pages > 1:
+            page = int(st.number_input(f"Page (of {n_pages}, {PAGE_SIZE} images each)", 1, n_pages, key=page_key))
+        part = rows.iloc[page_slice(len(rows), page)]
+        if thumbs is not None:
+            st.image(thumbs(part), caption=[caption(r) for r in part.itertuples(index=False)], width=92)
     return rows
 
 

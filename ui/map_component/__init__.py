@@ -78,6 +78,7 @@ def map_chart(
     class_colors: dict[str, str] | None = None,
     title: str | None = None,
     segments: pd.DataFrame | None = None,
+    class_sizes: dict[str, int] | None = None,
 ) -> dict:
     """Draw an embedding map; return the current selection.
 
@@ -106,6 +107,10 @@ def map_chart(
         marked ×; sent with every rerun (keep it to a few hundred rows). Changing only the segments
         redraws the map without re-sending the points.
 
+    class_sizes : dict, optional
+        class name -> size that sets draw order, opacity, outline and legend order (smallest class on top
+        and first), e.g. training images per class; default the points per class on the map.
+
     Returns
     -------
     dict
@@ -116,7 +121,7 @@ def map_chart(
     """
     if color_by not in COLOR_BY:
         raise ValueError(f"color_by must be one of {COLOR_BY}, got {color_by!r}")
-    data = pack_points(points, class_colors=class_colors)
+    data = pack_points(points, class_colors=class_colors, class_sizes=class_sizes)
     sprites = None
     if images is not None:
         rows, img, img2 = image_slots(points)

@@ -143,7 +143,8 @@ def write_sprites(images: np.ndarray, root: Path, token: str, *, px: int = MAX_T
     return Sprites(url=rel, px=tpx, cols=cols, count=len(thumbs), channels=channels)
 
 
-def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = None) -> dict:
+def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = None,
+                class_sizes: dict[str, int] | None = None) -> dict:
     """Columns of ``points`` as the browser's typed arrays (see the module docstring).
 
     Parameters
@@ -155,6 +156,11 @@ def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = N
     class_colors : dict, optional
         class name -> CSS colour; missing classes take the app palette (``ui.figures.common.class_color``) by
         order of appearance.
+
+    class_sizes : dict, optional
+        class name -> size that orders and styles the classes (e.g. training images per class, so a class
+        padded with synthetic points still ranks as the minority it is); the legend then reads
+        ``"name · n=size"``. Default: the number of points per class on the map, legend ``"name (count)"``.
 
     Returns
     -------
@@ -186,12 +192,18 @@ def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = N
         corr = np.full(n, -1, np.int8)
     gap = points["gap"].to_numpy(np.float32) if "gap" in points.columns else np.full(n, np.nan, np.float32)
     counts = np.bincount(cls, minlength=len(names))
+    if class_sizes:
+        sizes = np.asarray([int(class_sizes.get(nm, counts[i])) for i, nm in enumerate(names)], np.int64)
+        labels = [f"{nm} · n={sz}" for nm, sz in zip(names, sizes, strict=True)]
+    else:
+        sizes, labels = counts, [f"{nm} ({c})" for nm, c in zip(names, counts, strict=True)]
     colors = [(class_colors or {}).get(nm, class_color(i)) for i, nm in enumerate(names)]  # the app's one palette
     ids = points["id"].tolist()
     ids = [int(v) for v in ids] if pd.api.types.is_integer_dtype(points["id"]) else [str(v) for v in ids]
     return {
         "n": n, "ids": ids, "class_names": names, "class_counts": counts.tolist(), "class_colors": colors,
-        "styles": class_styles(counts), "splits": list(SPLITS), "symbols": [SPLIT_SYMBOLS[s] for s in SPLITS],
+        "class_labels": labels,
+        "styles": class_styles(sizes), "splits": list(SPLITS), "symbols": [SPLIT_SYMBOLS[s] for s in SPLITS],
         "x": b64(points["x"].to_numpy(np.float32)), "y": b64(points["y"].to_numpy(np.float32)),
         "cls": b64(cls), "split": b64(split), "pred": b64(pred), "correct": b64(corr), "gap": b64(gap),
         "has": {"pred": bool((pred >= 0).any()), "correct": bool((corr >= 0).any()),
@@ -259,7 +271,7 @@ def data_token(data: dict, thumbs: np.ndarray | None) -> str:
     h = hashlib.blake2b(digest_size=12)
     for key in ("x", "y", "cls", "split", "pred", "correct", "gap", "img", "img2"):
         h.update(data.get(key, "").encode())
-    h.update(repr((data["ids"], data["n"], data["class_names"], data["class_colors"])).encode())
+    h.update(repr((data["ids"], data["n"], data["class_names"], data["class_colors"], data["class_labels"])).encode())
     if thumbs is not None:
         h.update(repr(thumbs.shape).encode())
         h.update(np.ascontiguousarray(thumbs).data)

@@ -118,7 +118,7 @@ function buildTraces() {
   const bySize = d.styles.slice().reverse(); // smallest class first, as the app lists minorities
   if (by === "class") {
     bySize.forEach((st, r) => {
-      const tr = legendTrace(`${d.class_names[st.code]} (${d.class_counts[st.code]})`, d.class_colors[st.code],
+      const tr = legendTrace(d.class_labels ? d.class_labels[st.code] : `${d.class_names[st.code]} (${d.class_counts[st.code]})`, d.class_colors[st.code],
                              "circle", r, { legendgroup: `c${st.code}` });
       if (st.outline) tr.marker.line = { width: 1, color: "#222" };
       legend.push(tr);
@@ -167,7 +167,9 @@ function layout() {
     height: state.height, margin: { l: 30, r: 10, t: state.title ? 30 : 8, b: 28 },
     title: state.title ? { text: state.title, font: { size: 14 } } : undefined,
     dragmode: "zoom", hovermode: "closest", clickmode: "event", uirevision: state.token,
-    legend: { itemsizing: "constant", groupclick: "togglegroup", font: { size: 12 } },
+    // A narrow map (a column of a side-by-side page) puts its legend underneath, not over the points.
+    legend: Object.assign({ itemsizing: "constant", groupclick: "togglegroup", font: { size: 12 } },
+      document.body.clientWidth < 760 ? { orientation: "h", x: 0, y: -0.06, yanchor: "top" } : {}),
     xaxis: { showgrid: false, zeroline: false }, yaxis: { showgrid: false, zeroline: false },
     plot_bgcolor: "#fff",
   };
