@@ -3,8 +3,9 @@
 *Embedding gap*: hover a point and see its image, click a point and see its card (image, nearest training
 images), drag a box and a lasso and see the selection summary, the paged image grid and the CSV button.
 *Synthetic inspector*: hover a synthetic point (base and partner images), click it (its provenance card),
-segments drawn for every method that interpolates. A Fashion-MNIST ρ=100 map (few epochs, a class cap) shows
-every class. Screenshots: ``test-artifacts/e2e/pages_map_*.png``.
+segments drawn for every method that interpolates. A Fashion-MNIST ρ=100 map (2 epochs, 600 images in the
+largest class) shows every class: each class's own colour in at least 50 pixels of the plot.
+Screenshots: ``test-artifacts/e2e/pages_map_*.png``.
 
 Run alone: ``.venv/bin/python -m pytest -m e2e tests/e2e/test_pages_map.py``.
 """
@@ -118,11 +119,11 @@ def drag(page, frame, pts: list[tuple[float, float]], mode: str) -> int:
     page.mouse.up()
     try:
         frame.wait_for_function(f"window.__eosMap.state.mode === '{mode}'", timeout=20000)
-    except Exception:
+    except Exception as err:
         page.screenshot(path=str(ARTIFACTS / f"pages_map_{mode}_failed.png"))
         raise AssertionError(f"no {mode} selection; map state: " + str(frame.evaluate(
             "[window.__eosMap.state.mode, window.__eosMap.state.selected.length, "
-            "document.getElementById('plot')._fullLayout.dragmode]")) + f" dragged {pts[:2]}")
+            "document.getElementById('plot')._fullLayout.dragmode]")) + f" dragged {pts[:2]}") from err
     return int(frame.evaluate("window.__eosMap.state.selected.length"))
 
 
@@ -258,25 +259,21 @@ def test_fashion_mnist_ratio_100_map_shows_every_class(browser, tmp_path_factory
         from PIL import Image
 
         rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-        # Per class: the share of its points whose centre pixel shows the class's own (blended) colour.
-        info = frame.evaluate("""() => { const s = window.__eosMap.state, d = s.d, gd = document.getElementById('plot'),
-            fl = gd._fullLayout, r = gd.getBoundingClientRect(), out = [];
-            for (let i = 0; i < d.n; i++) out.push([d.cls[i], r.left + fl._size.l + fl.xaxis.l2p(d.x[i]),
-                                                    r.top + fl._size.t + fl.yaxis.l2p(d.y[i])]);
-            return { pts: out, colors: d.class_colors, names: d.class_names, styles: d.styles }; }""")
-        opacity = {s["code"]: s["opacity"] for s in info["styles"]}
-        hits = np.zeros(len(info["names"]))
-        total = np.zeros(len(info["names"]))
-        for code, x, y in info["pts"]:
-            col = np.array([int(info["colors"][code][i:i + 2], 16) for i in (1, 3, 5)])
-            want = opacity[code] * col + (1 - opacity[code]) * 255
-            yi, xi = int(round(y)), int(round(x))
-            if 0 <= yi < rgb.shape[0] and 0 <= xi < rgb.shape[1]:
-                total[code] += 1
-                hits[code] += np.abs(rgb[yi, xi] - want).max() <= 40
-        share = dict(zip(info["names"], (hits / np.maximum(total, 1)).round(2), strict=True))
-        print("visible share per class:", share)
-        assert len(share) == 10 and all(v > 0.05 for v in share.values()), share
+        # Every class's own colour (blended with white at its opacity) in at least 50 pixels of the plot area.
+        # (Translucent points over other points blend into other colours, so this is a lower bound.)
+        info = frame.evaluate("""() => { const d = window.__eosMap.state.d, gd = document.getElementById('plot'),
+            fl = gd._fullLayout, r = gd.getBoundingClientRect();
+            return { colors: d.class_colors, names: d.class_names, styles: d.styles,
+                     area: [r.left + fl._size.l, r.top + fl._size.t, fl._size.w, fl._size.h] }; }""")
+        x, y, w, h = (int(round(v)) for v in info["area"])
+        plot = rgb[y:y + h, x:x + w]
+        opacity = {st["code"]: st["opacity"] for st in info["styles"]}
+        pixels = {}
+        for code, (name, col) in enumerate(zip(info["names"], info["colors"], strict=True)):
+            ref = np.array([opacity[code] * int(col[k:k + 2], 16) + (1 - opacity[code]) * 255 for k in (1, 3, 5)])
+            pixels[name] = int((np.abs(plot - ref).max(-1) <= 25).sum())
+        print("pixels of each class's colour:", pixels)
+        assert len(pixels) == 10 and min(pixels.values()) >= 50, pixels
     finally:
         page.close()
         server.stop()

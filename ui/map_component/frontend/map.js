@@ -44,7 +44,11 @@ function unpack(data) {
   return d;
 }
 
-// Points grouped by (class, split) in the class draw order: largest class first (bottom), smallest last.
+// Points grouped by (class, split). Draw order (first = bottom): real groups by size, largest first, ties in
+// class order (largest class first); then the synthetic groups the same way. So the smallest sets are on top:
+// a minority's few training points above everything, and on a ratio-100 map with a balanced test set every
+// class's training points above the 1,000-point test groups (a class is never hidden under the test points
+// of a smaller, overlapping class); synthetic diamonds above the real points they were made from.
 function makeGroups(d) {
   const byKey = new Map();
   for (let i = 0; i < d.n; i++) {
@@ -57,9 +61,11 @@ function makeGroups(d) {
   d.styles.forEach((st) => {
     for (let s = 0; s < 3; s++) {
       const a = byKey.get(st.code * 4 + s);
-      if (a) groups.push({ code: st.code, split: s, style: st, idx: Int32Array.from(a) });
+      if (a) groups.push({ code: st.code, split: s, style: st, idx: Int32Array.from(a), rank: groups.length });
     }
   });
+  const syn = d.splits.indexOf("synthetic");
+  groups.sort((g, h) => ((g.split === syn) - (h.split === syn)) || (h.idx.length - g.idx.length) || (g.rank - h.rank));
   return groups;
 }
 
