@@ -148,3 +148,19 @@ def test_class_sizes_set_order_and_legend_and_default_palette_is_the_apps():
     assert data["class_colors"] == [class_color(0), class_color(1), class_color(2)]
     plain = pack_points(pts)
     assert plain["class_labels"] == ["cat (3)", "dog (1)", "bird (1)"]
+
+
+def test_map_chart_reuses_a_prepared_map_for_the_same_points(monkeypatch):
+    import ui.map_component as mc
+
+    calls = []
+    real = mc.pack_points
+    monkeypatch.setattr(mc, "pack_points", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(mc, "_component", lambda **kw: kw["data"])
+    pts = _points().assign(x=lambda d: d["x"] + 1000.0)  # a map no other test prepared
+    images = np.zeros((5, 8, 8), np.uint8)
+    first = mc.map_chart(pts, images)
+    second = mc.map_chart(pts.copy(), images)
+    assert calls == [1] and first == second  # packed once; same token and data file
+    mc.map_chart(pts.assign(y=pts["y"] + 1.0), images)
+    assert calls == [1, 1]  # other points: packed again
