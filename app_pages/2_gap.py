@@ -120,7 +120,8 @@ with map_col:
     st.caption("Markers: train ● circle, test ■ square. Hover a point for its image; **click** a point for its card "
                "and nearest training images; **box** or **lasso** (toolbar) to select many. Colour by class, split, "
                "prediction, correct/incorrect or *gap* (distance to the nearest training point of the same class). "
-               "Legend: smallest class first; classes below the median size are outlined and drawn on top.")
+               "Legend: smallest class first (training images); the smallest groups of points are drawn on top and "
+               "classes below the median size are outlined.")
 with gallery_col:
     st.markdown("**Selection**")
     selection.selection_panel(points, sel, key="gap_sel", thumbs=thumbs if images is not None else None,
