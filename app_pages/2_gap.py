@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from eos_core.errors import EOSError
-from ui import cache, jobs, maps, widgets
+from ui import cache, jobs, selection, widgets
 from ui.figures import common
 from ui.figures import gap as gapfig
 from ui.figures import maps as mapfig
@@ -19,12 +19,13 @@ from ui.labels import (
     HEAD_RECALL_GAP_LABEL,
     SIGNIFICANCE,
 )
+from ui.map_component import map_chart
 
 st.title("Embedding gap")
 widgets.explain("""
 **What am I looking at?** Every image becomes a point: the CNN's *embedding* (the features its
-last layer reads) squeezed to 2-D with UMAP. Points of one colour are one class. **Filled dots are
-training images, open circles test images.**
+last layer reads) squeezed to 2-D with UMAP. Points of one colour are one class. **Circles are
+training images, squares test images.**
 
 For a large class the training points are spread out and the test points fall among them. For a
 **minority class** the network has seen only a few examples, so the training points huddle in a tight
@@ -32,10 +33,11 @@ clump while the test points of the same class scatter around it — often into o
 territory, which is exactly where they get misclassified. That difference is the
 **generalization gap in embedding space**, and it is wider for smaller classes.
 
-* The legend lists classes from the **smallest** to the largest (`n=` is the number of training
-  images); smaller classes have bigger markers. Click a legend entry to hide a class,
-  double-click to show only that class.
-* **Select points** (click, box or lasso in the chart's toolbar) to see their images beside the map.
+* The legend lists classes from the **smallest** to the largest (with their number of points);
+  the smallest classes are drawn on top. Click a legend entry to hide a class, double-click to show
+  only that class. **Train points are circles, test points squares.**
+* **Hover** a point to see its image; **click** it for its card and its nearest training images;
+  **box** or **lasso** (chart toolbar) selects many: a summary, all their images page by page, a CSV.
 * **Gap per class** measures the gap in the embedding itself, three ways. Each compares a test
   point and a training point of the class against the *same number* of the class's other training
   points, so it reads "no gap" (ratio 1, difference 0) on average when train and test come from one
@@ -53,6 +55,7 @@ rec, p1 = widgets.require_phase1("a digits run takes well under a minute.")
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)
+train_sizes = dict(zip(classes, map(int, counts), strict=True))  # the maps rank classes by training size
 emb = p1.embeddings
 n_train = len(emb.train_y)
 train_pred = np.asarray(emb.train_logits).argmax(1)
@@ -60,17 +63,18 @@ test_pred = np.asarray(emb.test_logits).argmax(1)
 
 # ------------------------------------------------------------------------------------------ map
 st.subheader("Train and test embeddings in one map")
-c1, c2, c3 = st.columns([1.2, 1, 1])
-layout = c1.segmented_control("Layout", ["overlay", "side by side"], default="overlay", key="gap_layout",
-                              persist_state="session") or "overlay"
-cap = c2.number_input("Max points per split", min_value=200, max_value=1_000_000, step=1000, value=5000,
+c1, c2 = st.columns([1, 1])
+cap = c1.number_input("Max points per split", min_value=200, max_value=1_000_000, step=5000, value=50_000,
                       key="gap_cap", persist_state="session",
-                      help="Above this, points are sampled per class; small classes are always kept whole.")
-only_minority = c3.toggle("Only minority classes", key="gap_only_min", persist_state="session",
-                          help="Hide every class that has as many training images as the largest one.")
+                      help="Above this, points are sampled per class; the smallest classes are always kept whole.")
+below = common.below_median_classes(counts)
+only_minority = c2.toggle("Only minority classes", key="gap_only_min", persist_state="session",
+                          help="Show only the classes with fewer training images than the median class "
+                               f"({float(np.median(counts)):g} images): "
+                               f"{', '.join(classes[c] for c in below) or 'none'}.")
 
 try:
-    arrays, kind, map_job = maps.get_map(rec.id)
+    arrays, kind, map_job = selection.run_map(rec.id)
 except EOSError as err:
     widgets.show_error(err)
     st.stop()
@@ -85,7 +89,7 @@ if kind == "pca":
 
         @st.fragment(run_every=1.0)
         def wait_for_umap() -> None:
-            arrays_now, kind_now, _ = maps.get_map(rec.id, start=False)
+            arrays_now, kind_now, _ = selection.run_map(rec.id, start=False)
             if kind_now == "umap":
                 st.rerun()
             st.caption("⏳ This is a quick **PCA preview**. The UMAP map is being computed in the background "
@@ -93,45 +97,48 @@ if kind == "pca":
 
         wait_for_umap()
 
-points = mapfig.map_points(arrays["train"], emb.train_y, arrays["test"], emb.test_y,
-                      train_pred=train_pred, test_pred=test_pred, cap=int(cap), seed=0)
+gap_train, gap_test = selection.run_gaps(rec.id)
+points = mapfig.gap_points(arrays["train"], emb.train_y, arrays["test"], emb.test_y, classes=classes,
+                           train_pred=train_pred, test_pred=test_pred, gap_train=gap_train, gap_test=gap_test,
+                           cap=int(cap), seed=0)
 if only_minority:
-    points = points[points["label"].isin(common.minority_classes(counts))]
+    points = points[points["label"].isin(below)].reset_index(drop=True)
+try:
+    data = cache.data_for_run(cache.config_of(rec))
+    images = selection.image_source(data.x_train, p1.train_idx, data.x_test)
+except EOSError as err:
+    images = None
+    st.warning(f"Images unavailable: {err}")
 
-map_col, gallery_col = st.columns([3, 1.1], gap="medium")
+
+def thumbs(rows) -> list[bytes]:
+    return [common.thumbnail_png(im) for im in images(rows["image"].to_numpy())]
+
+
+def neighbours(pid):
+    if images is None:
+        return None
+    pid = int(pid)
+    query = emb.train_emb[pid] if pid < n_train else emb.test_emb[pid - n_train]
+    return selection.nearest_training(rec.id, query, k=8, classes=classes, train_y=emb.train_y,
+                                      png_of=lambda r: [common.thumbnail_png(im) for im in images(r)],
+                                      skip_row=pid if pid < n_train else None)
+
+
+map_col, gallery_col = st.columns([3, 1.3], gap="medium")
 with map_col:
-    fig = mapfig.embedding_map(points, classes=classes, train_counts=counts,
-                          layout="side" if layout == "side by side" else "overlay",
-                          title=f"{'UMAP' if kind == 'umap' else 'PCA preview'} of the embeddings · "
-                                f"{len(points)} points")
-    event = st.plotly_chart(fig, key="gap_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                            config={"displaylogo": False, "scrollZoom": True})
+    sel = map_chart(points, images, color_by="class", key="gap_map", height=600,
+                    class_colors=mapfig.class_colors(classes), class_sizes=train_sizes,
+                    title=f"{'UMAP' if kind == 'umap' else 'PCA preview'} of the embeddings · {len(points):,} points")
+    st.caption("Markers: train ● circle, test ■ square. Hover a point for its image; **click** a point for its card "
+               "and nearest training images; **box** or **lasso** (toolbar) to select many. Colour by class, split, "
+               "prediction, correct/incorrect or *gap* (distance to the nearest training point of the same class). "
+               "Legend: smallest class first (training images); the smallest groups of points are drawn on top and "
+               "classes below the median size are outlined.")
 with gallery_col:
-    st.markdown("**Selected images**")
-    gids = common.selected_ids(event)
-    if not gids:
-        st.caption("Select points in the map (click, box or lasso) to see their images here.")
-    else:
-        try:
-            data = cache.data_for_run(cache.config_of(rec))
-            shown = gids[:24]
-            imgs, caps = [], []
-            for gid in shown:
-                if gid < n_train:
-                    img = data.x_train[int(p1.train_idx[gid])]
-                    y, pr, split = emb.train_y[gid], train_pred[gid], "train"
-                else:
-                    row = gid - n_train
-                    img = data.x_test[row]
-                    y, pr, split = emb.test_y[row], test_pred[row], "test"
-                imgs.append(common.thumbnail_png(img))
-                mark = "✓" if y == pr else f"→ {classes[pr]}"
-                caps.append(f"{split} · {classes[y]} {mark}")
-            st.image(imgs, caption=caps, width=72)
-            if len(gids) > len(shown):
-                st.caption(f"{len(gids)} selected, first {len(shown)} shown.")
-        except EOSError as err:
-            widgets.show_error(err)
+    st.markdown("**Selection**")
+    selection.selection_panel(points, sel, key="gap_sel", thumbs=thumbs if images is not None else None,
+                              neighbours=neighbours)
 
 # ------------------------------------------------------------------------------------------ gap bars
 st.subheader("Gap per class, with its null band")

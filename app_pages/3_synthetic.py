@@ -9,18 +9,20 @@ import pandas as pd
 import streamlit as st
 
 from eos_core.errors import EOSError
-from ui import cache, maps, synthetic, widgets
+from ui import cache, selection, synthetic, widgets
 from ui.figures import closure as closurefig
 from ui.figures import common
 from ui.figures import maps as mapfig
-from ui.labels import CLOSURE_LABELS, CONTROL_METHOD, GAP_NAMES, METHODS, method_name
+from ui.labels import CLOSURE_LABELS, CONTROL_METHOD, GAP_NAMES, METHOD_NAMES, METHODS, method_name
+from ui.map_component import map_chart
 
 st.title("Synthetic inspector")
 widgets.explain("""
 **What am I looking at?** Oversamplers invent new training points for the small classes, here in
-embedding space (phase 2). The map shows the **real minority points** (large dots), the
-**synthetic points** made for them (small diamonds, same colour) and, for EOS, the **enemies**
-they reach toward (grey squares: nearest neighbours from *other* classes).
+embedding space (phase 2). Each map shows the minority classes' **training points (● circles)**,
+their **test points (■ squares)** and the **synthetic points (◆ diamonds, same colour, drawn on top)**,
+plus the **enemies** the synthetic points reach toward (partners from *other* classes, drawn as
+training circles of their own class, the partner end of each segment marked ×).
 
 * **SMOTE** draws a new point on the segment between a minority point and one of its nearest
   neighbours *of the same class*: the new points stay inside the class's (too small) training
@@ -32,9 +34,13 @@ they reach toward (grey squares: nearest neighbours from *other* classes).
   rank closer than the drawn enemy, so some partners are the base itself or a neighbour of the same
   class (the *partner share* below counts them).
 
-**Select synthetic points** (click, box or lasso) to draw the segment from the real point they
-came from (*base*) to the partner they reach toward, and to list their provenance: base and partner
-images, `r`, and the real images nearest to the synthetic point.
+Every oversampler that interpolates (EOS, the published EOS, SMOTE, Borderline-SMOTE, ADASYN) records
+each point's **base**, **partner** and `r`: dashed segments go from base to partner for a random
+sample of points and for the points you select. ROS only copies points (no segments). **Hover** a
+synthetic point to see its base and partner images; **click** it for its card (`r`, the partner's
+class) and its nearest real training images; **box/lasso** selects many (summary, images, CSV).
+One id everywhere: train row r is `#r`, test row r is `#(n_train + r)`, synthetic row s is
+`#(n_train + n_test + s)`.
 
 Synthetic points live in the embedding, not in the map: the run's own oversamplers (at the run's k)
 are placed into the saved UMAP map with UMAP's `transform`, like the test points (a fixed random
@@ -53,25 +59,30 @@ rec, p1 = widgets.require_phase1()
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)
+train_sizes = dict(zip(classes, map(int, counts), strict=True))  # the maps rank classes by training size
 emb = p1.embeddings
 n_train = len(emb.train_y)
 minority = common.minority_classes(counts)
 choices = [m for m in METHODS if m not in ("none", CONTROL_METHOD)]  # the methods that make synthetic points
 run_k = int(p1.config.k_neighbors)
 
-c1, c2 = st.columns([2, 1.2], gap="large")
-methods = c1.multiselect("Oversamplers", choices, default=[m for m in ("eos", "smote") if m in choices],
-                         key="syn_methods", persist_state="session", format_func=method_name)
-k = c2.slider("k neighbours", 1, 30, run_k, key="syn_k",
+# Minority classes in the legend's order (smallest first), so buttons and legends agree.
+minority = [c for c in common.order_by_size(counts) if c in set(minority)]
+methods = st.multiselect("Oversamplers (side by side)", choices,
+                         default=[m for m in ("eos", "smote") if m in choices], key="syn_methods",
+                         persist_state="session", format_func=lambda m: METHOD_NAMES.get(m, m))
+c1, c2, c3 = st.columns([1.2, 1, 1], gap="large")
+k = c1.slider("k neighbours", 1, 30, run_k, key="syn_k",
               help=f"This run used k={run_k}; other values are resampled on the fly (and cached).")
-show_cls = st.pills("Minority classes (training images per class)", minority, selection_mode="multi",
-                    default=minority, key="syn_classes",
+cap = c2.number_input("Max points drawn per split", 200, 1_000_000, 20_000, step=1000, key="syn_cap",
+                      help="Above this, points are sampled; the smallest classes are kept whole.")
+n_seg = c3.number_input("Segments drawn (random sample)", 0, 500, 40, step=10, key="syn_nseg",
+                        help="Base → partner segments of this many random synthetic points, plus those you select.")
+show_cls = st.pills("Minority classes: every class smaller than the largest (training images per class, smallest "
+                    "first)", minority, selection_mode="multi", default=minority, key="syn_classes",
                     format_func=lambda c: common.legend_name(classes[c], counts[c]),
                     help="Click a class to hide or show it in the maps.") or []
-o1, o2 = st.columns([2, 1.2], gap="large")
-context = o1.toggle("Show the other training points faintly", value=True, key="syn_context")
-cap = o2.number_input("Max points drawn (real and synthetic, each)", 200, 1_000_000, 3000, step=500, key="syn_cap",
-                      help="Above this, points are sampled; the smallest classes are kept whole.")
+context = st.toggle("Show the other classes' training points too", value=False, key="syn_context")
 
 if not minority:
     st.info("This run is balanced (ρ = 1): no class needs synthetic points.")
@@ -81,75 +92,73 @@ if not methods:
     st.stop()
 
 try:
-    arrays, kind, _ = maps.get_map(rec.id)
+    arrays, kind, _ = selection.run_map(rec.id)
 except EOSError as err:
     widgets.show_error(err)
     st.stop()
 if kind == "pca":
     st.caption("⏳ Map: PCA preview while the UMAP map is computed (open *Embedding gap* to follow it).")
 
-train_xy = np.asarray(arrays["train"])
+train_xy, test_xy = np.asarray(arrays["train"]), np.asarray(arrays["test"])
+n_test = len(emb.test_y)
+methods_json = cache.load_json(rec.id, "methods", {}) or {}
 try:
     data = cache.data_for_run(cache.config_of(rec))
+    images = selection.image_source(data.x_train, p1.train_idx, data.x_test)
 except EOSError as err:
-    data = None
+    images = None
     st.warning(f"Images unavailable for thumbnails: {err}")
 
 
-def image_of(row: int) -> bytes | None:
-    if data is None:
+def pngs(ids: np.ndarray) -> list[bytes]:
+    return [common.thumbnail_png(im) for im in images(np.asarray(ids))]
+
+
+def thumbs(rows: pd.DataFrame) -> list[bytes]:
+    return pngs(rows["image"].to_numpy())
+
+
+def syn_card(method: str, syn: dict, pid: int) -> None:
+    """Provenance of a synthetic point: base, partner (enemy or not), r."""
+    s = int(pid) - n_train - n_test
+    if s < 0:
+        return
+    y = int(syn["y_syn"][s])
+    if len(syn["base"]) != len(syn["y_syn"]):
+        st.caption(f"{method_name(method)} recorded no base/partner for its points.")
+        return
+    b, pa, r = int(syn["base"][s]), int(syn["partner"][s]), float(syn["r"][s])
+    if b == pa:
+        st.markdown(f"A copy of training point **#{b}** (ROS adds copies: no segment).")
+        return
+    py = int(emb.train_y[pa])
+    st.markdown(f"synthetic row {s} = base **#{b}** + r·(partner **#{pa}** − base), **r = {r:.2f}** · partner class "
+                f"{classes[py]}" + (" (**enemy**)" if py != y else " (same class)"))
+    if images is not None:
+        st.image(pngs(np.array([b, pa])), caption=[f"base #{b} · {classes[y]}", f"partner #{pa} · {classes[py]}"],
+                 width=92)
+
+
+def neighbours_of(syn: dict, pid) -> pd.DataFrame | None:
+    if images is None:
         return None
-    return common.thumbnail_png(data.x_train[int(p1.train_idx[row])])
-
-
-def real_frame(rows: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"gid": rows, "x": train_xy[rows, 0], "y": train_xy[rows, 1],
-                         "label": emb.train_y[rows].astype(int)})
-
-
-def inspect(method: str, syn: dict, xy: np.ndarray, picked: list[int]) -> None:
-    """Provenance cards of the picked synthetic rows."""
-    has_prov = len(syn["base"]) == len(syn["y_syn"]) and len(syn["base"]) > 0
-    dist, nbr = synthetic.nearest_real(rec.id, syn["X_syn"][picked], k=5)
-    for n, s in enumerate(picked[:8]):
-        y = int(syn["y_syn"][s])
-        with st.container(border=True):
-            head = f"**synthetic #{s}** · class {classes[y]}"
-            if has_prov:
-                b, pa, r = int(syn["base"][s]), int(syn["partner"][s]), float(syn["r"][s])
-                py = int(emb.train_y[pa])
-                head += f" · r = {r:.2f} · partner class {classes[py]}" + (" (enemy)" if py != y else "")
-            st.markdown(head)
-            imgs, caps = [], []
-            rows = ([(b, f"base · {classes[y]}"), (pa, f"partner · {classes[py]}")] if has_prov else [])
-            rows += [(int(nbr[n, t]), f"nn{t + 1} · {classes[int(emb.train_y[int(nbr[n, t])])]}")
-                     for t in range(nbr.shape[1])]
-            for row, cap in rows:
-                img = image_of(row)
-                if img:
-                    imgs.append(img)
-                    caps.append(cap)
-            if imgs:
-                st.image(imgs, caption=caps, width=56)
-            else:
-                st.caption(" · ".join(cap for _, cap in rows))
-    if len(picked) > 8:
-        st.caption(f"{len(picked)} synthetic points selected; the first 8 are listed.")
-    if not has_prov:
-        st.caption(f"{method_name(method)} does not record which pair each point came from; "
-                   "only its nearest real images are shown.")
-
-
-def on_pick(sel_key: str, pick_key: str) -> None:
-    """Chart callback: keep the selected synthetic rows (global ids minus the real-row offset)."""
-    picked = common.selected_ids(st.session_state.get(sel_key))
-    st.session_state[pick_key] = [g - n_train for g in picked if g >= n_train]
+    pid = int(pid)
+    if pid < n_train:
+        query, skip = emb.train_emb[pid], pid
+    elif pid < n_train + n_test:
+        query, skip = emb.test_emb[pid - n_train], None
+    else:
+        query, skip = syn["X_syn"][pid - n_train - n_test], None
+    return selection.nearest_training(rec.id, query, k=6, classes=classes, train_y=emb.train_y, png_of=pngs,
+                                      skip_row=skip)
 
 
 cols = st.columns(min(len(methods), 2))
 for i, method in enumerate(methods):
     with cols[i % len(cols)]:
-        st.subheader(method_name(method), divider="gray")
+        st.subheader(METHOD_NAMES.get(method, method), divider="gray")
+        for w in selection.method_warnings(methods_json, method):
+            st.warning(f"{METHOD_NAMES.get(method, method)}: {w}")
         try:
             syn = synthetic.synthetic(rec.id, method, k)
             xy = synthetic.place_synthetic(rec.id, method, k, kind)
@@ -157,60 +166,37 @@ for i, method in enumerate(methods):
             widgets.show_error(err)
             continue
         y_syn = syn["y_syn"].astype(int)
-        placed = np.isfinite(xy[:, 0]) if len(xy) else np.zeros(0, bool)  # the saved map holds a sample
-        keep = np.flatnonzero(np.isin(y_syn, show_cls) & placed)
-        if len(keep) > cap:
-            keep = np.sort(np.random.default_rng(0).choice(keep, size=int(cap), replace=False))
-        synth_df = pd.DataFrame({"gid": n_train + keep, "x": xy[keep, 0] if len(keep) else [],
-                                 "y": xy[keep, 1] if len(keep) else [], "label": y_syn[keep]})
-        real_rows = np.flatnonzero(np.isin(emb.train_y, show_cls))
-        real_rows = real_rows[common.sample_rows(emb.train_y[real_rows], int(cap), seed=0)]
         has_prov = len(syn["base"]) == len(y_syn) and len(y_syn) > 0
-        enemy_rows = np.unique(syn["partner"][keep]) if has_prov else np.zeros(0, int)
-        enemy_rows = enemy_rows[~np.isin(emb.train_y[enemy_rows], show_cls)] if len(enemy_rows) else enemy_rows
-        enemies = real_frame(enemy_rows) if len(enemy_rows) else None
-
-        sel_key, pick_key = f"syn_sel_{method}", f"syn_pick_{method}_{rec.id}_{k}"
-        ctx_df = None
-        if context:
-            others = np.flatnonzero(~np.isin(emb.train_y, show_cls))
-            if len(others) > 4000:
-                others = np.sort(np.random.default_rng(1).choice(others, 4000, replace=False))
-            ctx_df = pd.DataFrame({"x": train_xy[others, 0], "y": train_xy[others, 1]})
-        fig = mapfig.synthetic_map(real_frame(real_rows), synth_df, classes=classes, train_counts=counts,
-                              enemies=enemies, context=ctx_df, height=600,
-                              title=f"{len(y_syn)} synthetic points · {len(keep)} drawn")
-        # The selection is kept in our own session key (set by the chart's callback or the random
-        # button): drawing the segments changes the figure, which gives the chart a fresh state.
-        chosen = [s for s in st.session_state.get(pick_key, []) if 0 <= s < len(y_syn) and placed[s]]
-        if chosen and has_prov:
-            b = syn["base"][chosen].astype(int)
-            pa = syn["partner"][chosen].astype(int)
-            segments = pd.DataFrame({"x0": train_xy[b, 0], "y0": train_xy[b, 1], "x1": train_xy[pa, 0],
-                                     "y1": train_xy[pa, 1], "sx": xy[chosen, 0], "sy": xy[chosen, 1]})
-            for t in mapfig.segment_traces(segments):
-                fig.add_trace(t)
-        elif chosen:
-            fig.add_scatter(x=xy[chosen, 0], y=xy[chosen, 1], mode="markers", name="selected synthetic",
-                            marker=dict(symbol="diamond", size=12, color="black"), hoverinfo="skip")
-        fig.update_layout(uirevision=f"{rec.id}-{method}")
-        st.plotly_chart(fig, key=sel_key, on_select=functools.partial(on_pick, sel_key, pick_key),
-                        selection_mode=("points", "box", "lasso"), config={"displaylogo": False, "scrollZoom": True})
-        b1, b2 = st.columns(2)
-        if b1.button("🎲 Random 3", key=f"syn_random_{method}",
-                     help="Inspect 3 random synthetic points (or select points in the map)",
-                     disabled=not placed.any()):
-            pool = keep if len(keep) else np.flatnonzero(placed)
-            st.session_state[pick_key] = sorted(
-                np.random.default_rng().choice(pool, size=min(3, len(pool)), replace=False).tolist())
-            st.rerun()
-        if chosen and b2.button("Clear", key=f"syn_clear_{method}"):
-            st.session_state[pick_key] = []
-            st.rerun()
-        if chosen:
-            inspect(method, syn, xy, chosen)
+        empty = [classes[c] for c in minority if not (y_syn == c).any()]
+        if empty and method in methods_json:
+            st.caption(f"No synthetic points for class{'es' if len(empty) > 1 else ''} {', '.join(empty)}.")
+        points = mapfig.synthetic_points(
+            train_xy=train_xy, train_y=emb.train_y, test_xy=test_xy, test_y=emb.test_y, syn_xy=xy, syn_y=y_syn,
+            base=syn["base"] if has_prov else None, partner=syn["partner"] if has_prov else None, classes=classes,
+            show=show_cls, cap=int(cap), context=context, seed=0)
+        sel_key = f"syn_sel_{method}"
+        prev = st.session_state.get(sel_key) or {}
+        picked = [int(v) - n_train - n_test for v in (prev.get("ids") or []) if int(v) >= n_train + n_test][:300]
+        syn_rows = points.loc[points["split"] == "synthetic", "row"].to_numpy()
+        sample = (np.random.default_rng(0).choice(syn_rows, size=min(int(n_seg), len(syn_rows)), replace=False)
+                  if len(syn_rows) else syn_rows)
+        segments = (mapfig.segment_frame(train_xy, syn["base"], syn["partner"], np.union1d(sample, picked))
+                    if has_prov else None)
+        n_syn_drawn = int((points["split"] == "synthetic").sum())
+        sel = map_chart(points, images, color_by="class", key=sel_key, height=600,
+                        class_colors=mapfig.class_colors(classes), class_sizes=train_sizes, segments=segments,
+                        title=f"{len(y_syn):,} synthetic points · {n_syn_drawn:,} drawn")
+        if method == "ros":
+            st.caption("ROS adds copies of real points: a synthetic point sits on its base, so there are no segments.")
+        elif not has_prov:
+            st.caption(f"{METHOD_NAMES.get(method, method)} recorded no base/partner: no segments.")
         else:
-            st.caption("Select synthetic points in the map (click, box or lasso) to see where they came from.")
+            st.caption(f"Dashed: base → partner of {0 if segments is None else len(segments)} synthetic points "
+                       "(a random sample plus the selected ones); × marks the partner. Partners from other classes "
+                       "(the enemies EOS reaches toward) are drawn as training points of their class.")
+        selection.selection_panel(points, sel, key=f"syn_panel_{method}", thumbs=thumbs if images is not None else None,
+                                  neighbours=functools.partial(neighbours_of, syn),
+                                  card=functools.partial(syn_card, method, syn))
 
 # ------------------------------------------------------------------------------------------ quality
 st.subheader("What the synthetic points do to the gap")

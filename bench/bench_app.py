@@ -7,16 +7,22 @@ Timed (median of the repeats; every value is in the JSON):
     widgets shown (the Train button and the class-size caption); **usable** — a click on the "step"
     profile, issued as soon as the widgets show, answered (the caption changed); the class-size
     chart drawn; the first script run finished (``script_finished`` on the websocket; ``app.py``'s
-    torch warm-up runs a few seconds later, in a timed fragment, see ``app_state.warm_up_later``). Also the server's CPU seconds until usable and the browser
-    renderer's busy time (CDP ``Performance.getMetrics``) until the chart is drawn. Goal: usable
-    <= 5 s.
+    torch warm-up runs a few seconds later, in a timed fragment, see ``ui.warmup``). Also the server's
+    CPU seconds until usable and the browser renderer's busy time (CDP ``Performance.getMetrics``) until
+    the chart is drawn. Goal: usable <= 5 s.
 (b) **Page switch with cached results**: a digits run made beforehand with the engine
     (``eos_core.pipeline.run_pipeline``, few epochs, every oversampler); the app computes and saves
     its UMAP map on a first visit of *Embedding gap*, then every page is visited once. Then, cycling
     through the sidebar, a click until the page's charts are drawn **and** its script run has
     finished; with the server CPU and renderer busy time of each switch. Goal: <= 1 s.
-(c) **Saved UMAP map**: in the same cycles, from the click on *Embedding gap* to the Plotly map
-    node present (the saved UMAP map, checked by its title). Goal: <= 0.5 s.
+(c) **Saved UMAP map**: in the same cycles, from the click on *Embedding gap* to the map component
+    drawn (the saved UMAP map, checked by its title). Goal: <= 0.5 s.
+(d) **Map interactions** (issue 9) on ``ui/map_component/demo_app.py?n=100000&panel=1`` — the map
+    component with the app's selection panel (:func:`ui.selection.selection_panel`) over 100,000 points:
+    first paint of the map (navigation to the map drawn), hover → image shown in the map (first hover of
+    a sprite sheet and later ones), click → the point's card, and a lasso around ~5,000 points → the
+    summary and the first page of the image grid. Goals: first paint <= 5 s, hover <= 0.2 s, click
+    <= 1 s, lasso of 5,000 <= 1.5 s.
 
 It also profiles what the first page pays for, in one fresh process (imports of the app modules,
 the digits load, the torch import of the warm-up; plus ``-X importtime`` cumulative figures).
@@ -55,18 +61,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-GOALS = {"cold_start_interactive_s": 5.0, "page_switch_s": 1.0, "saved_map_s": 0.5}
+GOALS = {"cold_start_interactive_s": 5.0, "page_switch_s": 1.0, "saved_map_s": 0.5, "map_first_paint_100k_s": 5.0,
+         "map_hover_image_s": 0.2, "map_click_card_s": 1.0, "map_lasso_5000_grid_s": 1.5}
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-# sidebar label, page title, chart keys drawn when the page is complete
+# sidebar label, page title, chart keys drawn when the page is complete (MAP_KEYS: map components)
 PAGES = [
     ("Setup & train", "Setup & train", ["counts_chart"]),
     ("Embedding gap", "Embedding gap", ["gap_map", "gap_bars", "gap_epochs"]),
     ("Synthetic inspector", "Synthetic inspector", ["syn_sel_eos", "syn_sel_smote", "syn_closure"]),
     ("Head accuracy", "Head accuracy", ["recall_heatmap"]),
 ]
+MAP_KEYS = {"gap_map", "syn_sel_eos", "syn_sel_smote"}
+# The saved UMAP map is shown (the map component's title, inside its same-origin iframe).
+UMAP_SHOWN_JS = """() => { const f = document.querySelector('.st-key-gap_map iframe'), w = f && f.contentWindow;
+    return !!(w && w.__eosMap && w.__eosMap.state.title && w.__eosMap.state.title.startsWith('UMAP')
+              && w.document.body.dataset.ready); }"""
 VIEWPORT = {"width": 1400, "height": 900}
 
 
@@ -179,8 +191,15 @@ class ScriptWatcher:
         raise TimeoutError("no script_finished within the timeout")
 
 
+def _drawn_js(key: str) -> str:
+    if key in MAP_KEYS:
+        return (f"(() => {{ const f = document.querySelector('.st-key-{key} iframe'), d = f && f.contentDocument; "
+                "return !!(d && d.body && d.body.dataset.ready); })()")
+    return f"!!document.querySelector('.st-key-{key} .js-plotly-plot .main-svg')"
+
+
 def charts_drawn_js(title: str | None, keys: list[str]) -> str:
-    cond = " && ".join(f"!!document.querySelector('.st-key-{k} .js-plotly-plot .main-svg')" for k in keys) or "true"
+    cond = " && ".join(_drawn_js(k) for k in keys) or "true"
     if title:
         cond = (f"[...document.querySelectorAll('h1')].some(h => h.innerText.trim() === {json.dumps(title)})"
                 f" && {cond}")
@@ -314,9 +333,7 @@ def page_switches(browser, runs_dir: Path, log_path: Path, cycles: int) -> dict:
         # First visit of Embedding gap: PCA preview while the UMAP map is computed and saved.
         t = time.perf_counter()
         page.locator('[data-testid="stSidebarNav"] a', has_text="Embedding gap").click()
-        page.wait_for_function(
-            """() => { const t = document.querySelector('.st-key-gap_map .gtitle');
-                       return !!t && t.textContent.startsWith('UMAP'); }""", polling=200, timeout=300_000)
+        page.wait_for_function(UMAP_SHOWN_JS, polling=200, timeout=300_000)
         first_map = time.perf_counter() - t
         log(f"first visit of Embedding gap: UMAP map computed and shown after {first_map:.1f} s")
         # Warm every page once.
@@ -329,11 +346,138 @@ def page_switches(browser, runs_dir: Path, log_path: Path, cycles: int) -> dict:
                               first_key="gap_map" if title == "Embedding gap" else None,
                               server=server, metrics=metrics)
                 if title == "Embedding gap":
-                    gt = page.locator(".st-key-gap_map .gtitle").first.text_content() or ""
-                    r["map_kind"] = "umap" if gt.startswith("UMAP") else gt
+                    r["map_kind"] = "umap" if page.evaluate(UMAP_SHOWN_JS) else "not umap"
                 rows[title].append(r)
             log(f"cycle {c + 1}/{cycles}: " + ", ".join(f"{t} {rs[-1]['complete_s']:.2f}s" for t, rs in rows.items()))
         return {"first_map_visit_s": first_map, "rows": rows}
+    finally:
+        ctx.close()
+        server.stop()
+
+
+# =============================================================================================
+# (d) map interactions at 100,000 points
+
+
+class MapServer(Server):
+    """``streamlit run ui/map_component/demo_app.py`` (the map with the app's selection panel)."""
+
+    app = ROOT / "ui" / "map_component" / "demo_app.py"
+
+
+def _map_frame(page, timeout_s: float = 300.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        el = page.query_selector(".st-key-demo iframe")
+        frame = el.content_frame() if el else None
+        if frame is not None and frame.evaluate("document.body && document.body.dataset.ready || ''"):
+            return el, frame
+        page.wait_for_timeout(20)
+    raise RuntimeError("the map did not draw")
+
+
+def _pixels(el, frame) -> tuple[list, list]:
+    """Page pixel (x, y) of every point, and the plot area (x, y, w, h) in page pixels."""
+    box = el.bounding_box()
+    got = frame.evaluate("""() => { const s = window.__eosMap.state, d = s.d, gd = document.getElementById('plot'),
+        fl = gd._fullLayout, r = gd.getBoundingClientRect(), xs = [], ys = [];
+        for (let i = 0; i < d.n; i++) { xs.push(r.left + fl._size.l + fl.xaxis.l2p(d.x[i]));
+                                        ys.push(r.top + fl._size.t + fl.yaxis.l2p(d.y[i])); }
+        return { xs, ys, ids: d.ids, area: [r.left + fl._size.l, r.top + fl._size.t, fl._size.w, fl._size.h] }; }""")
+    import numpy as np
+
+    xy = np.c_[np.asarray(got["xs"]) + box["x"], np.asarray(got["ys"]) + box["y"]]
+    a = got["area"]
+    return xy, got["ids"], (a[0] + box["x"], a[1] + box["y"], a[2], a[3])
+
+
+def map_interactions(browser, log_path: Path, n: int, repeats: int) -> dict:
+    import numpy as np
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1300})
+    page = ctx.new_page()
+    server = MapServer(Path(tempfile.gettempdir()), log_path)
+    out: dict = {"n_points": n}
+    try:
+        server.wait_healthy()
+        t0 = time.perf_counter()
+        page.goto(f"{server.url}/?n={n}&panel=1", timeout=120_000)
+        el, frame = _map_frame(page)
+        out["first_paint_s"] = time.perf_counter() - t0
+        out["browser_times_ms"] = frame.evaluate("window.__eosMap.times")
+        page.wait_for_timeout(1000)
+        xy, ids, (ax, ay, aw, ah) = _pixels(el, frame)
+        out["n_points"] = len(ids)
+        rng = np.random.default_rng(0)
+        # Hover: points whose pixel no other point shares closely (so plotly picks exactly that one).
+        inside = (xy[:, 0] > ax + 5) & (xy[:, 0] < ax + aw - 150) & (xy[:, 1] > ay + 5) & (xy[:, 1] < ay + ah - 5)
+        cand = rng.permutation(np.flatnonzero(inside))[:400]
+        hovers, hovered = [], []
+        for i in cand:
+            if len(hovers) >= repeats:
+                break
+            page.mouse.move(xy[i, 0] - 30, xy[i, 1] - 30)
+            page.wait_for_timeout(150)
+            t = time.perf_counter()
+            page.mouse.move(xy[i, 0], xy[i, 1])
+            try:
+                frame.wait_for_selector('#tip[data-state="ready"]', timeout=3000)
+            except Exception:  # noqa: BLE001 — another point picked or none: try the next one
+                continue
+            hovers.append(time.perf_counter() - t)
+            hovered.append(i)
+        out["hover_image"] = summary(hovers) if hovers else None
+        # Click -> the card (the selection panel's, drawn by a rerun).
+        clicks = []
+        for i in hovered[:repeats]:
+            pid = ids[i]
+            page.mouse.move(xy[i, 0] - 30, xy[i, 1] - 30)
+            page.mouse.move(xy[i, 0], xy[i, 1])
+            try:
+                frame.wait_for_selector(f'#tip[data-state="ready"][data-id="{pid}"]', timeout=3000)
+            except Exception:  # noqa: BLE001
+                continue
+            t = time.perf_counter()
+            page.mouse.down()
+            page.mouse.up()
+            try:
+                page.locator(".st-key-demo_sel_card", has_text=f"#{pid} ").wait_for(timeout=30_000)
+            except Exception:  # noqa: BLE001
+                continue
+            clicks.append(time.perf_counter() - t)
+        out["click_card"] = summary(clicks) if clicks else None
+        # Lasso around ~5,000 points: a 24-gon whose radius is chosen on the points' pixels.
+        frame.click('.modebar-btn[data-val="lasso"]')
+        lassos, counts = [], []
+        for rep in range(repeats):
+            c = xy[rng.choice(np.flatnonzero(inside))]
+            d = np.hypot(*(xy - c).T)
+            r = float(np.sort(d)[min(5000, len(d) - 1)])
+            poly = [(c[0] + r * np.cos(a), c[1] + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 25)]
+            poly = [(min(max(x, ax + 2), ax + aw - 2), min(max(y, ay + 2), ay + ah - 2)) for x, y in poly]
+            page.mouse.dblclick(ax + 3, ay + 3)  # clear the previous selection
+            page.wait_for_timeout(1500)
+            page.mouse.move(*poly[0])
+            page.mouse.down()
+            for p in poly[1:]:
+                page.mouse.move(*p, steps=2)
+            t = time.perf_counter()
+            page.mouse.up()
+            frame.wait_for_function("window.__eosMap.state.mode === 'lasso'", timeout=30_000)
+            k = int(frame.evaluate("window.__eosMap.state.selected.length"))
+            page.locator(".st-key-demo_sel_multi", has_text=f"{k:,} points selected").wait_for(timeout=60_000)
+            page.wait_for_function("""() => document.querySelectorAll(
+                '.st-key-demo_sel_multi [data-testid="stImage"] img').length >= 48
+                && [...document.querySelectorAll('.st-key-demo_sel_multi [data-testid="stImage"] img')]
+                   .every(im => im.complete)""", polling="raf", timeout=60_000)
+            lassos.append(time.perf_counter() - t)
+            counts.append(k)
+            log(f"lasso {rep + 1}/{repeats}: {k} points -> grid in {lassos[-1]:.2f} s")
+        out["lasso_grid"] = summary(lassos)
+        out["lasso_points"] = counts
+        out["loadavg_1min"] = os.getloadavg()[0]
+        out["problems"] = problems(page)
+        return out
     finally:
         ctx.close()
         server.stop()
@@ -355,8 +499,9 @@ def step(name, fn):
 
 
 step("import streamlit", lambda: __import__("streamlit"))
-step("import app_plots (pandas, plotly)", lambda: __import__("app_plots"))
-step("import app_state", lambda: __import__("app_state"))
+step("import ui.figures (pandas, plotly)", lambda: __import__("ui.figures.maps"))
+step("import ui.state, ui.cache", lambda: [__import__(m) for m in ("ui.state", "ui.cache")])
+step("import ui.map_component, ui.selection", lambda: [__import__(m) for m in ("ui.map_component", "ui.selection")])
 step("import eos_core.config/imbalance/data",
      lambda: [__import__(m) for m in ("eos_core.config", "eos_core.imbalance", "eos_core.data")])
 step("load_dataset('digits') (imports sklearn)",
@@ -384,7 +529,8 @@ def profile_first_page() -> dict:
             continue
         name = parts[2]
         if name in ("streamlit", "pandas", "plotly", "plotly.graph_objects", "sklearn", "scipy", "torch",
-                    "torchvision", "umap", "numba", "pynndescent", "faiss", "imblearn", "app_plots", "app_state"):
+                    "torchvision", "umap", "numba", "pynndescent", "faiss", "imblearn", "ui.figures", "ui.state",
+                    "ui.map_component", "ui.selection"):
             heavy.setdefault(name, int(parts[1]) / 1e6)
     return {"steps_s": steps, "importtime_cumulative_s": heavy}
 
@@ -426,13 +572,29 @@ def verdict(value: float, goal: float) -> str:
 
 
 def markdown(r: dict) -> str:
-    a = r["cold_start"]["summary"]
     rows = ["| measure | median (s) | min–max (s) | goal (s) | met |", "|---|---:|---:|---:|:-:|"]
 
     def row(name, s, goal=None):
+        if s is None:
+            rows.append(f"| {name} | not measured | | | |")
+            return
         g = f"{goal:g}" if goal is not None else "—"
         ok = verdict(s["median_s"], goal) if goal is not None else ""
         rows.append(f"| {name} | {s['median_s']:.2f} | {s['min_s']:.2f}–{s['max_s']:.2f} | {g} | {ok} |")
+
+    mp = r.get("map")
+    if mp:
+        n = f"{mp['n_points']:,}"
+        row(f"(d) first paint of a {n}-point map (navigation → drawn)", summary([mp["first_paint_s"]]),
+            GOALS["map_first_paint_100k_s"])
+        row(f"(d) hover → the point's image in the map ({n} points)", mp["hover_image"], GOALS["map_hover_image_s"])
+        row(f"(d) click → the point's card ({n} points)", mp["click_card"], GOALS["map_click_card_s"])
+        pts = mp.get("lasso_points") or [0]
+        row(f"(d) lasso of {min(pts):,}–{max(pts):,} points → summary + first grid page", mp["lasso_grid"],
+            GOALS["map_lasso_5000_grid_s"])
+    if "cold_start" not in r:
+        return "\n".join(rows)
+    a = r["cold_start"]["summary"]
 
     row("(a) launch → server healthy", a["healthy_s"])
     row("(a) launch → widgets shown (Train button, class-size caption)", a["widgets_s"])
@@ -472,6 +634,9 @@ def main(argv=None) -> int:
     ap.add_argument("--opt", action="append", default=[], metavar="SECTION.OPTION=VALUE",
                     help="extra streamlit option for every server, e.g. --opt runner.postScriptGC=false")
     ap.add_argument("--cold-only", action="store_true", help="only (a), the cold start")
+    ap.add_argument("--map-only", action="store_true", help="only (d), the map interactions")
+    ap.add_argument("--map-n", type=int, default=100_000, help="points on the map of (d)")
+    ap.add_argument("--map-repeats", type=int, default=5, help="repeats of each interaction of (d)")
     ap.add_argument("--app", default=str(ROOT / "app.py"), help="the app script (pages/ beside it)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "app_cpu.json"))
     args = ap.parse_args(argv)
@@ -492,7 +657,7 @@ def main(argv=None) -> int:
         Server.options += [f"--{name}", value]
 
     t_all = time.perf_counter()
-    results = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    results = {"date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                "machine": machine_info(chromium), "goals_s": GOALS,
                "setup": {"viewport": VIEWPORT, "cold_repeats": args.cold, "switch_cycles": args.cycles,
                          "run": {"dataset": "digits", "epochs": args.epochs, "methods": "all (default)"},
@@ -509,6 +674,11 @@ def main(argv=None) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             try:
+                # (d) — the map at scale, first: the other parts leave the OS caches warm for nothing here
+                log(f"map interactions on {args.map_n:,} points …")
+                results["map"] = map_interactions(browser, work / "map.log", args.map_n, args.map_repeats)
+                if args.map_only:
+                    raise _ColdOnly
                 # (a) — an empty run store, as on a first start
                 reps = []
                 for i in range(args.cold):

@@ -136,3 +136,31 @@ def test_map_chart_without_a_streamlit_session(tmp_path, monkeypatch):
     assert any((_ROOT / "data").glob("*.json"))
     with pytest.raises(ValueError, match="color_by"):
         map_chart(_points(), color_by="size")
+
+
+def test_class_sizes_set_order_and_legend_and_default_palette_is_the_apps():
+    from ui.figures.common import class_color
+
+    pts = _points()  # on the map: cat 3, dog 2, bird 1
+    data = pack_points(pts, class_sizes={"cat": 5, "dog": 500, "bird": 50})
+    assert data["class_labels"] == ["cat · n=5", "dog · n=500", "bird · n=50"]
+    assert [s["code"] for s in data["styles"]] == [1, 2, 0]  # dog (largest) drawn first, cat (smallest) on top
+    assert data["class_colors"] == [class_color(0), class_color(1), class_color(2)]
+    plain = pack_points(pts)
+    assert plain["class_labels"] == ["cat (3)", "dog (1)", "bird (1)"]
+
+
+def test_map_chart_reuses_a_prepared_map_for_the_same_points(monkeypatch):
+    import ui.map_component as mc
+
+    calls = []
+    real = mc.pack_points
+    monkeypatch.setattr(mc, "pack_points", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(mc, "_component", lambda **kw: kw["data"])
+    pts = _points().assign(x=lambda d: d["x"] + 1000.0)  # a map no other test prepared
+    images = np.zeros((5, 8, 8), np.uint8)
+    first = mc.map_chart(pts, images)
+    second = mc.map_chart(pts.copy(), images)
+    assert calls == [1] and first == second  # packed once; same token and data file
+    mc.map_chart(pts.assign(y=pts["y"] + 1.0), images)
+    assert calls == [1, 1]  # other points: packed again

@@ -80,6 +80,16 @@ def minority_classes(train_counts: Sequence[int]) -> list[int]:
     return [int(c) for c in np.flatnonzero(counts < counts.max())]
 
 
+def below_median_classes(train_counts: Sequence[int]) -> list[int]:
+    """Classes with fewer training examples than the median class, smallest first (ties by id):
+    what "only minority classes" shows on the maps."""
+    counts = np.asarray(train_counts)
+    if counts.size == 0:
+        return []
+    med = float(np.median(counts))
+    return [c for c in order_by_size(counts) if counts[c] < med]
+
+
 def sample_rows(y: np.ndarray, cap: int | None, *, seed: int = 0) -> np.ndarray:
     """Sorted row indices of at most ``cap`` points, keeping small classes whole: the engine's one
     stratified subsampler (``eos_core.subsample.snapshot_subsample``); every row when ``cap`` is None."""

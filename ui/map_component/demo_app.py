@@ -1,6 +1,7 @@
 """Standalone demo of the map component (used by tests/e2e/test_map.py and bench/bench_map.py).
 
-Run: ``streamlit run ui/map_component/demo_app.py`` (``?n=100000`` for a large map).
+Run: ``streamlit run ui/map_component/demo_app.py`` (``?n=100000`` for a large map; ``&panel=1`` for the app's
+selection panel, :func:`ui.selection.selection_panel`, as bench/bench_app.py times it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def _images():
 
 points = _data(n)
 sel = map_chart(points, _images(), color_by=color_by, key="demo", height=600, title=f"Demo map, {len(points):,} points")
+if st.query_params.get("panel"):
+    from ui.figures.common import thumbnail_png
+    from ui.selection import selection_panel
+
+    selection_panel(points, sel, key="demo_sel",
+                    thumbs=lambda rows: [thumbnail_png(im) for im in _images()[rows["image"].to_numpy()]])
+    st.stop()
 ids = sel.get("ids") or []
 st.markdown(f"**Selected: {len(ids)} points** (mode: {sel.get('mode')})")
 if ids:

@@ -31,16 +31,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ui.figures.common import class_color
+
 SPLITS: tuple[str, ...] = ("train", "test", "synthetic")
 # Marker per split, as plotly symbol names (all three exist in scattergl) and as legend glyphs.
 SPLIT_SYMBOLS: dict[str, str] = {"train": "circle", "test": "square", "synthetic": "diamond"}
 COLOR_BY: tuple[str, ...] = ("class", "split", "pred", "correct", "gap")
 
-# Default class colours (the app passes its own through ``class_colors``).
-_PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-    "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-)
 SHEET_COLS = 32  # thumbnails per sheet row: 1,024 a sheet, ~0.3-0.8 MB of PNG for 28-32 px images
 MAX_THUMB_PX = 32
 
@@ -146,7 +143,8 @@ def write_sprites(images: np.ndarray, root: Path, token: str, *, px: int = MAX_T
     return Sprites(url=rel, px=tpx, cols=cols, count=len(thumbs), channels=channels)
 
 
-def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = None) -> dict:
+def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = None,
+                class_sizes: dict[str, int] | None = None) -> dict:
     """Columns of ``points`` as the browser's typed arrays (see the module docstring).
 
     Parameters
@@ -156,7 +154,13 @@ def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = N
         (a class name), ``correct`` (bool), ``gap`` (float), ``image`` and ``partner_image`` (int rows into
         the ``images`` given to :func:`ui.map_component.map_chart`, -1 = none).
     class_colors : dict, optional
-        class name -> CSS colour; missing classes take the default palette.
+        class name -> CSS colour; missing classes take the app palette (``ui.figures.common.class_color``) by
+        order of appearance.
+
+    class_sizes : dict, optional
+        class name -> size that orders and styles the classes (e.g. training images per class, so a class
+        padded with synthetic points still ranks as the minority it is); the legend then reads
+        ``"name · n=size"``. Default: the number of points per class on the map, legend ``"name (count)"``.
 
     Returns
     -------
@@ -188,12 +192,18 @@ def pack_points(points: pd.DataFrame, *, class_colors: dict[str, str] | None = N
         corr = np.full(n, -1, np.int8)
     gap = points["gap"].to_numpy(np.float32) if "gap" in points.columns else np.full(n, np.nan, np.float32)
     counts = np.bincount(cls, minlength=len(names))
-    colors = [(class_colors or {}).get(nm, _PALETTE[i % len(_PALETTE)]) for i, nm in enumerate(names)]
+    if class_sizes:
+        sizes = np.asarray([int(class_sizes.get(nm, counts[i])) for i, nm in enumerate(names)], np.int64)
+        labels = [f"{nm} · n={sz}" for nm, sz in zip(names, sizes, strict=True)]
+    else:
+        sizes, labels = counts, [f"{nm} ({c})" for nm, c in zip(names, counts, strict=True)]
+    colors = [(class_colors or {}).get(nm, class_color(i)) for i, nm in enumerate(names)]  # the app's one palette
     ids = points["id"].tolist()
     ids = [int(v) for v in ids] if pd.api.types.is_integer_dtype(points["id"]) else [str(v) for v in ids]
     return {
         "n": n, "ids": ids, "class_names": names, "class_counts": counts.tolist(), "class_colors": colors,
-        "styles": class_styles(counts), "splits": list(SPLITS), "symbols": [SPLIT_SYMBOLS[s] for s in SPLITS],
+        "class_labels": labels,
+        "styles": class_styles(sizes), "splits": list(SPLITS), "symbols": [SPLIT_SYMBOLS[s] for s in SPLITS],
         "x": b64(points["x"].to_numpy(np.float32)), "y": b64(points["y"].to_numpy(np.float32)),
         "cls": b64(cls), "split": b64(split), "pred": b64(pred), "correct": b64(corr), "gap": b64(gap),
         "has": {"pred": bool((pred >= 0).any()), "correct": bool((corr >= 0).any()),
@@ -261,7 +271,7 @@ def data_token(data: dict, thumbs: np.ndarray | None) -> str:
     h = hashlib.blake2b(digest_size=12)
     for key in ("x", "y", "cls", "split", "pred", "correct", "gap", "img", "img2"):
         h.update(data.get(key, "").encode())
-    h.update(repr((data["ids"], data["n"], data["class_names"], data["class_colors"])).encode())
+    h.update(repr((data["ids"], data["n"], data["class_names"], data["class_colors"], data["class_labels"])).encode())
     if thumbs is not None:
         h.update(repr(thumbs.shape).encode())
         h.update(np.ascontiguousarray(thumbs).data)

@@ -8,7 +8,7 @@ const CORRECT_COLORS = { "-1": "#bbbbbb", "0": "#d62728", "1": "#2ca02c" };
 const COLOR_LABELS = { class: "class", split: "split", pred: "predicted class", correct: "correct / incorrect", gap: "gap" };
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 
-const state = { token: null, d: null, sprites: null, colorBy: "class", groups: [], seq: 0, selected: [],
+const state = { segKey: "[]", segments: [], token: null, d: null, sprites: null, colorBy: "class", groups: [], seq: 0, selected: [],
                 sheets: new Map(), height: 560, title: "" };
 window.__eosMap = { times: { mapJs: performance.now() }, state };  // mapJs: plotly.js parsed and run
 
@@ -44,7 +44,11 @@ function unpack(data) {
   return d;
 }
 
-// Points grouped by (class, split) in the class draw order: largest class first (bottom), smallest last.
+// Points grouped by (class, split). Draw order (first = bottom): real groups by size, largest first, ties in
+// class order (largest class first); then the synthetic groups the same way. So the smallest sets are on top:
+// a minority's few training points above everything, and on a ratio-100 map with a balanced test set every
+// class's training points above the 1,000-point test groups (a class is never hidden under the test points
+// of a smaller, overlapping class); synthetic diamonds above the real points they were made from.
 function makeGroups(d) {
   const byKey = new Map();
   for (let i = 0; i < d.n; i++) {
@@ -57,9 +61,11 @@ function makeGroups(d) {
   d.styles.forEach((st) => {
     for (let s = 0; s < 3; s++) {
       const a = byKey.get(st.code * 4 + s);
-      if (a) groups.push({ code: st.code, split: s, style: st, idx: Int32Array.from(a) });
+      if (a) groups.push({ code: st.code, split: s, style: st, idx: Int32Array.from(a), rank: groups.length });
     }
   });
+  const syn = d.splits.indexOf("synthetic");
+  groups.sort((g, h) => ((g.split === syn) - (h.split === syn)) || (h.idx.length - g.idx.length) || (g.rank - h.rank));
   return groups;
 }
 
@@ -100,12 +106,25 @@ function buildTraces() {
                 line: g.style.outline ? { width: 1, color: "#222" } : { width: 0 } },
     });
   });
+  // Base -> partner segments over the points (not selectable: lines only, the partner marker has no group).
+  const seg = state.segments || [];
+  if (seg.length) {
+    const sx = [], sy = [], px = [], py = [];
+    for (let k = 0; k + 3 < seg.length; k += 4) {
+      sx.push(seg[k], seg[k + 2], null); sy.push(seg[k + 1], seg[k + 3], null);
+      px.push(seg[k + 2]); py.push(seg[k + 3]);
+    }
+    traces.push({ type: "scatter", mode: "lines", x: sx, y: sy, name: "base → partner", hoverinfo: "skip",
+                  line: { color: "#111", width: 1.6, dash: "dash" }, legendrank: 2000, showlegend: true });
+    traces.push({ type: "scatter", mode: "markers", x: px, y: py, name: "partner ×", hoverinfo: "skip",
+                  marker: { symbol: "x", size: 8, color: "#111" }, legendrank: 2001, showlegend: true });
+  }
   const legend = [];
   // Legend: the colour key, then which marker is which split (grey, in a group of its own).
   const bySize = d.styles.slice().reverse(); // smallest class first, as the app lists minorities
   if (by === "class") {
     bySize.forEach((st, r) => {
-      const tr = legendTrace(`${d.class_names[st.code]} (${d.class_counts[st.code]})`, d.class_colors[st.code],
+      const tr = legendTrace(d.class_labels ? d.class_labels[st.code] : `${d.class_names[st.code]} (${d.class_counts[st.code]})`, d.class_colors[st.code],
                              "circle", r, { legendgroup: `c${st.code}` });
       if (st.outline) tr.marker.line = { width: 1, color: "#222" };
       legend.push(tr);
@@ -154,7 +173,9 @@ function layout() {
     height: state.height, margin: { l: 30, r: 10, t: state.title ? 30 : 8, b: 28 },
     title: state.title ? { text: state.title, font: { size: 14 } } : undefined,
     dragmode: "zoom", hovermode: "closest", clickmode: "event", uirevision: state.token,
-    legend: { itemsizing: "constant", groupclick: "togglegroup", font: { size: 12 } },
+    // A narrow map (a column of a side-by-side page) puts its legend underneath, not over the points.
+    legend: Object.assign({ itemsizing: "constant", groupclick: "togglegroup", font: { size: 12 } },
+      document.body.clientWidth < 760 ? { orientation: "h", x: 0, y: -0.06, yanchor: "top" } : {}),
     xaxis: { showgrid: false, zeroline: false }, yaxis: { showgrid: false, zeroline: false },
     plot_bgcolor: "#fff",
   };
@@ -310,7 +331,13 @@ window.addEventListener("message", (event) => {
   const a = msg.args;
   window.__eosMap.times.renderMsg = performance.now();
   if (!window.__eosMap.times.firstRender) window.__eosMap.times.firstRender = window.__eosMap.times.renderMsg;
-  if (a.data.token === state.token && a.height === state.height) { setHeight(); return; }
+  const segKey = JSON.stringify(a.segments || []);
+  if (a.data.token === state.token && a.height === state.height) {
+    if (segKey !== state.segKey && state.d) { state.segKey = segKey; state.segments = a.segments || []; draw(); }
+    else setHeight();
+    return;
+  }
+  state.segKey = segKey; state.segments = a.segments || [];
   const token = a.data.token;
   state.token = token; state.height = a.height; state.title = a.title;
   // The columns come from a file written once per map (not in the arguments re-sent on every rerun).
