@@ -101,7 +101,7 @@ if kind == "pca":
 
 train_xy, test_xy = np.asarray(arrays["train"]), np.asarray(arrays["test"])
 n_test = len(emb.test_y)
-methods_json = cache.load_json(rec.id, "methods", {}) or {}
+methods_json = cache.methods_summary(rec.id)
 try:
     data = cache.data_for_run(cache.config_of(rec))
     images = selection.image_source(data.x_train, p1.train_idx, data.x_test)

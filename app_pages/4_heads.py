@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from eos_core.errors import EOSError
-from ui import cache, jobs, training, widgets
+from ui import cache, jobs, selection, training, widgets
 from ui.figures import common, heads
 from ui.labels import CONTROL_METHOD, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
 from ui.results import one_run_per_seed, run_seed
@@ -70,6 +70,9 @@ table = heads.metrics_table(summary)
 st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table")
 st.caption(f"{STAR_NOTE} · the best value of each score is highlighted · Δ vs cRT: the method's score minus "
            "cRT's in this run (same phase 1, same head seed); cRT itself has none.")
+for m in summary:  # what an oversampler skipped (e.g. ADASYN on a class without enemies nearby)
+    for w in selection.method_warnings(summary, m):
+        st.warning(f"{method_name(m)}: {w}")
 d1, d2 = st.columns([1, 3])
 d1.download_button("Download table (CSV)", table.to_csv(index=False), file_name=f"head_metrics_{rec.id}.csv",
                    mime="text/csv", key="metrics_csv", icon="⬇️")

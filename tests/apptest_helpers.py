@@ -70,3 +70,29 @@ def same(a, b) -> bool:
     """Equal number sequences, NaN equal to NaN (a measure undefined for a class)."""
     a, b = [num(x) for x in a], [num(x) for x in b]
     return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
+
+
+def map_specs(at) -> dict[str, dict]:
+    """Map components on the page: user key -> {"args": the component's arguments, "points": its
+    decoded point table} (the point data is the file the browser fetches, read from the served folder)."""
+    import base64
+
+    import pandas as pd
+
+    from ui.map_component import served_dir
+
+    out = {}
+    for el in at.get("component_instance"):
+        if not el.proto.component_name.endswith("eos_map"):
+            continue
+        args = json.loads(el.proto.json_args)
+        data = json.loads((served_dir() / args["data"]["url"]).read_text())
+
+        def dec(name: str, dtype: str, data: dict = data) -> np.ndarray:
+            return np.frombuffer(base64.b64decode(data[name]), dtype=dtype)
+
+        points = pd.DataFrame({"id": data["ids"], "x": dec("x", "<f4"), "y": dec("y", "<f4"),
+                               "class_name": np.asarray(data["class_names"])[dec("cls", "<i2")],
+                               "split": np.asarray(data["splits"])[dec("split", "u1")]})
+        out[el.proto.id.rsplit("-", 1)[-1]] = {"args": args, "data": data, "points": points}
+    return out

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest_helpers import JOB_TIMEOUT_S, PAGE2, PAGE3, PAGE4, app, arr, chart_specs, finish, ok, same
+from apptest_helpers import JOB_TIMEOUT_S, PAGE2, PAGE3, PAGE4, app, arr, chart_specs, finish, map_specs, ok, same
 
 from eos_core.names import method_name
-from ui.figures.common import WEBGL_MIN_POINTS
 from ui.jobs import registry
 
 METHODS = ["none", "smote", "eos"]
@@ -137,16 +136,25 @@ def test_page2_gap_bars_equal_gap_json(trained) -> None:
     at = app(PAGE2, run=trained["run"])
     ok(at)
     charts = chart_specs(at)
-    assert {"gap_map", "gap_bars", "gap_epochs"} <= set(charts) and "gap_anim" not in charts
-    m = charts["gap_map"]
-    assert "UMAP" in m["layout"]["title"]["text"]  # the map saved by the training job, not a preview
-    n_points = sum(len(t["customdata"]) for t in m["data"])
-    assert {t["type"] for t in m["data"]} == {"scattergl" if n_points >= WEBGL_MIN_POINTS else "scatter"}
-    ids = [row[0] for t in m["data"] for row in t["customdata"]]
-    assert len(ids) == len(set(ids))
-    names = [t["name"] for t in m["data"] if t.get("showlegend", True)]
-    sizes = [int(n.split("n=")[1]) for n in names]
-    assert len(names) == 10 and sizes == sorted(sizes)  # legend: smallest class first
+    assert {"gap_bars", "gap_epochs"} <= set(charts) and "gap_anim" not in charts
+    m = map_specs(at)["gap_map"]
+    assert "UMAP" in m["args"]["title"]  # the map saved by the training job, not a preview
+    pts = m["points"]
+    assert pts["id"].is_unique and set(pts["split"]) == {"train", "test"}
+    # every point sits where the run's saved map put it (ids: train row r -> r, test row r -> n_train + r)
+    from eos_core.results import load_map
+    from eos_core.store import RunStore
+
+    saved = load_map(RunStore(trained["runs"]), trained["run"])
+    n_train = len(saved.train)
+    train, test = pts[pts["split"] == "train"], pts[pts["split"] == "test"]
+    np.testing.assert_array_equal(train[["x", "y"]].to_numpy(), saved.train[train["id"].to_numpy()])
+    np.testing.assert_array_equal(test[["x", "y"]].to_numpy(), saved.test[test["id"].to_numpy() - n_train])
+    # below the cap every point is drawn: per class, as many train and test points as the run has
+    meta = _stored(trained["runs"], trained["run"], "phase1")
+    drawn = pts.groupby(["class_name", "split"]).size()
+    assert [int(drawn[(c, "train")]) for c in meta["classes"]] == meta["train_counts"]
+    assert [int(drawn[(c, "test")]) for c in meta["classes"]] == meta["test_counts"]
 
     gap = _stored(trained["runs"], trained["run"], "gap")
     counts = _stored(trained["runs"], trained["run"], "phase1")["train_counts"]
@@ -176,9 +184,6 @@ def test_page2_gap_bars_equal_gap_json(trained) -> None:
     assert same(arr(head["y"]), [rows[c]["head_recall_gap"] for c in order])
     text = " ".join(m.value for m in at.markdown)
     assert "centre of the class's other training points" in text and "class centre" not in text
-    at.segmented_control(key="gap_layout").set_value("side by side").run()
-    ok(at)
-    assert "xaxis2" in chart_specs(at)["gap_map"]["layout"]
     at.toggle(key="gap_animate").set_value(True).run()  # the animation is drawn only when asked for
     ok(at)
     assert len(chart_specs(at)["gap_anim"]["frames"]) >= 2
@@ -187,27 +192,27 @@ def test_page2_gap_bars_equal_gap_json(trained) -> None:
 def test_page3_synthetic_inspector(trained) -> None:
     at = app(PAGE3, run=trained["run"])
     ok(at)
-    charts = chart_specs(at)
-    assert {"syn_sel_eos", "syn_sel_smote", "syn_enemy_share", "syn_closure"} <= set(charts)
-    eos = charts["syn_sel_eos"]
-    syn_traces = [t for t in eos["data"] if "synthetic" in t.get("hovertemplate", "")]
-    syn_ids = [row[0] for t in syn_traces for row in t["customdata"]]
-    assert syn_ids and all(isinstance(g, int) for g in syn_ids)
-    real_ids = [row[0] for t in eos["data"] if "real" in t.get("hovertemplate", "") for row in t["customdata"]]
-    assert real_ids and min(syn_ids) > max(real_ids)  # synthetic rows come after the real rows: no collisions
-    # The saved map placed a seeded sample of each synthetic set (capped for this test), and only
-    # those rows are drawn; their ids are the rows of the full set, as saved beside the map.
-    run_dir = trained["runs"] / trained["run"]
-    saved_rows = np.load(run_dir / "projection_umap_rows.npz")["synthetic_eos"]
-    n_real = len(np.load(run_dir / "embeddings.npz")["train_y"])
-    assert len(saved_rows) == MAP_CAP and sorted(syn_ids) == sorted(n_real + int(r) for r in saved_rows)
-    assert any(t.get("name") == "enemies (other classes)" for t in eos["data"])
-    at.button(key="syn_random_eos").click().run()
-    ok(at)
-    text = " ".join(m.value for m in at.markdown)
-    assert "synthetic #" in text and "r = " in text and "partner class" in text
-    assert any(t.get("name") == "base → partner" for t in chart_specs(at)["syn_sel_eos"]["data"])
-    assert len(at.get("image")) >= 3  # base, partner and nearest-neighbour thumbnails
+    charts, maps = chart_specs(at), map_specs(at)
+    assert {"syn_enemy_share", "syn_closure"} <= set(charts) and {"syn_sel_eos", "syn_sel_smote"} <= set(maps)
+    from eos_core.results import load_map
+    from eos_core.store import RunStore
+
+    saved = load_map(RunStore(trained["runs"]), trained["run"])
+    n_real = len(saved.train) + len(saved.test)
+    for m in ("eos", "smote"):
+        pts = maps[f"syn_sel_{m}"]["points"]
+        syn = pts[pts["split"] == "synthetic"]
+        real = pts[pts["split"] != "synthetic"]
+        # one id scheme: synthetic row s -> n_train + n_test + s, after every real id (no collisions)
+        assert len(syn) and pts["id"].is_unique and syn["id"].min() >= n_real > real["id"].max()
+        # the rows the saved map placed (a seeded sample, capped for this test) sit where it put them
+        rows = saved.synthetic_rows[m]
+        assert len(rows) == MAP_CAP
+        at_saved = syn.set_index("id").loc[n_real + rows.astype(int), ["x", "y"]].to_numpy()
+        np.testing.assert_array_equal(at_saved, saved.synthetic[m])
+        # base -> partner segments for a sample of 40 synthetic points (4 coordinates each)
+        assert len(maps[f"syn_sel_{m}"]["args"]["segments"]) == 4 * 40
+    assert "enemy" in " ".join(c.value for c in at.caption)
     charts = chart_specs(at)
     closure = charts["syn_closure"]
     assert [t["name"] for t in closure["data"]] == [method_name(m) for m in ("eos", "smote")]
@@ -230,7 +235,7 @@ def test_page3_synthetic_inspector(trained) -> None:
     assert any("copies" in i.value for i in at.info)  # why ROS closes nothing
     at.slider(key="syn_k").set_value(3).run()  # another k: resampled on the fly
     ok(at)
-    assert "syn_sel_eos" in chart_specs(at)
+    assert "syn_sel_eos" in map_specs(at)
 
 
 @pytest.fixture(scope="module")
@@ -327,13 +332,13 @@ def test_page2_pca_preview_until_the_umap_map_is_saved(trained, second_seed) -> 
         (run_dir / name).unlink()  # now it is a run saved before maps were part of runs
     at = app(PAGE2, run=second_seed)
     ok(at)
-    assert "PCA preview" in chart_specs(at)["gap_map"]["layout"]["title"]["text"]
+    assert "PCA preview" in map_specs(at)["gap_map"]["args"]["title"]
     assert any("UMAP map is being computed" in c.value for c in at.caption)
     job = registry().find(f"map:{trained['runs']}:{second_seed}")
     assert job is not None and job.kind == "map"
     finish(at, job.id)
     assert job.status == "finished", job.error
-    assert "UMAP" in chart_specs(at)["gap_map"]["layout"]["title"]["text"]
+    assert "UMAP" in map_specs(at)["gap_map"]["args"]["title"]
     assert (trained["runs"] / second_seed / "projection_umap.npz").exists()
 
 

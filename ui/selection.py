@@ -141,8 +141,9 @@ def method_warnings(methods: dict | None, method: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------ run data (cached)
 def run_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], str, Any]:
-    """The run's 2-D map ``(arrays, kind, job)``: the ONE place the pages read it (today ``ui.maps.get_map``;
-    the engine's ``eos_core.results.load_map`` replaces it here)."""
+    """The run's 2-D map ``(arrays, kind, job)``: the one place the pages read it. ``ui.maps.get_map``
+    reads the map the engine saved with the run (``eos_core.results.load_map``); only an old run
+    without one gets a PCA preview and a job that computes it with ``eos_core.maps.compute_map``."""
     from ui import maps
 
     return maps.get_map(run_id, start=start)
