@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from .cli_output import (
+    phase1_json,
+    print_gap,
+    print_phase1,
+    print_seeds,
+    run_json,
+    signed,
+    table,
+)
 from .config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
 from .errors import EOSError
 from .events import DataLoading, EpochDone, Event, MapStarted, MethodStarted, RunCreated
@@ -130,72 +138,6 @@ def config_from_args(args: argparse.Namespace, seed: int | None = None) -> RunCo
 
 # --------------------------------------------------------------------------- output
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _phase1_json(p1) -> dict[str, Any]:
-    m = p1.metrics
-    return {
-        "run_id": p1.run_id,
-        "dataset": p1.config.data.dataset,
-        "classes": p1.classes,
-        "train_counts": p1.train_counts,
-        "test_counts": p1.test_counts,
-        "phase1": {k: m[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall")}
-        | {"train_recall": p1.train_recall, "groups": m.get("groups")},
-        "history": [{k: h[k] for k in ("epoch", "loss", "train_acc", "test_bacc", "seconds")} for h in p1.history],
-        "timings": p1.timings,
-        "gap": p1.gap,
-    }
-
-
-def _print_phase1(p1) -> None:
-    m = p1.metrics
-    rows = [(c, name, p1.train_counts[c], p1.test_counts[c], p1.train_recall[c], m["per_class_recall"][c])
-            for c, name in enumerate(p1.classes)]
-    print(_table(["class", "name", "train n", "test n", "train acc", "test recall"], rows))
-    print()
-    print(f"balanced accuracy {m['balanced_accuracy']:.4f}   g-mean {m['g_mean']:.4f}   macro-F1 {m['macro_f1']:.4f}")
-    print(f"phase 1 {p1.timings['phase1_s']:.1f} s, embeddings {p1.timings['embed_s']:.2f} s, run {p1.run_id}")
-
-
-def _print_gap(gap: dict[str, Any]) -> None:
-    """Per class, each gap measure with its 5-95 % null band; * marks p < 0.05 (one-sided)."""
-    from .names import GAP_LABELS, GAP_MEASURES, GAP_NAMES
-
-    def cell(g: dict[str, Any], m: str) -> str:
-        if g.get(m) is None:
-            return "-"
-        band = f" [{_fmt(g.get(f'{m}_p5'), 2)}, {_fmt(g.get(f'{m}_p95'), 2)}]" if g.get(f"{m}_p5") is not None else ""
-        star = " *" if (g.get(f"{m}_p") is not None and g[f"{m}_p"] < 0.05) else ""
-        return f"{g[m]:.3f}{band}{star}"
-
-    rows = [(g["class"], g["train_count"], *(cell(g, m) for m in GAP_MEASURES)) for g in gap["per_class"]]
-    print(_table(["class", "train n", *(GAP_NAMES[m] for m in GAP_MEASURES)], rows))
-    for m in GAP_MEASURES:
-        print(f"  {GAP_NAMES[m]}: {GAP_LABELS[m]}")
-    null = gap.get("null") or {}
-    if null.get("permutations"):
-        print(f"  [band] = 5-95 % of {null['permutations']} train/test reshuffles within the class; "
-              "* = p < 0.05, gap wider than the reshuffles")
-    rho, rho_p = gap.get("size_gap_spearman") or {}, gap.get("size_gap_spearman_p") or {}
-    print("Spearman(train size, gap): " + ", ".join(
-        f"{GAP_NAMES[m]} {_fmt(rho.get(m), 2)} (p {_fmt(rho_p.get(m), 3)})" for m in GAP_MEASURES))
-
-
 class _Bar:
     """A tqdm progress bar on stderr fed by pipeline progress events."""
 
@@ -241,53 +183,12 @@ def _cmd_train(args: argparse.Namespace, store) -> int:
 
     p1 = _with_bar(run_phase1, args, store)
     if args.json:
-        print(json.dumps(_phase1_json(p1)))
+        print(json.dumps(phase1_json(p1)))
     else:
-        _print_phase1(p1)
+        print_phase1(p1)
         print()
-        _print_gap(p1.gap)
+        print_gap(p1.gap)
     return 0
-
-
-_METHOD_KEYS = ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "nn_gap_closed", "nn1_recall_change",
-                "enemy_share", "delta_vs_crt", "partner_share", "warnings")
-
-
-def _run_json(res) -> dict[str, Any]:
-    """One run's JSON: phase 1, ``seed``, per-method metrics and the gap report."""
-    out = _phase1_json(res.phase1)
-    out["seed"] = res.phase1.config.seed
-    out["methods"] = {name: {k: m.metrics.get(k) for k in _METHOD_KEYS}
-                      | {"n_synthetic": m.n_synthetic, "seconds": m.seconds} for name, m in res.methods.items()}
-    out["gap"] = res.gap
-    return out
-
-
-def _signed(v: float | None) -> str:
-    return "-" if v is None else f"{v:+.3f}"
-
-
-def _interval(iv: dict[str, Any] | None) -> str:
-    if iv is None:
-        return "(control)"
-    if iv["low"] is None:
-        return _signed(iv["mean"])
-    return f"{_signed(iv['mean'])} [{_signed(iv['low'])}, {_signed(iv['high'])}]"
-
-
-def _print_seeds(runs: list[dict[str, Any]], agg: dict[str, Any]) -> None:
-    for r in runs:
-        print(f"seed {r['seed']}: run {r['run_id']}, phase-1 bal. acc {r['phase1']['balanced_accuracy']:.4f}, "
-              f"lowest train recall {min(r['phase1']['train_recall']):.3f}, phase 1 {r['timings']['phase1_s']:.1f} s")
-    print()
-    n = agg["n_seeds"]
-    rows = [(method_name(m), a["metrics"]["balanced_accuracy"]["mean"],
-             *(_interval((a["delta_vs_crt"] or {}).get(k) if a["delta_vs_crt"] else None)
-               for k in ("balanced_accuracy", "g_mean", "macro_f1")))
-            for m, a in agg["methods"].items()]
-    print(_table(["method", "bal. acc (mean)", "Δ bal. acc vs cRT", "Δ g-mean vs cRT", "Δ macro-F1 vs cRT"], rows))
-    print(f"Paired difference from {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over "
-          + (f"{n} seeds [95 % t-interval]." if n > 1 else "1 seed: no interval."))
 
 
 def _cmd_run(args: argparse.Namespace, store) -> int:
@@ -297,30 +198,30 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     seeds = args.seeds if args.seeds is not None else [args.seed]
     results = [_with_bar(run_pipeline, args, store, seed, with_map=args.map) for seed in seeds]
     if args.seeds is not None:
-        runs = [_run_json(r) for r in results]
+        runs = [run_json(r) for r in results]
         agg = aggregate([r["methods"] for r in runs])
         if args.json:
             print(json.dumps({"seeds": seeds, "runs": runs, "aggregate": agg}))
         else:
-            _print_seeds(runs, agg)
+            print_seeds(runs, agg)
         return 0
     res = results[0]
     if args.json:
-        print(json.dumps(_run_json(res)))
+        print(json.dumps(run_json(res)))
         return 0
-    methods = _run_json(res)["methods"]
-    _print_phase1(res.phase1)
+    methods = run_json(res)["methods"]
+    print_phase1(res.phase1)
     print()
     best = max(methods, key=lambda n: methods[n]["balanced_accuracy"])
     rows = [(method_name(name) + (" *" if name == best else ""), m["balanced_accuracy"], m["g_mean"], m["macro_f1"],
-             *(_signed((m["delta_vs_crt"] or {}).get(k)) for k in ("balanced_accuracy", "g_mean", "macro_f1")),
+             *(signed((m["delta_vs_crt"] or {}).get(k)) for k in ("balanced_accuracy", "g_mean", "macro_f1")),
              m["n_synthetic"], m["seconds"]) for name, m in methods.items()]
-    print(_table(["method", "bal. acc", "g-mean", "macro-F1", "Δ bal. acc", "Δ g-mean", "Δ macro-F1", "synthetic",
+    print(table(["method", "bal. acc", "g-mean", "macro-F1", "Δ bal. acc", "Δ g-mean", "Δ macro-F1", "synthetic",
                   "seconds"], rows))
     print(f"Δ: paired difference from {method_name(CONTROL_METHOD)}. * best balanced accuracy on the test set "
           "(a reading, not a model selection).")
     print()
-    _print_gap(res.gap)
+    print_gap(res.gap)
     return 0
 
 
@@ -349,7 +250,7 @@ def _cmd_list(args: argparse.Namespace, store) -> int:
              (r.metrics.get("phase1") or {}).get("balanced_accuracy"),
              time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
             for r in runs]
-    print(_table(["run", "status", "dataset", "ratio", "phase-1 bacc", "created"], rows) if rows else "No runs yet.")
+    print(table(["run", "status", "dataset", "ratio", "phase-1 bacc", "created"], rows) if rows else "No runs yet.")
     return 0
 
 

@@ -1,0 +1,119 @@
+"""What the command line prints: tables, the gap table with its null bands, and the JSON objects.
+
+Kept apart from :mod:`eos_core.cli` (arguments, commands, errors) so each file holds one concern.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .names import CONTROL_METHOD, method_name
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def phase1_json(p1) -> dict[str, Any]:
+    m = p1.metrics
+    return {
+        "run_id": p1.run_id,
+        "dataset": p1.config.data.dataset,
+        "classes": p1.classes,
+        "train_counts": p1.train_counts,
+        "test_counts": p1.test_counts,
+        "phase1": {k: m[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall")}
+        | {"train_recall": p1.train_recall, "groups": m.get("groups")},
+        "history": [{k: h[k] for k in ("epoch", "loss", "train_acc", "test_bacc", "seconds")} for h in p1.history],
+        "timings": p1.timings,
+        "gap": p1.gap,
+    }
+
+
+def print_phase1(p1) -> None:
+    m = p1.metrics
+    rows = [(c, name, p1.train_counts[c], p1.test_counts[c], p1.train_recall[c], m["per_class_recall"][c])
+            for c, name in enumerate(p1.classes)]
+    print(table(["class", "name", "train n", "test n", "train acc", "test recall"], rows))
+    print()
+    print(f"balanced accuracy {m['balanced_accuracy']:.4f}   g-mean {m['g_mean']:.4f}   macro-F1 {m['macro_f1']:.4f}")
+    print(f"phase 1 {p1.timings['phase1_s']:.1f} s, embeddings {p1.timings['embed_s']:.2f} s, run {p1.run_id}")
+
+
+def print_gap(gap: dict[str, Any]) -> None:
+    """Per class, each gap measure with its 5-95 % null band; * marks p < 0.05 (one-sided)."""
+    from .names import GAP_LABELS, GAP_MEASURES, GAP_NAMES
+
+    def cell(g: dict[str, Any], m: str) -> str:
+        if g.get(m) is None:
+            return "-"
+        band = f" [{fmt(g.get(f'{m}_p5'), 2)}, {fmt(g.get(f'{m}_p95'), 2)}]" if g.get(f"{m}_p5") is not None else ""
+        star = " *" if (g.get(f"{m}_p") is not None and g[f"{m}_p"] < 0.05) else ""
+        return f"{g[m]:.3f}{band}{star}"
+
+    rows = [(g["class"], g["train_count"], *(cell(g, m) for m in GAP_MEASURES)) for g in gap["per_class"]]
+    print(table(["class", "train n", *(GAP_NAMES[m] for m in GAP_MEASURES)], rows))
+    for m in GAP_MEASURES:
+        print(f"  {GAP_NAMES[m]}: {GAP_LABELS[m]}")
+    null = gap.get("null") or {}
+    if null.get("permutations"):
+        print(f"  [band] = 5-95 % of {null['permutations']} train/test reshuffles within the class; "
+              "* = p < 0.05, gap wider than the reshuffles")
+    rho, rho_p = gap.get("size_gap_spearman") or {}, gap.get("size_gap_spearman_p") or {}
+    print("Spearman(train size, gap): " + ", ".join(
+        f"{GAP_NAMES[m]} {fmt(rho.get(m), 2)} (p {fmt(rho_p.get(m), 3)})" for m in GAP_MEASURES))
+
+
+METHOD_KEYS = ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "nn_gap_closed", "nn1_recall_change",
+                "enemy_share", "delta_vs_crt", "partner_share", "warnings")
+
+
+def run_json(res) -> dict[str, Any]:
+    """One run's JSON: phase 1, ``seed``, per-method metrics and the gap report."""
+    out = phase1_json(res.phase1)
+    out["seed"] = res.phase1.config.seed
+    out["methods"] = {name: {k: m.metrics.get(k) for k in METHOD_KEYS}
+                      | {"n_synthetic": m.n_synthetic, "seconds": m.seconds} for name, m in res.methods.items()}
+    out["gap"] = res.gap
+    return out
+
+
+def signed(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.3f}"
+
+
+def interval(iv: dict[str, Any] | None) -> str:
+    if iv is None:
+        return "(control)"
+    if iv["low"] is None:
+        return signed(iv["mean"])
+    return f"{signed(iv['mean'])} [{signed(iv['low'])}, {signed(iv['high'])}]"
+
+
+def print_seeds(runs: list[dict[str, Any]], agg: dict[str, Any]) -> None:
+    for r in runs:
+        print(f"seed {r['seed']}: run {r['run_id']}, phase-1 bal. acc {r['phase1']['balanced_accuracy']:.4f}, "
+              f"lowest train recall {min(r['phase1']['train_recall']):.3f}, phase 1 {r['timings']['phase1_s']:.1f} s")
+    print()
+    n = agg["n_seeds"]
+    rows = [(method_name(m), a["metrics"]["balanced_accuracy"]["mean"],
+             *(interval((a["delta_vs_crt"] or {}).get(k) if a["delta_vs_crt"] else None)
+               for k in ("balanced_accuracy", "g_mean", "macro_f1")))
+            for m, a in agg["methods"].items()]
+    print(table(["method", "bal. acc (mean)", "Δ bal. acc vs cRT", "Δ g-mean vs cRT", "Δ macro-F1 vs cRT"], rows))
+    print(f"Paired difference from {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over "
+          + (f"{n} seeds [95 % t-interval]." if n > 1 else "1 seed: no interval."))
