@@ -33,7 +33,10 @@ TINY = ["run", "--dataset", "digits", "--ratio", "10", "--max-per-class", "40", 
 # Runs the CLI with os.fsync blocking (forever) when the temp file of artifact $EOS_BLOCK_AT is
 # being written; prints BLOCKED then, so the parent knows the moment has come.
 _HOOKED_CLI = textwrap.dedent("""
-    import os, sys, time
+    import os, signal, sys, time
+    # A shell that starts the test run in the background leaves SIGINT ignored in its children;
+    # restore Python's own handler so the Ctrl-C case tests the CLI, not the shell.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     target = ".tmp-" + os.environ["EOS_BLOCK_AT"]
     real_fsync = os.fsync
     def fsync(fd):
