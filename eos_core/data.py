@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +25,9 @@ from .imagefiles import IMAGE_EXTENSIONS
 from .names import DATASET_NAMES
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
-__all__ = ["DATASETS", "IMAGE_EXTENSIONS", "ImageData", "dataset_display_name", "default_data_dir", "is_upload_folder",
-           "load_dataset", "load_digits", "upload_folder_name", "zip_display_name"]
+__all__ = ["DATASETS", "IMAGE_EXTENSIONS", "ImageData", "data_display_name", "dataset_display_name",
+           "default_data_dir", "is_upload_folder", "load_dataset", "load_digits", "upload_folder_name",
+           "zip_display_name"]
 
 # An unpacked upload is named by its archive's hash (eos_core.uploads); it is a server-side folder
 # the user never typed, so pages and messages call it by the zip's name, never by this one.
@@ -100,6 +102,11 @@ def dataset_display_name(dataset: str, folder: str | os.PathLike | None = None,
         path = Path(folder)
         return f"{path.name or str(path)} (folder)"
     return DATASET_NAMES.get(dataset, dataset)
+
+
+def data_display_name(data: Mapping[str, Any]) -> str:
+    """:func:`dataset_display_name` of a saved run's ``config["data"]`` (a ``DataConfig`` dict)."""
+    return dataset_display_name(str(data.get("dataset") or "?"), data.get("folder"), data.get("display_name"))
 
 
 def zip_display_name(filename: str | None) -> str:

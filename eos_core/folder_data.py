@@ -37,6 +37,7 @@ from .folder_cache import CACHE_MAX_BYTES, array_cache_dir, cache_entry, read_ca
 from .imagefiles import IMAGE_EXTENSIONS, MAX_IMAGES, PIXEL_CAP, ImageFileError, decode_image_files, decoding_warnings
 
 _CHUNK = 256
+HOLDOUT_TEST_SIZE = 0.2  # share of each class held out as the test set when there is no train/ + test/
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -170,7 +171,7 @@ def scan_image_folder(folder: str | os.PathLike, *, max_images: int = MAX_IMAGES
     who = folder_subject(folder)
     try:
         is_dir = root.is_dir()
-    except OSError:  # e.g. a name too long for the file system
+    except (OSError, ValueError):  # e.g. a name too long for the file system, a NUL character
         is_dir = False
     if not is_dir:
         raise DatasetUnavailable(f"{_cap(who)} does not exist or is not a folder.")
@@ -236,7 +237,7 @@ def _names(items: Sequence[str], limit: int = 5) -> str:
 
 # --------------------------------------------------------------------------- loading
 
-def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_size: float = 0.2,
+def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_size: float = HOLDOUT_TEST_SIZE,
                       max_images: int = MAX_IMAGES, max_pixels: int = PIXEL_CAP, cache: bool = True,
                       cache_dir: str | os.PathLike | None = None, cache_max_bytes: int = CACHE_MAX_BYTES,
                       workers: int | None = None,
