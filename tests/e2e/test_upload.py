@@ -81,3 +81,45 @@ def test_a_train_test_zip_shows_its_classes_and_counts_as_given(browser, streaml
     train = page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first
     assert train.is_enabled(), "Train stays disabled after a good upload"
     page.close()
+
+
+def test_a_folder_on_this_machine_shows_its_counts_and_a_bad_path_one_sentence(browser, streamlit_server,
+                                                                                   tmp_path) -> None:
+    """The e2e server listens on 127.0.0.1, so the folder field is offered."""
+    server = streamlit_server
+    root = tmp_path / "pets"
+    rng = np.random.default_rng(1)
+    from PIL import Image
+
+    for split, per_class in COUNTS.items():
+        for cls, n in per_class.items():
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(server.url + "/")
+    page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first.wait_for(timeout=90_000)
+    wait_idle(page)
+    page.locator(".st-key-setup_dataset").get_by_role("button", name="Open").click()
+    page.get_by_role("option", name=DATASET_LABELS["folder"]).click()
+    wait_idle(page)
+    page.locator(".st-key-setup_source").get_by_text("a folder on this machine").click()
+    field = page.locator(".st-key-setup_local_folder input")
+    field.wait_for()
+    bad = str(tmp_path / "no such folder")
+    field.fill(bad)
+    field.press("Enter")
+    error = page.locator('[data-testid="stAlertContentError"]').first
+    error.wait_for(timeout=30_000)
+    assert error.inner_text().strip().splitlines()[-1] == f"The image folder '{bad}' does not exist or is not a folder."
+    field.fill(str(root))
+    field.press("Enter")
+    page.get_by_text("Using pets (folder): 3 classes.").wait_for(timeout=60_000)
+    page.locator('[data-testid="stTable"]').first.wait_for(timeout=60_000)
+    wait_idle(page)
+    full_page_screenshot(page, ARTIFACTS / "local_folder.png")
+    assert not problems_on(page), problems_on(page)
+    body = [r for r in _table(page)[1:] if r and r[0]]
+    assert body == [[c, str(COUNTS["train"][c]), str(COUNTS["test"][c])] for c in ("cat", "dog", "emu")], body
+    page.close()
