@@ -202,9 +202,13 @@ def load_digits(test_size: float = 0.3) -> ImageData:
 
 # --------------------------------------------------------------------------- torchvision sets
 
-def _unavailable(title: str, folder: Path, files: list[str], err: Exception) -> DatasetUnavailable:
+def _unavailable(title: str, root: Path, sub: str, files: list[str], err: Exception) -> DatasetUnavailable:
+    """One sentence naming the folder *inside* the data root: the root itself is a server path the
+    app's user never typed (the CLI's user set it with --data-dir or EOS_DATA_DIR)."""
+    where = f"{sub}/ of the data folder" if sub else "the data folder"
+    reason = _short(err).replace(str(root), "<data folder>")
     return DatasetUnavailable(
-        f"{title} is not available in {folder} and could not be downloaded ({_short(err)}); "
+        f"{title} is not available in {where} (EOS_DATA_DIR or --data-dir) and could not be downloaded ({reason}); "
         f"put {', '.join(files)} there (or go online) and try again."
     )
 
@@ -226,8 +230,7 @@ def _load_mnist_like(key: str) -> Callable[[Path], ImageData]:
             train = cls(str(root), train=True, download=True)
             test = cls(str(root), train=False, download=True)
         except (RuntimeError, OSError) as err:
-            folder = root / cls.__name__ / "raw"
-            raise _unavailable(title, folder, [f for f, _ in cls.resources], err) from None
+            raise _unavailable(title, root, f"{cls.__name__}/raw", [f for f, _ in cls.resources], err) from None
         return ImageData(key, list(train.classes), _to_float(train.data.numpy()[:, None]),
                          train.targets.numpy().astype(np.int64), _to_float(test.data.numpy()[:, None]),
                          test.targets.numpy().astype(np.int64))
@@ -241,7 +244,7 @@ def _load_cifar10(root: Path) -> ImageData:
         train = datasets.CIFAR10(str(root), train=True, download=True)
         test = datasets.CIFAR10(str(root), train=False, download=True)
     except (RuntimeError, OSError) as err:
-        raise _unavailable("CIFAR-10", root, [datasets.CIFAR10.filename], err) from None
+        raise _unavailable("CIFAR-10", root, "", [datasets.CIFAR10.filename], err) from None
     return ImageData("cifar10", list(train.classes), _to_float(train.data.transpose(0, 3, 1, 2)),
                      np.asarray(train.targets, np.int64), _to_float(test.data.transpose(0, 3, 1, 2)),
                      np.asarray(test.targets, np.int64))
@@ -255,7 +258,7 @@ def _load_svhn(root: Path) -> ImageData:
         train = datasets.SVHN(str(folder), split="train", download=True)
         test = datasets.SVHN(str(folder), split="test", download=True)
     except (RuntimeError, OSError) as err:
-        raise _unavailable("SVHN", folder, ["train_32x32.mat", "test_32x32.mat"], err) from None
+        raise _unavailable("SVHN", root, "svhn", ["train_32x32.mat", "test_32x32.mat"], err) from None
     return ImageData("svhn", [str(c) for c in range(10)], _to_float(train.data),
                      train.labels.astype(np.int64), _to_float(test.data), test.labels.astype(np.int64))
 

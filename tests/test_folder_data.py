@@ -304,3 +304,14 @@ def test_cli_trains_on_a_train_test_folder_as_is(tmp_path, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert out["classes"] == ["cat", "dog"] and out["train_counts"] == [6, 3] and out["test_counts"] == [2, 2]
+
+
+def test_a_missing_standard_dataset_names_the_folder_inside_the_data_root_only(tmp_path):
+    with pytest.raises(DatasetUnavailable) as err:
+        load_dataset("mnist", tmp_path / "no-data")
+    msg = str(err.value)
+    assert msg.startswith("MNIST is not available in MNIST/raw/ of the data folder (EOS_DATA_DIR or --data-dir) "
+                          "and could not be downloaded (")
+    assert msg.endswith("); put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+                        "t10k-labels-idx1-ubyte.gz there (or go online) and try again.")
+    assert str(tmp_path) not in msg
