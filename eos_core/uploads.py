@@ -38,6 +38,9 @@ from .atomic import TMP_PREFIX, atomic_write_bytes
 from .data import upload_folder_name
 from .errors import UploadRejected
 from .imagefiles import IMAGE_EXTENSIONS, MAX_IMAGES
+from .upload_sweep import MARKER_SUFFIX, marker_path, read_marker, sweep_uploads
+
+__all__ = ["MARKER_SUFFIX", "ingest_zip", "marker_path", "max_entries", "sweep_uploads", "unique_class_names"]
 
 MAX_ZIP_BYTES = 200 * 1024**2        # the archive; .streamlit/config.toml maxUploadSize matches (MB)
 MAX_BYTES = 1024**3                   # total unpacked image bytes written to disk
@@ -47,7 +50,6 @@ MAX_PIXELS = 4096 * 4096              # per image (images are resized to 32x32 a
 MAX_MEMBER_BYTES = 4 * MAX_PIXELS
 SPLITS = ("train", "test")            # a zip with both is used as given
 CHUNK = 1 << 20
-MARKER_SUFFIX = ".json"               # zip-<hash>.json beside zip-<hash>/: a finished ingest (classes)
 _CD_BYTES_PER_MEMBER = 512            # central-directory bytes allowed per member (names are short)
 _SUPPORTED = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -312,7 +314,7 @@ def ingest_zip(data_or_path: bytes | str | os.PathLike, dest_root: str | os.Path
             raise UploadRejected(f"The archive is {_mb(size)}; at most {_mb(max_zip_bytes)} can be uploaded.")
         dest_root = Path(dest_root)
         final = dest_root / upload_folder_name(_hash(fh))
-        marker = _read_marker(final)
+        marker = read_marker(final)
         if marker is not None and final.is_dir():  # the same archive again: reuse its folder
             os.utime(marker_path(final))
             return str(final), marker
@@ -327,19 +329,6 @@ def ingest_zip(data_or_path: bytes | str | os.PathLike, dest_root: str | os.Path
             entries = _layout(_images(zf, max_images))
             _check_declared(entries, max_bytes, max_member_bytes)
             return _extract(zf, entries, dest_root, final, max_bytes, max_pixels)
-
-
-def marker_path(folder: Path) -> Path:
-    """The marker of a finished upload folder: beside it, so the dataset folder holds classes only."""
-    return folder.with_name(folder.name + MARKER_SUFFIX)
-
-
-def _read_marker(folder: Path) -> list[str] | None:
-    try:
-        classes = json.loads(marker_path(folder).read_text())["classes"]
-        return [str(c) for c in classes] if isinstance(classes, list) else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _extract(zf: zipfile.ZipFile, entries: list[tuple[str | None, str, zipfile.ZipInfo]], dest_root: Path,
@@ -375,43 +364,3 @@ def _extract(zf: zipfile.ZipFile, entries: list[tuple[str | None, str, zipfile.Z
         if isinstance(err, OSError) and not isinstance(err, UploadRejected):  # e.g. a full disk
             raise UploadRejected(f"The upload could not be stored on the server ({err.strerror or err}).") from None
         raise
-
-
-def sweep_uploads(root: str | os.PathLike, max_age_s: float = 24 * 3600, *, keep: Iterable[str] = (),
-                  tmp_age_s: float = 3600) -> list[str]:
-    """Remove abandoned upload folders under ``root``; returns the removed paths.
-
-    Removed: unfinished ingests (``.tmp-*``) older than ``tmp_age_s``, and finished upload folders
-    not used for ``max_age_s`` (re-uploading touches them) unless listed in ``keep`` (the folders
-    saved runs were trained on).
-    """
-    root = Path(root)
-    keep_set = {str(Path(k).resolve()) for k in keep if k}
-    now, removed = time.time(), []
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return []
-    for e in entries:
-        path = Path(e.path)
-        try:
-            if e.is_file(follow_symlinks=False) and e.name.endswith(MARKER_SUFFIX):
-                if not path.with_name(e.name[: -len(MARKER_SUFFIX)]).is_dir():  # its folder is gone
-                    path.unlink()
-                    removed.append(str(path))
-                continue
-            if not e.is_dir(follow_symlinks=False):
-                continue
-            if e.name.startswith(TMP_PREFIX):
-                stale = now - e.stat(follow_symlinks=False).st_mtime > tmp_age_s
-            else:  # a finished upload (or one from before markers existed)
-                marker = marker_path(path)
-                age_from = marker.stat().st_mtime if marker.exists() else e.stat(follow_symlinks=False).st_mtime
-                stale = now - age_from > max_age_s and str(path.resolve()) not in keep_set
-            if stale:
-                shutil.rmtree(path, ignore_errors=True)
-                marker_path(path).unlink(missing_ok=True)
-                removed.append(str(path))
-        except OSError:
-            continue
-    return removed
