@@ -119,3 +119,43 @@ def test_a_shared_server_refuses_folders_in_one_sentence(runs_dir, address, shar
 def test_local_addresses(address, local) -> None:
     address(local)
     assert uploads.server_is_local()
+
+
+def _restore_script(folder: str, display_name: str | None) -> None:
+    """Page 1's restore step for a job trained on ``folder``; shows what the page's Data block will use."""
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    from ui.setup_form import restore_form
+
+    cfg = {"data": {"dataset": "folder", "folder": folder, "display_name": display_name, "ratio": 10.0}}
+    restore_form(SimpleNamespace(id="job-1", config=cfg))
+    for key in ("setup_source", "setup_local_folder"):
+        st.text(f"{key}={st.session_state.get(key)}")
+    for key in ("eos_upload", "eos_local"):
+        rec = st.session_state.get(key)
+        st.text(f"{key}={None if rec is None else (rec['name'], rec['classes'], rec['split'], rec['folder'])}")
+
+
+def test_a_reload_while_training_restores_the_jobs_images(tmp_path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from eos_core.uploads import ingest_zip
+
+    upload, _ = ingest_zip(_train_test_zip(), tmp_path / "uploads")
+    at = AppTest.from_function(_restore_script, args=(upload, "myset (zip)")).run()
+    ok(at)
+    assert [t.value for t in at.text] == [
+        "setup_source=zip", "setup_local_folder=None",
+        f"eos_upload={('myset (zip)', ['cat', 'dog', 'emu'], 'given', upload)}", "eos_local=None"]
+    local = tmp_path / "typed"
+    for cls in ("a", "b"):
+        (local / cls).mkdir(parents=True)
+        for i in range(2):
+            (local / cls / f"{i}.png").write_bytes(_png(i))
+    at = AppTest.from_function(_restore_script, args=(str(local), None)).run()
+    ok(at)
+    assert [t.value for t in at.text] == [
+        "setup_source=local", f"setup_local_folder={local}", "eos_upload=None",
+        f"eos_local={('typed (folder)', ['a', 'b'], 'holdout', str(local))}"]
