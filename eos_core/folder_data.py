@@ -117,31 +117,60 @@ def _class_dirs(folder: str) -> list[str]:
         return sorted(e.name for e in it if _visible(e.name) and e.is_dir())
 
 
-def _images_under(folder: str, stats: list[int]) -> list[str]:
-    """Image files below ``folder`` (recursively, sorted); adds count, bytes, newest mtime to ``stats``.
+@dataclass
+class _Walk:
+    """The running fingerprint of a scan, and its limits: a typed "~" or "/" stops early instead of
+    walking a whole disk."""
+
+    max_images: int
+    n_files: int = 0
+    total_bytes: int = 0
+    newest_mtime_ns: int = 0
+    entries: int = 0
+
+    @property
+    def max_entries(self) -> int:  # images plus room for other files and folders
+        return 2 * self.max_images + 10_000
+
+
+class _TooLarge(Exception):
+    """Internal: the walk passed a limit (``kind`` "images" or "entries")."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def _images_under(folder: str, walk: _Walk) -> list[str]:
+    """Image files below ``folder`` (recursively, sorted); adds count, bytes, newest mtime to ``walk``.
 
     Plain strings and ``os.scandir``: pathlib objects for 60,000 files cost seconds.
     """
     files: list[str] = []
     st = os.stat(folder)
-    stats[2] = max(stats[2], st.st_mtime_ns)
+    walk.newest_mtime_ns = max(walk.newest_mtime_ns, st.st_mtime_ns)
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
+    walk.entries += len(entries)
+    if walk.entries > walk.max_entries:
+        raise _TooLarge("entries")
     for e in entries:
         if not _visible(e.name):
             continue
         if e.is_dir():
-            files.extend(_images_under(e.path, stats))
+            files.extend(_images_under(e.path, walk))
         elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
             s = e.stat()
-            stats[0] += 1
-            stats[1] += s.st_size
-            stats[2] = max(stats[2], s.st_mtime_ns)
+            walk.n_files += 1
+            if walk.n_files > walk.max_images:
+                raise _TooLarge("images")
+            walk.total_bytes += s.st_size
+            walk.newest_mtime_ns = max(walk.newest_mtime_ns, s.st_mtime_ns)
             files.append(e.path)
     return files
 
 
-def _collect(folder: str, classes: list[str], stats: list[int]) -> tuple[list[str], np.ndarray, list[str]]:
+def _collect(folder: str, classes: list[str], stats: _Walk) -> tuple[list[str], np.ndarray, list[str]]:
     files: list[str] = []
     labels: list[int] = []
     empty: list[str] = []
@@ -177,7 +206,7 @@ def scan_image_folder(folder: str | os.PathLike, *, max_images: int = MAX_IMAGES
         raise DatasetUnavailable(f"{_cap(who)} does not exist or is not a folder.")
     try:
         top = _class_dirs(str(root))
-        stats = [0, 0, 0]
+        stats = _Walk(max_images)
         if "train" in top and "test" in top:
             split = "given"
             tr_classes, te_classes = _class_dirs(str(root / "train")), _class_dirs(str(root / "test"))
@@ -198,6 +227,12 @@ def scan_image_folder(folder: str | os.PathLike, *, max_images: int = MAX_IMAGES
             classes = top
             tr_files, tr_y, empty = _collect(str(root), classes, stats)
             te_files, te_y = [], np.zeros(0, np.int64)
+    except _TooLarge as err:
+        if err.kind == "images":
+            raise DatasetUnavailable(f"{_cap(who)} has more than {max_images:,} images; at most {max_images:,} are "
+                                     "supported in memory.") from None
+        raise DatasetUnavailable(f"{_cap(who)} holds more than {stats.max_entries:,} files and folders; name a "
+                                 "folder of images (one sub-folder per class, or train/ and test/).") from None
     except PermissionError as err:
         inside = _relative(err.filename, root)
         raise DatasetUnavailable(f"{_cap(who)} cannot be read ({err.strerror}"
@@ -210,16 +245,14 @@ def scan_image_folder(folder: str | os.PathLike, *, max_images: int = MAX_IMAGES
     if empty:
         raise DatasetUnavailable(f"Class folder(s) {_names(empty)} in {who} hold no image files "
                                  f"({', '.join(IMAGE_EXTENSIONS)}).")
-    n = len(tr_files) + len(te_files)
-    if n > max_images:
-        raise DatasetUnavailable(f"{_cap(who)} has {n:,} images; at most {max_images:,} are supported in memory.")
     if split == "holdout":
         counts = np.bincount(tr_y, minlength=len(classes))
         if counts.min() < 2:
             small = [classes[i] for i in np.flatnonzero(counts < 2)]
             raise DatasetUnavailable(
                 f"Class folder(s) {_names(small)} need at least 2 images (one for training, one for testing).")
-    return FolderLayout(root, split, classes, tr_files, tr_y, te_files, te_y, stats[0], stats[1], stats[2])
+    return FolderLayout(root, split, classes, tr_files, tr_y, te_files, te_y, stats.n_files, stats.total_bytes,
+                        stats.newest_mtime_ns)
 
 
 def _relative(path: str | None, root: Path) -> str | None:

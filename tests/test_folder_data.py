@@ -315,3 +315,21 @@ def test_a_missing_standard_dataset_names_the_folder_inside_the_data_root_only(t
     assert msg.endswith("); put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
                         "t10k-labels-idx1-ubyte.gz there (or go online) and try again.")
     assert str(tmp_path) not in msg
+
+
+def test_a_too_large_folder_stops_the_scan_early(tmp_path, monkeypatch):
+    """A typed "~" must not walk a whole disk: the scan stops at the image or entry limit."""
+    _write(tmp_path / "ds", {"cat": 3, "dog": 3}, size=(4, 4))
+    (tmp_path / "ds" / "dog" / "notes").mkdir()
+    for i in range(4):
+        (tmp_path / "ds" / "dog" / "notes" / f"{i}.txt").write_text("x")
+    with pytest.raises(DatasetUnavailable) as err:
+        scan_image_folder(tmp_path / "ds", max_images=5)
+    assert str(err.value) == (f"The image folder '{tmp_path / 'ds'}' has more than 5 images; at most 5 are supported "
+                              "in memory.")
+    assert scan_image_folder(tmp_path / "ds", max_images=6).n_files == 6
+    monkeypatch.setattr(folder_data._Walk, "max_entries", property(lambda self: 9))  # 3 + 4 + 4 entries below
+    with pytest.raises(DatasetUnavailable) as err:
+        scan_image_folder(tmp_path / "ds", max_images=6)
+    assert str(err.value) == (f"The image folder '{tmp_path / 'ds'}' holds more than 9 files and folders; name a "
+                              "folder of images (one sub-folder per class, or train/ and test/).")
