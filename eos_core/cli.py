@@ -28,8 +28,9 @@ from .cli_output import (
     signed,
     table,
 )
-from .config import LOSSES, METHODS, MODELS, PROFILES, DataConfig, HeadConfig, RunConfig, TrainConfig
-from .errors import EOSError
+from .cli_stop import Interrupted, finished_runs
+from .config import LOSSES, METHODS, MODELS, PROFILES, SEED_MAX, DataConfig, HeadConfig, RunConfig, TrainConfig
+from .errors import ConfigError, EOSError
 from .events import DataLoading, EpochDone, Event, MapStarted, MethodStarted, RunCreated
 from .names import CONTROL_METHOD, method_name
 
@@ -56,12 +57,21 @@ def _methods(text: str) -> list[str]:
 
 
 def _seeds(text: str) -> list[int]:
+    """``--seeds``: the seeds themselves (``3`` is seed 3, not three seeds), every one checked here,
+    so a bad later seed is refused before the first run trains."""
+    parts = [v.strip() for v in text.split(",")]
+    if "" in parts:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers with no empty entry, got {text!r}")
     try:
-        seeds = [int(v) for v in text.split(",") if v.strip()]
+        seeds = [int(v) for v in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers, got {text!r}")
+    bad = [v for v in seeds if not 0 <= v <= SEED_MAX]
+    if bad:
+        raise argparse.ArgumentTypeError(f"seed {bad[0]} is out of range; seeds must be integers in [0, {SEED_MAX}]")
+    twice = sorted({v for v in seeds if seeds.count(v) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"seeds must be distinct, got {text!r} (seed {twice[0]} twice)")
     return seeds
 
 
@@ -89,7 +99,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                      help="shift/flip augmentation in phase 1 (default: the dataset's, off for digits)")
     aug.add_argument("--no-augment", action="store_false", dest="augment")
     p.add_argument("--no-gap-snapshots", action="store_true", help="skip the per-epoch gap snapshots")
-    p.add_argument("--seed", type=int, default=_TRAIN.seed, help="one seed for data, phase 1 and phase 3")
+    # default None, not 0: `run` must tell an explicit --seed from none to refuse it beside --seeds.
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"one seed for data, phase 1 and phase 3 (default {_TRAIN.seed})")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--data-dir", default=None, help="data root (default: $EOS_DATA_DIR or a per-user cache)")
     p.add_argument("--runs-dir", default=None, help="runs folder (default: $EOS_RUNS_DIR or a per-user folder)")
@@ -106,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", type=_methods, default=list(_RUN.methods),
                      help=f"comma-separated; {CONTROL_METHOD} (the control) is always added")
     run.add_argument("--seeds", type=_seeds, default=None,
-                     help="comma-separated seeds: one whole run per seed, paired differences over seeds")
+                     help="comma-separated seeds, e.g. 0,1,2 (3 alone is seed 3): one whole run per seed, "
+                          "paired differences over seeds")
     run.add_argument("--k", type=int, default=_RUN.k_neighbors, dest="k_neighbors",
                      help="neighbours for the oversamplers")
     run.add_argument("--head-epochs", type=int, default=_HEAD.epochs)
@@ -131,9 +144,36 @@ def config_from_args(args: argparse.Namespace, seed: int | None = None) -> RunCo
                       init_from_phase1=getattr(args, "head_from_phase1", False))
     cfg = RunConfig(data=data, train=train, head=head, methods=getattr(args, "methods", list(METHODS)),
                     k_neighbors=getattr(args, "k_neighbors", _RUN.k_neighbors))
-    cfg = cfg.with_seed(args.seed if seed is None else seed)
+    if seed is None:
+        seed = args.seed if args.seed is not None else _TRAIN.seed
+    cfg = cfg.with_seed(seed)
     cfg.validate()
     return cfg
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse what argparse cannot see, before any work: ``--seed`` beside ``--seeds``, and a config
+    that would fail for one of the seeds (every seed's config is built and validated here)."""
+    seeds = getattr(args, "seeds", None)
+    if seeds is not None and args.seed is not None:
+        raise ConfigError(f"--seed {args.seed} cannot be combined with --seeds, which lists every seed to run "
+                          f"(--seeds {seeds[0]} runs seed {seeds[0]} only); put the seeds in --seeds.")
+    for seed in seeds or [None]:
+        config_from_args(args, seed)
+
+
+def drop_duplicate_methods(args: argparse.Namespace) -> None:
+    """Keep the first of each repeated ``--methods`` entry, with a note on stderr (the pipeline
+    would run a method once anyway, but the user should not wonder where the second went)."""
+    methods = getattr(args, "methods", None)
+    if not methods:
+        return
+    unique = list(dict.fromkeys(methods))
+    twice = [m for m in unique if methods.count(m) > 1]
+    if twice:
+        sys.stderr.write(f"note: --methods lists {', '.join(twice)} more than once; "
+                         f"the duplicate{'s were' if len(twice) > 1 else ' was'} dropped.\n")
+    args.methods = unique
 
 
 # --------------------------------------------------------------------------- output
@@ -145,8 +185,11 @@ class _Bar:
         self.total = total
         self.enabled = enabled
         self.bar = None
+        self.run_id: str | None = None  # the run the store created, named if the user cancels
 
     def __call__(self, ev: Event) -> None:
+        if isinstance(ev, RunCreated):
+            self.run_id = ev.run_id
         if not self.enabled or isinstance(ev, (DataLoading, RunCreated)):
             return  # the bar opens with training, so an error while loading data prints one line only
         if self.bar is None:
@@ -174,6 +217,11 @@ def _with_bar(fn, args: argparse.Namespace, store, seed: int | None = None, **kw
     bar = _Bar(cfg.train.epochs, not args.json)
     try:
         return fn(cfg, store=store, data_dir=args.data_dir, progress=bar, **kwargs)
+    except Interrupted:
+        raise
+    except KeyboardInterrupt as err:
+        # A real Ctrl-C carries no text; SIGTERM's handler gives its own reason.
+        raise Interrupted(str(err) or "cancelled (Ctrl-C)", bar.run_id) from None
     finally:
         bar.close()
 
@@ -195,8 +243,18 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     from .compare import aggregate
     from .pipeline import run_pipeline
 
-    seeds = args.seeds if args.seeds is not None else [args.seed]
-    results = [_with_bar(run_pipeline, args, store, seed, with_map=args.map) for seed in seeds]
+    seeds = args.seeds if args.seeds is not None else [None]
+    results = []
+    for seed in seeds:
+        try:
+            results.append(_with_bar(run_pipeline, args, store, seed, with_map=args.map))
+        except Interrupted as err:
+            # Earlier seeds' runs are saved and finished: say so, or the user would not know.
+            raise Interrupted(err.reason, err.run_id, finished_runs(seeds, results)) from None
+        except EOSError:
+            if results:
+                sys.stderr.write(f"note: finished before the error: {', '.join(finished_runs(seeds, results))}.\n")
+            raise
     if args.seeds is not None:
         runs = [run_json(r) for r in results]
         agg = aggregate([r["methods"] for r in runs])
@@ -271,7 +329,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .store import RunStore
 
     if args.command in ("train", "run"):
-        config_from_args(args)  # bad values fail here, before torch is imported
+        check_args(args)  # bad values (for every seed) fail here, before torch is imported or a run saved
+        drop_duplicate_methods(args)
         from .device import configure_threads
 
         configure_threads()
@@ -312,8 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EOSError as err:
         sys.stderr.write(f"error: {err}\n")
         return 2
-    except KeyboardInterrupt as err:
-        sys.stderr.write(f"error: {err or 'cancelled with Ctrl-C'}; a run in progress is recorded as cancelled.\n")
+    except Interrupted as err:
+        sys.stderr.write(f"error: {err.sentence()}\n")
+        return 130
+    except KeyboardInterrupt as err:  # outside a training command (list, repair, start-up): nothing to record
+        sys.stderr.write(f"error: {str(err) or 'cancelled (Ctrl-C)'}.\n")
         return 130
     except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         if os.environ.get("EOS_DEBUG"):
