@@ -215,7 +215,10 @@ class EOS(BaseOverSampler):
         _check_rule(self.partner_rule)
         validate_params(self)
         check_fit_X_y(X, y, "EOS")
-        y_1d, _ = check_target_type(np.asarray(y) if np.ndim(y) == 2 else y, indicate_one_vs_all=True)
+        y_arr = np.asarray(y)
+        # A (n, 1) column is read as labels without check_target_type's conversion warning: the
+        # sampler's own check warns once already.
+        y_1d = y_arr.ravel() if y_arr.ndim == 2 and y_arr.shape[1] == 1 else check_target_type(y_arr)
         _check_two_classes(y_1d)
         check_strategy_fits(self.sampling_strategy, y_1d, self._sampling_type)
 
