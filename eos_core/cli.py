@@ -298,22 +298,23 @@ def _distributed_worker(args: argparse.Namespace) -> bool:
 
 def _cmd_list(args: argparse.Namespace, store) -> int:
     runs = store.list_runs()
-    if args.json:
+    if args.json:  # a damaged run is listed with status "damaged" and the sentence saying why
         print(json.dumps([{"run_id": r.id, "status": r.status, "created": r.created, "config": r.config,
-                           "metrics": r.metrics} for r in runs]))
+                           "metrics": r.metrics} for r in runs]
+                         + [{"run_id": rid, "status": "damaged", "message": why} for rid, why in store.damaged]))
         return 0
     import time
 
     rows = [(r.id, r.status, r.config.get("data", {}).get("dataset"), r.config.get("data", {}).get("ratio"),
              (r.metrics.get("phase1") or {}).get("balanced_accuracy"),
              time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
-            for r in runs]
+            for r in runs] + [(rid, "damaged", None, None, None, None) for rid, _ in store.damaged]
     print(table(["run", "status", "dataset", "ratio", "phase-1 bacc", "created"], rows) if rows else "No runs yet.")
     return 0
 
 
 def _cmd_repair(args: argparse.Namespace, store) -> int:
-    from .store_repair import repair
+    from .repair import repair
 
     for line in repair(store).lines():
         print(line)
@@ -336,13 +337,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         configure_threads()
         if _distributed_worker(args):  # a torchrun rank > 0 trained its share; rank 0 saves and prints
             return 0
+    if args.command == "repair":
+        from pathlib import Path
+
+        from .errors import StoreUnavailable
+        from .store import default_runs_dir
+
+        root = Path(args.runs_dir).expanduser() if args.runs_dir else default_runs_dir()
+        if not root.is_dir():  # repair heals a store; it never creates one
+            raise StoreUnavailable(f"The runs folder {root} does not exist, so there is nothing to repair.")
     store = RunStore(args.runs_dir)  # a bad --runs-dir fails here, before any data is loaded
     commands = {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list, "repair": _cmd_repair}
     code = commands[args.command](args, store)
-    if store.damaged:
-        ids = ", ".join(rid for rid, _ in store.damaged[:5])
-        sys.stderr.write(f"warning: {len(store.damaged)} index row(s) could not be read and were skipped ({ids}); "
-                         "run `python -m eos_core repair`.\n")
+    for _, why in store.damaged[:20]:  # each damaged run in one sentence naming it and the repair command
+        sys.stderr.write(f"warning: {why}\n")
     return code
 
 
