@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
-from eos_core.data import dataset_display_name
+from eos_core.data import data_display_name
 from eos_core.errors import EOSError
 from eos_core.events import EpochDone
 from ui import cache, jobs, labels, state, training, uploads, widgets
@@ -56,26 +56,51 @@ with left:
                            persist_state="session",
                            help="digits is bundled and instant; the others load from EOS_DATA_DIR "
                                 "(downloaded there when online).")
-    folder = None
+    folder = folder_name = None
     if dataset == "folder":
-        up = st.file_uploader("Image folder as a .zip (one sub-folder of images per class)", type=["zip"],
-                              key="setup_zip")
-        prev = st.session_state.get("eos_upload")
-        if up is not None:
-            if not prev or prev.get("file_id") != up.file_id:
+        source = st.radio("Images from", ["zip", "local"], horizontal=True, key="setup_source",
+                          persist_state="session",
+                          format_func={"zip": "a .zip upload", "local": "a folder on this machine"}.get,
+                          help="Either one sub-folder of images per class, or train/ and test/ folders that "
+                               "each hold one sub-folder per class (then both are used as given).")
+        prev = None
+        if source == "zip":
+            up = st.file_uploader("Image folder as a .zip (class folders, or train/ and test/ with class folders)",
+                                  type=["zip"], key="setup_zip")
+            prev = st.session_state.get("eos_upload")
+            if up is not None and (not prev or prev.get("file_id") != up.file_id):
                 try:
-                    path, names = uploads.extract_image_zip(up.getvalue())
-                    st.session_state["eos_upload"] = prev = {"file_id": up.file_id, "folder": path,
-                                                             "classes": names, "name": up.name}
+                    st.session_state["eos_upload"] = prev = uploads.from_upload(up.getvalue(), up.name, up.file_id)
                 except EOSError as err:
                     st.session_state.pop("eos_upload", None)
                     prev = None
                     widgets.show_error(err)
+        elif not uploads.server_is_local():
+            st.info(uploads.NOT_LOCAL, icon="🔒")
+        else:
+            typed = st.text_input("Folder on this machine", key="setup_local_folder", persist_state="session",
+                                  placeholder="e.g. ~/data/cifar10-jpeg",
+                                  help="The path of an image folder on the computer that runs this app, as the "
+                                       "CLI's --folder takes it. Press Enter to read it.")
+            prev = st.session_state.get("eos_local")
+            if typed.strip() and (not prev or prev.get("typed") != typed):
+                try:
+                    st.session_state["eos_local"] = prev = {**uploads.from_local_folder(typed), "typed": typed}
+                except EOSError as err:
+                    st.session_state.pop("eos_local", None)
+                    prev = None
+                    widgets.show_error(err)
+            elif not typed.strip():
+                prev = None
         if prev:
-            folder = prev["folder"]
-            st.caption(f"Using **{prev['name']}** (shown as *{dataset_display_name('folder', folder)}*) — "
-                       f"{len(prev['classes'])} classes: "
-                       + ", ".join(prev["classes"][:12]) + (" …" if len(prev["classes"]) > 12 else ""))
+            folder, folder_name = prev["folder"], prev.get("display_name")
+            st.caption(f"Using **{prev['name']}**: {len(prev['classes'])} classes. {uploads.layout_sentence(prev)}")
+            try:  # the same cached counts as the chart on the right
+                given = cache.dataset_counts(dataset, folder, cache.data_dir())
+                with st.expander("Images per class, as given", expanded=len(given["classes"]) <= 12):
+                    st.table(pd.DataFrame(uploads.counts_rows(given)).set_index("class"))
+            except EOSError:
+                pass  # the chart's place shows the error
     profile = st.radio("Profile", list(labels.PROFILES), horizontal=True, key="setup_profile", persist_state="session",
                        index=list(labels.PROFILES).index(DEFAULT.data.profile),
                        format_func=lambda p: p.replace("_", " "),
@@ -124,7 +149,7 @@ counts_info = None
 with right:
     st.subheader("Class sizes before training")
     if dataset == "folder" and folder is None:
-        st.info("Upload a .zip of your images to see their class sizes.")
+        st.info("Upload a .zip of your images, or name a folder, to see their class sizes.")
     else:
         try:
             info = cache.dataset_counts(dataset, folder, cache.data_dir())
@@ -157,7 +182,8 @@ in_control = jobs.can_control(job)
 def build_config() -> RunConfig:
     cfg = RunConfig(
         data=DataConfig(dataset=dataset, ratio=float(ratio), profile=profile,
-                        max_per_class=int(cap) if cap_on else None, folder=folder, seed=int(seed)),
+                        max_per_class=int(cap) if cap_on else None, folder=folder, seed=int(seed),
+                        display_name=folder_name),
         train=TrainConfig(model=model, loss=loss, epochs=int(epochs), seed=int(seed)),
         head=HeadConfig(seed=int(seed)),
         methods=list(methods), k_neighbors=int(k),
@@ -238,7 +264,7 @@ if job is not None and not job.active:
         done = job.result.get("run_ids") or ([job.run_id] if job.run_id else [])
         what = f"Run {done[0]}" if len(done) == 1 else f"{len(done)} runs ({', '.join(done)})"
         d = (job.config or {}).get("data") or {}
-        what += f" ({dataset_display_name(d.get('dataset', '?'), d.get('folder'))})"
+        what += f" ({data_display_name(d)})"
         st.success(f"{what} finished in {took:.0f} s. Open **Embedding gap**, **Synthetic inspector** or "
                    f"**Head accuracy** in the sidebar to explore it.")
     elif job.status == "cancelled":
@@ -257,7 +283,7 @@ results = per_class_results(run_id) if run_id else None
 if results is not None:
     st.subheader("Per-class results")
     d = (cache.get_store().get_run(run_id).config or {}).get("data") or {}
-    st.caption(f"Run {run_id} · {dataset_display_name(d.get('dataset', '?'), d.get('folder'))} · test recall per "
+    st.caption(f"Run {run_id} · {data_display_name(d)} · test recall per "
                "class of the phase-1 head and of each re-trained head (one column per method); "
                f"**{gap_column()}**: {labels.GAP_LABELS[labels.DEFAULT_GAP_MEASURE]} (bands and p-values on "
                "**Embedding gap**).")

@@ -91,6 +91,8 @@ class DataConfig:
 
     ``ratio`` is rho = n_max / n_min (1 to 1000). ``max_per_class`` caps n_max so a demo on a large
     dataset stays small. ``class_order`` lists class ids from the largest to the smallest class.
+    ``display_name`` is what pages call a user's image set (e.g. "cifar10-jpeg (zip)" from the
+    uploaded file's name); a label only, never opened as a path.
     """
 
     dataset: str = "digits"
@@ -100,6 +102,7 @@ class DataConfig:
     class_order: list[int] | None = None
     folder: str | None = None
     seed: int = 0
+    display_name: str | None = None
 
     def validate(self) -> None:
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -118,6 +121,9 @@ class DataConfig:
         if self.folder is not None and not isinstance(self.folder, str):
             raise ConfigError(f"The image folder must be a path, got {self.folder!r}.")
         _check_number("The seed", self.seed, 0, SEED_MAX, integer=True)
+        if self.display_name is not None and (not isinstance(self.display_name, str) or len(self.display_name) > 100):
+            raise ConfigError(f"The dataset's display name must be text of at most 100 characters, got "
+                              f"{str(self.display_name)[:40]!r}.")
 
     to_dict = dataclasses.asdict
 

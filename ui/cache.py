@@ -129,9 +129,17 @@ def run_label(rec) -> str:
     d, t = cfg.get("data", {}), cfg.get("train", {})
     when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
     methods = cfg.get("methods") or []
-    return (f"{d.get('dataset', '?')} · ρ={fmt_ratio(d.get('ratio'))} {d.get('profile', '')} · "
+    return (f"{dataset_label(d)} · ρ={fmt_ratio(d.get('ratio'))} {d.get('profile', '')} · "
             f"{t.get('loss', '?')} · {t.get('epochs', '?')} ep · seed {t.get('seed', 0)} · "
             f"{len(methods)} method{'s' if len(methods) != 1 else ''} · {rec.status} · {when}")
+
+
+def dataset_label(d: dict) -> str:
+    """A run's dataset in labels: the id for built-in sets, the stored name for a user's images
+    ("cifar10-jpeg (zip)"), never an upload folder's hash."""
+    from eos_core.data import data_display_name
+
+    return data_display_name(d) if d.get("dataset") == "folder" else str(d.get("dataset", "?"))
 
 
 def fmt_ratio(r: Any) -> str:

@@ -48,11 +48,24 @@ def restore_form(job: Job | None) -> None:
     st.session_state[FORM_JOB_KEY] = job.id
     for key, value in form_values(job.config).items():
         st.session_state[key] = value
-    folder = (job.config.get("data") or {}).get("folder")
-    if folder and Path(folder).is_dir():  # an uploaded image set: keep using its folder
-        classes = sorted(p.name for p in Path(folder).iterdir() if p.is_dir())
-        st.session_state["eos_upload"] = {"file_id": None, "folder": folder, "classes": classes,
-                                          "name": "the running job's images"}
+    d = job.config.get("data") or {}
+    folder = d.get("folder")
+    if folder and Path(folder).is_dir():  # the job's own images: keep using its folder
+        from eos_core.data import data_display_name, is_upload_folder
+        from eos_core.errors import EOSError
+        from eos_core.folder_data import scan_image_folder
+
+        try:
+            layout = scan_image_folder(folder)
+        except EOSError:
+            return
+        source = "zip" if is_upload_folder(folder) else "local"
+        st.session_state["setup_source"] = source
+        st.session_state["eos_upload" if source == "zip" else "eos_local"] = {
+            "file_id": None, "folder": folder, "classes": list(layout.classes), "split": layout.split,
+            "source": source, "display_name": d.get("display_name"), "name": data_display_name(d), "typed": folder}
+        if source == "local":
+            st.session_state["setup_local_folder"] = folder
 
 
 def overall_fraction(j: Job) -> float:

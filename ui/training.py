@@ -71,7 +71,7 @@ def train_runs(cfg_dict: dict, seeds: list[int] | None, *, store: Any, data_dir:
 
 def _label(cfg_dict: dict) -> str:
     d = cfg_dict.get("data", {})
-    return f"{d.get('dataset', '?')} · ρ={cache.fmt_ratio(d.get('ratio'))}"
+    return f"{cache.dataset_label(d)} · ρ={cache.fmt_ratio(d.get('ratio'))}"
 
 
 def start_training(cfg_dict: dict, *, meta: dict | None = None) -> Job:
@@ -100,7 +100,7 @@ def start_seeds(cfg_dict: dict, seeds: list[int], *, meta: dict | None = None) -
         return {"run_ids": ids, "run_id": None}
 
     import_engine()
-    label = f"{cfg_dict['data']['dataset']} · seeds {', '.join(map(str, seeds))}"
+    label = f"{cache.dataset_label(cfg_dict['data'])} · seeds {', '.join(map(str, seeds))}"
     return submit_followed("seeds", label, work, config=cfg_dict, result={"meta": meta or {}})
 
 
