@@ -55,13 +55,14 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            why="The engine's default phase 1 (30 epochs, no augmentation) reaches train recall >= 0.95 in "
                "every class."),
     Preset("cifar10-lt", "CIFAR-10-LT ρ=100",
-           "CIFAR-10 made long-tailed (ρ=100, largest class capped at 2000), no augmentation, 30 epochs: "
+           "CIFAR-10 made long-tailed (ρ=100, largest class capped at 2000), no augmentation, 20 epochs: "
            "the small CNN on a CPU, ResNet-32 on a GPU; the set where the gap is wide and EOS leads.",
            data={"dataset": "cifar10", "ratio": 100.0, "max_per_class": 2000},
-           train={"epochs": 30, "augment": False}, needs_folder="cifar10",
-           why="Without augmentation phase 1 fits every training image; the class cap keeps a CPU run "
-               "within minutes. Epochs and cap were checked on training recall only (bench/bench_presets.py "
-               "stores the smallest per-class train recall)."),
+           train={"epochs": 20, "augment": False}, needs_folder="cifar10",
+           why="Chosen on training recall only: without augmentation the small CNN fits the training set "
+               "(smallest per-class train recall 1.000 after 30 epochs, 0.981 after 20, seed 0, on the JPEG "
+               "stand-in); 20 epochs is the shorter of the two that clear the 0.95 memorisation bar, and the "
+               "class cap keeps a CPU run within minutes."),
     Preset("fashion-lt", "Fashion-MNIST-LT ρ=100",
            "Fashion-MNIST made long-tailed (ρ=100, largest class capped at 2000), no augmentation, 30 epochs: "
            "the contrast where the gap is small and EOS does not help.",

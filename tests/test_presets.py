@@ -81,7 +81,7 @@ def test_cli_preset_applies_and_explicit_flags_override():
     assert (cfg.train.epochs, cfg.train.augment, cfg.data.ratio, cfg.data.max_per_class, cfg.seed) == (
         3, True, 10.0, 2000, 4)
     cfg = config_from_args(_args("train", "--preset", "cifar10-lt", "--folder", "/x/cifar10-jpeg"))
-    assert (cfg.data.dataset, cfg.data.folder, cfg.train.epochs) == ("folder", "/x/cifar10-jpeg", 30)
+    assert (cfg.data.dataset, cfg.data.folder, cfg.train.epochs) == ("folder", "/x/cifar10-jpeg", 20)
 
 
 def test_cli_preset_without_its_data_is_one_line(tmp_path, capsys):
