@@ -23,6 +23,7 @@ from .cli_output import (
     phase1_json,
     print_gap,
     print_phase1,
+    print_presets,
     print_seeds,
     run_json,
     signed,
@@ -33,6 +34,7 @@ from .config import LOSSES, METHODS, MODELS, PROFILES, SEED_MAX, DataConfig, Hea
 from .errors import ConfigError, EOSError
 from .events import DataLoading, EpochDone, Event, MapStarted, MethodStarted, RunCreated
 from .names import CONTROL_METHOD, method_name
+from .presets import PRESETS
 
 _DATA, _TRAIN, _HEAD, _RUN = DataConfig(), TrainConfig(), HeadConfig(), RunConfig()
 
@@ -82,14 +84,17 @@ def _class_order(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"class order must be comma-separated integers, got {text!r}") from None
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
+    p.add_argument("--preset", default=None, choices=tuple(PRESETS),
+                   help="start from a named setting (`presets` lists them); explicit flags override it")
     p.add_argument("--dataset", default=_DATA.dataset, choices=DATASET_CHOICES)
     p.add_argument("--folder", help="image folder with one sub-folder per class (for --dataset folder)")
     p.add_argument("--ratio", type=float, default=_DATA.ratio, help="imbalance ratio n_max/n_min, 1..1000")
     p.add_argument("--profile", default=_DATA.profile, choices=PROFILES)
     p.add_argument("--max-per-class", type=int, default=None, help="cap on the largest class")
     p.add_argument("--class-order", type=_class_order, default=None, help="class ids, largest first")
-    p.add_argument("--model", default=_TRAIN.model, choices=MODELS)
+    p.add_argument("--model", default=_TRAIN.model, choices=MODELS,
+                   help="auto: ResNet-32 on a GPU for colour images of 32 px or more, the small CNN on a CPU")
     p.add_argument("--loss", default=_TRAIN.loss, choices=LOSSES)
     p.add_argument("--epochs", type=int, default=_TRAIN.epochs)
     p.add_argument("--batch-size", type=int, default=_TRAIN.batch_size, help="default: 128, smaller for tiny sets")
@@ -106,15 +111,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="data root (default: $EOS_DATA_DIR or a per-user cache)")
     p.add_argument("--runs-dir", default=None, help="runs folder (default: $EOS_RUNS_DIR or a per-user folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    if defaults:
+        p.set_defaults(**defaults)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; ``defaults`` (a preset's values by argument name) replace the configs' defaults."""
     parser = _Parser(prog="python -m eos_core", description="EOS Explorer engine.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = sub.add_parser("train", help="phase 1: train the CNN on imbalanced data")
-    _add_common(train)
+    _add_common(train, defaults)
     run = sub.add_parser("run", help="phases 1-3: train, oversample embeddings, re-train the head")
-    _add_common(run)
+    _add_common(run, defaults)
     run.add_argument("--methods", type=_methods, default=list(_RUN.methods),
                      help=f"comma-separated; {CONTROL_METHOD} (the control) is always added")
     run.add_argument("--seeds", type=_seeds, default=None,
@@ -128,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list saved runs")
     lst.add_argument("--runs-dir", default=None)
     lst.add_argument("--json", action="store_true")
+    pre = sub.add_parser("presets", help="list the presets (one line each); with a name, its settings and results")
+    pre.add_argument("name", nargs="?", choices=tuple(PRESETS), help="show this preset in full")
+    pre.add_argument("--folder", default=None, help="image folder with train/ and test/ (for cifar10-lt)")
+    pre.add_argument("--data-dir", default=None)
     rep = sub.add_parser("repair", help="check the run store; rebuild its index from the run folders if needed")
     rep.add_argument("--runs-dir", default=None)
     return parser
@@ -174,6 +186,24 @@ def drop_duplicate_methods(args: argparse.Namespace) -> None:
         sys.stderr.write(f"note: --methods lists {', '.join(twice)} more than once; "
                          f"the duplicate{'s were' if len(twice) > 1 else ' was'} dropped.\n")
     args.methods = unique
+
+
+def apply_preset(args: argparse.Namespace, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``args`` re-parsed with ``--preset``'s values as defaults, so explicit flags override them."""
+    if not getattr(args, "preset", None):
+        return args
+    from .presets import preset_config
+
+    cfg = preset_config(args.preset, data_dir=args.data_dir, folder=args.folder)
+    d, t = cfg.data, cfg.train
+    defaults = {"dataset": d.dataset, "folder": d.folder, "ratio": d.ratio, "profile": d.profile,
+                "max_per_class": d.max_per_class, "class_order": d.class_order, "model": t.model, "loss": t.loss,
+                "epochs": t.epochs, "batch_size": t.batch_size, "lr": t.lr, "augment": t.augment,
+                "head_epochs": cfg.head.epochs, "methods": list(cfg.methods), "k_neighbors": cfg.k_neighbors}
+    if args.command == "train":  # train has no phase-3 arguments
+        for key in ("head_epochs", "methods", "k_neighbors"):
+            defaults.pop(key)
+    return build_parser(defaults).parse_args(argv)
 
 
 # --------------------------------------------------------------------------- output
@@ -329,6 +359,8 @@ def _terminate(signum: int, frame: Any) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     from .store import RunStore
 
+    if args.command == "presets":
+        return print_presets(args)
     if args.command in ("train", "run"):
         check_args(args)  # bad values (for every seed) fail here, before torch is imported or a run saved
         drop_duplicate_methods(args)
@@ -375,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:  # not the main thread (main() called from a worker): keep the default
         pass
     try:
-        return _dispatch(args)
+        return _dispatch(apply_preset(args, argv))
     except EOSError as err:
         sys.stderr.write(f"error: {err}\n")
         return 2

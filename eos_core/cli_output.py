@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import EOSError
 from .names import CONTROL_METHOD, method_name
 
 
@@ -34,6 +35,7 @@ def phase1_json(p1) -> dict[str, Any]:
         "run_id": p1.run_id,
         "dataset": p1.config.data.dataset,
         "classes": p1.classes,
+        "model": p1.model_info.get("model"),  # the model actually built ("auto" resolved)
         "train_counts": p1.train_counts,
         "test_counts": p1.test_counts,
         "phase1": {k: m[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall")}
@@ -117,3 +119,26 @@ def print_seeds(runs: list[dict[str, Any]], agg: dict[str, Any]) -> None:
     print(table(["method", "bal. acc (mean)", "Δ bal. acc vs cRT", "Δ g-mean vs cRT", "Δ macro-F1 vs cRT"], rows))
     print(f"Paired difference from {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over "
           + (f"{n} seeds [95 % t-interval]." if n > 1 else "1 seed: no interval."))
+
+
+def print_presets(args) -> int:
+    """``presets``: one line per preset; with a name, its settings and what its measured run gave."""
+    from .presets import PRESETS, get_preset, preset_config, what_you_should_see
+
+    if not args.name:
+        width = max(map(len, PRESETS))
+        for p in PRESETS.values():
+            print(f"{p.name.ljust(width)}  {p.summary}")
+        return 0
+    p = get_preset(args.name)
+    print(f"{p.name}: {p.title}. {p.summary}")
+    try:
+        cfg = preset_config(p.name, data_dir=args.data_dir, folder=args.folder)
+        d, t = cfg.data, cfg.train
+        print(f"settings: dataset {d.dataset}, ρ={d.ratio:g}, profile {d.profile}, class cap {d.max_per_class}, "
+              f"model {t.model}, {t.epochs} epochs, augmentation {'on' if cfg.augment_enabled else 'off'}")
+    except EOSError as err:  # cifar10-lt without CIFAR-10 or a folder: still describe it
+        print(f"settings: {err}")
+    print(f"recipe: {p.why}")
+    print(what_you_should_see(p.name))
+    return 0

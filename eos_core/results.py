@@ -243,7 +243,10 @@ def load_phase1(store: RunStore, run_id: str, *, with_head: bool = False, with_m
         from .models import build_model
 
         info = r.model_info
-        model = build_model(cfg.train.model, in_channels=info["in_channels"], num_classes=r.num_classes,
+        name = info.get("model", cfg.train.model)
+        if name == "auto":  # runs saved before "auto" was resolved and saved: auto meant ResNet-32 for colour 32 px
+            name = "resnet32" if info["in_channels"] == 3 and info["image_size"] >= 32 else "small_cnn"
+        model = build_model(name, in_channels=info["in_channels"], num_classes=r.num_classes,
                             image_size=info["image_size"], mean=info["mean"], std=info["std"])
         model.load_state_dict(store.load_state_dict(run_id, "model"))
         r.model = model.eval()

@@ -16,6 +16,7 @@ def test_train_json_on_digits(tmp_path):
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert set(res) >= {"run_id", "train_counts", "test_counts", "phase1", "timings"}
+    assert res["model"] == "small_cnn"  # "auto" resolved: the model actually built
     assert res["train_counts"][0] >= 5 * res["train_counts"][9]
     assert len(res["test_counts"]) == 10 and sum(res["test_counts"]) == 540
     assert set(res["phase1"]) >= {"balanced_accuracy", "g_mean", "macro_f1", "per_class_recall"}
