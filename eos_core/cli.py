@@ -25,9 +25,11 @@ from .cli_output import (
     print_phase1,
     print_presets,
     print_seeds,
+    print_verdict,
     run_json,
     signed,
     table,
+    verdict_json,
 )
 from .cli_stop import Interrupted, finished_runs
 from .config import LOSSES, METHODS, MODELS, PROFILES, SEED_MAX, DataConfig, HeadConfig, RunConfig, TrainConfig
@@ -289,15 +291,18 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
         runs = [run_json(r) for r in results]
         agg = aggregate([r["methods"] for r in runs])
         if args.json:
-            print(json.dumps({"seeds": seeds, "runs": runs, "aggregate": agg}))
+            print(json.dumps({"seeds": seeds, "runs": runs, "aggregate": agg, "verdict": verdict_json(runs)}))
         else:
             print_seeds(runs, agg)
+            print()
+            print_verdict(verdict_json(runs))
         return 0
     res = results[0]
+    out = run_json(res)
     if args.json:
-        print(json.dumps(run_json(res)))
+        print(json.dumps(out | {"verdict": verdict_json([out])}))
         return 0
-    methods = run_json(res)["methods"]
+    methods = out["methods"]
     print_phase1(res.phase1)
     print()
     best = max(methods, key=lambda n: methods[n]["balanced_accuracy"])
@@ -310,6 +315,8 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
           "(a reading, not a model selection).")
     print()
     print_gap(res.gap)
+    print()
+    print_verdict(verdict_json([out]))
     return 0
 
 

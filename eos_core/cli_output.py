@@ -6,6 +6,7 @@ Kept apart from :mod:`eos_core.cli` (arguments, commands, errors) so each file h
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -142,3 +143,18 @@ def print_presets(args) -> int:
     print(f"recipe: {p.why}")
     print(what_you_should_see(p.name))
     return 0
+
+
+def verdict_json(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The verdict (:func:`eos_core.verdict.verdict`) of :func:`run_json` objects, one per seed of one
+    configuration: the gap part from the first run, the oversampling part paired over all of them."""
+    from .verdict import verdict
+
+    return verdict(runs[0]["gap"], [r["methods"] for r in runs], classes=runs[0]["classes"])
+
+
+def print_verdict(v: dict[str, Any]) -> None:
+    """The verdict's two sentences, wrapped."""
+    print(f"Verdict: {v['oversampling']['call']}")
+    for part in ("gap", "oversampling"):
+        print(textwrap.fill(v[part]["sentence"], width=100, initial_indent=f"  {part}: ", subsequent_indent="    "))

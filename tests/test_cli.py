@@ -59,7 +59,8 @@ def test_run_seeds_json_has_every_run_and_the_paired_aggregate(tmp_path):
     out = _cli("run", *TINY, "--seeds", "0,1", "--methods", "none,eos_published", "--json", runs_dir=tmp_path)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
-    assert set(res) == {"seeds", "runs", "aggregate"} and res["seeds"] == [0, 1]
+    assert set(res) == {"seeds", "runs", "aggregate", "verdict"} and res["seeds"] == [0, 1]
+    assert res["verdict"]["oversampling"]["call"] == "no comparison"  # no EOS as in the paper among the methods
     assert [r["seed"] for r in res["runs"]] == [0, 1]
     assert len({r["run_id"] for r in res["runs"]}) == 2
     listed = json.loads(_cli("list", "--json", runs_dir=tmp_path).stdout)
@@ -87,6 +88,7 @@ def test_run_one_seed_says_there_is_no_interval(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "seed 3: run " in out.stdout and "1 seed: no interval." in out.stdout
     assert "(control)" in out.stdout and "ROS" in out.stdout
+    assert "Verdict: no comparison" in out.stdout and "EOS was not among the methods" in out.stdout
 
 
 # --------------------------------------------------------------------------- seeds, methods, Ctrl-C (issue 15)
@@ -211,3 +213,22 @@ def test_ctrl_c_outside_a_run_has_a_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_dispatch", interrupted)
     assert cli.main(["list", "--runs-dir", str(tmp_path)]) == 130
     assert capsys.readouterr().err == "error: cancelled (Ctrl-C).\n"
+
+
+def test_run_json_verdict_is_the_stored_runs(tmp_path):
+    """``run --json``'s verdict is eos_core.verdict's on the files the run saved, numbers and sentences."""
+    from verdict_check import check_sentences
+
+    from eos_core.verdict import verdict
+
+    out = _cli("run", *TINY, "--methods", "smote,eos", "--no-map", "--json", runs_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    run = tmp_path / res["run_id"]
+    stored = {n: json.loads((run / f"{n}.json").read_text()) for n in ("gap", "methods", "phase1")}
+    expected = verdict(stored["gap"], [stored["methods"]], classes=stored["phase1"]["classes"])
+    assert res["verdict"] == json.loads(json.dumps(expected))
+    o = res["verdict"]["oversampling"]
+    assert o["best_other"] == "smote" and o["seeds"] == 1 and o["call"] == "not yet a verdict"
+    assert o["delta"] == stored["methods"]["eos"]["balanced_accuracy"] - stored["methods"]["smote"]["balanced_accuracy"]
+    check_sentences(res["verdict"])

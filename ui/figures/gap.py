@@ -180,6 +180,15 @@ def history_gap_frame(history: Sequence[Mapping[str, Any]], metric: str) -> pd.D
     return pd.DataFrame(rows, columns=["epoch", "class_id", "value"])
 
 
+def epoch_axis(epochs: Sequence[int] | pd.Series, max_ticks: int = 10) -> dict:
+    """An x axis of whole epochs: ticks at 1, 1 + step, … (step a whole number), never 1, 2, 2, 3, 3
+    (what a "d" format of plotly's automatic half-epoch ticks gave early in a run)."""
+    last = int(max(epochs)) if len(epochs) else 1
+    step = max(1, math.ceil(last / max_ticks))
+    return dict(title="epoch", tickmode="linear", tick0=1, dtick=step, tickformat="d",
+                range=[0.5, last + 0.5])
+
+
 def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
                     train_counts: Sequence[int], metric: str, title: str | None = None, height: int = 340,
                     legend: str = "right") -> go.Figure:
@@ -203,11 +212,11 @@ def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[s
         ))
     fig.add_hline(y=GAP_NO_EFFECT.get(metric, 1.0), line=dict(color="#333", dash="dash", width=1.2),
                   annotation_text="no gap", annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(title="epoch", tickformat="d"), yaxis_title=GAP_NAMES.get(metric, metric))
+    fig.update_layout(xaxis=epoch_axis(df["epoch"]), yaxis_title=GAP_NAMES.get(metric, metric))
     fig = apply_layout(fig, title=title, height=height)
-    if legend == "below":
+    if legend == "below":  # entries as wide as their text: a fixed width cut "automobile · n=2397" to "n=23"
         fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0,
-                                      entrywidth=78, font=dict(size=11)))
+                                      font=dict(size=11)))
     return fig
 
 

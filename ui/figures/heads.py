@@ -18,6 +18,8 @@ import plotly.graph_objects as go
 from ui.figures.common import apply_layout, class_names, legend_name, order_by_size
 from ui.labels import CONTROL_METHOD, DELTA_COLUMNS, METRIC_COLUMNS, TABLE_COLUMNS, method_color, method_name
 
+NO_VALUE = "—"  # a cell with no value: cRT's difference from itself, an interval of one seed
+
 
 def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """One row per method (raw ids, for CSV): balanced accuracy, g-mean, macro-F1, each one's
@@ -60,8 +62,15 @@ def metrics_view(table: pd.DataFrame) -> Any:
     best_style = "background-color: #d7efd9; font-weight: 600"
     return (view.style
             .format({**{c: "{:.4f}" for c in metric_cols}, **{c: "{:+.4f}" for c in DELTA_COLUMNS.values()},
-                     TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep="–")
+                     TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep=NO_VALUE)
             .apply(lambda col: np.where(_is_best(col), best_style, ""), subset=metric_cols))
+
+
+def seeds_view(view: pd.DataFrame) -> Any:
+    """The seeds table for display: 4 decimals (Δ columns signed), "—" where there is no value
+    (cRT's own Δ, the bounds of a single seed) instead of "None"."""
+    fmt = {c: "{:+.4f}" if "Δ" in c else "{:.4f}" for c in view.columns if view[c].dtype.kind == "f"}
+    return view.style.format(fmt, na_rep=NO_VALUE)
 
 
 def _f(v: Any) -> float:
