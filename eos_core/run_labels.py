@@ -53,13 +53,15 @@ FORMATS: dict[str, Callable[[Any], str]] = {
     "head.epochs": lambda v: f"head {v} epochs",
     "head.init_from_phase1": lambda v: "head from phase 1" if v else "fresh head",
     "k_neighbors": lambda v: f"k={v}",
+    "data.seed": lambda v: f"data seed {v}",
+    "train.seed": lambda v: f"phase-1 seed {v}",
+    "head.seed": lambda v: f"head seed {v}",
     "seed": lambda v: f"seed {v}",
 }
 
 
 def _flatten(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"data.ratio": 10.0, ...}`` with the dataset and its folder as one ``"dataset"`` field and
-    the three seeds as one ``"seed"`` field when they are equal (as every app and CLI run has)."""
+    """``{"data.ratio": 10.0, ...}`` with the dataset and its folder as one ``"dataset"`` field."""
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         if isinstance(value, Mapping):
@@ -70,20 +72,27 @@ def _flatten(cfg: Mapping[str, Any]) -> dict[str, Any]:
     data = cfg.get("data") or {}
     out.pop("data.folder", None)
     out["dataset"] = dataset_display_name(str(out.pop("data.dataset", "?")), data.get("folder"))
-    seeds = {out.get(k) for k in SEED_FIELDS}
-    if len(seeds) == 1:
-        for k in SEED_FIELDS:
-            out.pop(k, None)
-        out["seed"] = seeds.pop()
     for k in IGNORED:
         out.pop(k, None)
     return out
 
 
+def _flatten_all(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every config flattened; the three seeds become one ``"seed"`` field when they are equal
+    within every config (as in every app and CLI run), else they stay three fields."""
+    flat = [_flatten(c) for c in configs]
+    if all(len({f.get(k) for k in SEED_FIELDS}) == 1 for f in flat):
+        for f in flat:
+            f["seed"] = f.get(SEED_FIELDS[0])
+            for k in SEED_FIELDS:
+                f.pop(k, None)
+    return flat
+
+
 def _order(key: str) -> tuple[int, str]:
     order = list(FORMATS)
     if key == "seed":
-        return (len(order) + 1, key)  # the seed always last
+        return (len(order) + 1, key)  # the seed always last (the three seeds just before it)
     return (order.index(key), key) if key in FORMATS else (len(order), key)
 
 
@@ -99,7 +108,7 @@ def differing_fields(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     list of str
         e.g. ``["data.ratio", "seed"]``; a field missing from a config counts as the value ``None``.
     """
-    flat = [_flatten(c) for c in configs]
+    flat = _flatten_all(configs)
     keys = {k for f in flat for k in f}
     return sorted((k for k in keys if len({repr(f.get(k)) for f in flat}) > 1), key=_order)
 
@@ -123,7 +132,7 @@ def run_labels(configs: Sequence[Mapping[str, Any]]) -> list[str]:
         or equal configs) the label is the run's ρ and seed. Labels that would still be equal (a
         repeated run of one config) get " (2)", " (3)", ... in order.
     """
-    flat = [_flatten(c) for c in configs]
+    flat = _flatten_all(configs)
     keys = differing_fields(configs) or ["data.ratio", "seed"]
     labels = [" · ".join(_write(k, f.get(k)) for k in keys) for f in flat]
     seen: dict[str, int] = {}
