@@ -14,7 +14,7 @@ from typing import Any
 from .data import dataset_display_name
 from .names import LOSS_LABELS, MODEL_LABELS
 
-__all__ = ["differing_fields", "run_labels"]
+__all__ = ["differing_fields", "ratio_label", "run_labels"]
 
 # Never part of a label: the device does not change a result's meaning, and the method list is
 # what a comparison table shows as rows.
@@ -22,7 +22,8 @@ IGNORED = ("train.device", "methods")
 SEED_FIELDS = ("data.seed", "train.seed", "head.seed")
 
 
-def _ratio(v: Any) -> str:
+def ratio_label(v: Any) -> str:
+    """``"ρ=10"``: how a ratio is named in labels, legends and axis ticks."""
     try:
         return f"ρ={float(v):g}"
     except (TypeError, ValueError):
@@ -40,7 +41,7 @@ def _augment(v: Any) -> str:
 # Known fields in label order, each with how its value is written.
 FORMATS: dict[str, Callable[[Any], str]] = {
     "dataset": str,  # dataset + folder, written by dataset_display_name (a folder's name, never its path)
-    "data.ratio": _ratio,
+    "data.ratio": ratio_label,
     "data.profile": lambda v: f"{v} profile",
     "data.max_per_class": lambda v: "no cap" if v is None else f"cap {v}",
     "data.class_order": lambda v: "default class order" if v is None else "order " + ",".join(map(str, v)),

@@ -43,9 +43,10 @@ class DamagedStudy(EOSError):
 
 @dataclass(frozen=True)
 class StudyRunStarted(Event):
-    """The study starts run ``index`` of ``total`` (0-based): ratio ``ratio``, seed ``seed``."""
+    """Study ``study_id`` starts run ``index`` of ``total`` (0-based): ratio ``ratio``, seed ``seed``."""
 
     kind: ClassVar[str] = "study_run"
+    study_id: str
     ratio: float
     seed: int
     index: int
@@ -302,7 +303,7 @@ def run_study(cfg: StudyConfig, *, store: RunStore, data_dir: str | None = None,
         for i, (ratio, seed) in enumerate(grid):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Cancelled between the study's runs.")
-            emit(progress, StudyRunStarted(ratio, seed, i, len(grid)))
+            emit(progress, StudyRunStarted(record.study_id, ratio, seed, i, len(grid)))
             entry = {"ratio": ratio, "seed": seed, "run_id": None}
 
             def note_run(event: Event, entry: dict = entry) -> None:
