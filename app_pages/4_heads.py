@@ -236,13 +236,16 @@ with st.expander("Compare with other runs"):
     pick = st.multiselect("Runs", [r.id for r in others], key="compare_runs",
                           format_func=lambda i: next(cache.run_label(r) for r in others if r.id == i))
     if pick:
-        comp = {rec.id: summary}
-        for rid in pick:
-            comp[rid] = cache.methods_summary(rid)
-        cdf = pd.DataFrame({rid: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
-                            for rid, res in comp.items()})
+        from eos_core.run_labels import run_labels
+
+        chosen = [rec, *(r for rid in pick for r in others if r.id == rid)]
+        names = run_labels([r.config for r in chosen])  # columns named by what differs: "ρ=10 · seed 1"
+        cdf = pd.DataFrame({name: {method_name(m): v.get("balanced_accuracy")
+                                   for m, v in cache.methods_summary(r.id).items()}
+                            for name, r in zip(names, chosen, strict=True)})
         cdf.index.name = "method"
-        st.caption("Balanced accuracy per method (rows) and run (columns).")
+        st.caption("Balanced accuracy per method (rows) and run (columns, named by what differs between the runs; "
+                   "the first column is the run chosen above).")
         st.dataframe(cdf.round(4), key="compare_table")
         st.download_button("Download (CSV)", cdf.to_csv(), file_name="compare_runs.csv", mime="text/csv",
                            key="compare_csv")

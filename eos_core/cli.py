@@ -1,4 +1,4 @@
-"""Command line: ``python -m eos_core train|run|list|repair``.
+"""Command line: ``python -m eos_core train|run|study|list|repair``.
 
 ``train`` runs phase 1 and prints a per-class table; ``run`` runs phases 1–3 for every requested
 oversampler and prints a method x metric table with each method's paired difference from ``crt``.
@@ -8,6 +8,9 @@ one JSON object instead. Every run is saved in the run store. ``repair`` checks 
 rebuilds its index from the run folders. Bad arguments and every other user error exit with
 status 2 and a one-line message; Ctrl-C and SIGTERM record the run ``cancelled`` and exit with
 130. Every default comes from the config dataclasses (shared with the app).
+
+``study --ratios 1,10,100`` runs one config at each ratio (and seed) and prints the gap and the
+paired differences per ratio (:mod:`eos_core.study`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from .cli_output import (
     print_phase1,
     print_presets,
     print_seeds,
+    print_study,
     print_verdict,
     run_json,
     signed,
+    study_json,
     table,
     verdict_json,
 )
@@ -79,6 +84,16 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _ratios(text: str) -> list[float]:
+    try:
+        ratios = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ratios must be comma-separated numbers, got {text!r}") from None
+    if not ratios or len(set(ratios)) != len(ratios):
+        raise argparse.ArgumentTypeError(f"ratios must be distinct numbers, got {text!r}")
+    return ratios
+
+
 def _class_order(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -117,6 +132,19 @@ def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any] | None = No
         p.set_defaults(**defaults)
 
 
+def _add_phases23(p: argparse.ArgumentParser) -> None:
+    """The flags of phases 2-3 and of several seeds (``run`` and ``study``)."""
+    p.add_argument("--methods", type=_methods, default=list(_RUN.methods),
+                   help=f"comma-separated; {CONTROL_METHOD} (the control) is always added")
+    p.add_argument("--seeds", type=_seeds, default=None,
+                   help="comma-separated seeds, e.g. 0,1,2 (3 alone is seed 3): one whole run per seed, "
+                        "paired differences over seeds")
+    p.add_argument("--k", type=int, default=_RUN.k_neighbors, dest="k_neighbors",
+                   help="neighbours for the oversamplers")
+    p.add_argument("--head-epochs", type=int, default=_HEAD.epochs)
+    p.add_argument("--head-from-phase1", action="store_true", help="start the new head from the phase-1 head")
+
+
 def build_parser(defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     """The CLI's parser; ``defaults`` (a preset's values by argument name) replace the configs' defaults."""
     parser = _Parser(prog="python -m eos_core", description="EOS Explorer engine.")
@@ -125,16 +153,13 @@ def build_parser(defaults: dict[str, Any] | None = None) -> argparse.ArgumentPar
     _add_common(train, defaults)
     run = sub.add_parser("run", help="phases 1-3: train, oversample embeddings, re-train the head")
     _add_common(run, defaults)
-    run.add_argument("--methods", type=_methods, default=list(_RUN.methods),
-                     help=f"comma-separated; {CONTROL_METHOD} (the control) is always added")
-    run.add_argument("--seeds", type=_seeds, default=None,
-                     help="comma-separated seeds, e.g. 0,1,2 (3 alone is seed 3): one whole run per seed, "
-                          "paired differences over seeds")
-    run.add_argument("--k", type=int, default=_RUN.k_neighbors, dest="k_neighbors",
-                     help="neighbours for the oversamplers")
-    run.add_argument("--head-epochs", type=int, default=_HEAD.epochs)
+    _add_phases23(run)
     run.add_argument("--no-map", action="store_false", dest="map", help="skip the run's 2-D UMAP map")
-    run.add_argument("--head-from-phase1", action="store_true", help="start the new head from the phase-1 head")
+    study = sub.add_parser("study", help="a ratio study: one config at several ratios (and seeds), summarised")
+    _add_common(study, defaults)  # a --preset added to the common flags applies to a study's base config too
+    study.add_argument("--ratios", type=_ratios, required=True, help="comma-separated imbalance ratios, e.g. 1,10,100")
+    _add_phases23(study)
+    study.add_argument("--map", action="store_true", help="also fit each run's 2-D UMAP map (off: made on demand)")
     lst = sub.add_parser("list", help="list saved runs")
     lst.add_argument("--runs-dir", default=None)
     lst.add_argument("--json", action="store_true")
@@ -320,6 +345,38 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     return 0
 
 
+def _cmd_study(args: argparse.Namespace, store) -> int:
+    from .study import StudyConfig, run_study
+
+    cfg = StudyConfig(base=config_from_args(args), ratios=args.ratios,
+                      seeds=args.seeds if args.seeds is not None else [args.seed], with_map=args.map)
+    bar = _StudyBar(cfg.base.train.epochs, not args.json)
+    try:
+        res = run_study(cfg, store=store, data_dir=args.data_dir, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(study_json(res)))
+    else:
+        print_study(res.record)
+    return 0
+
+
+class _StudyBar(_Bar):
+    """The run bar, restarted for every run of the study with its ρ and seed."""
+
+    def __call__(self, ev: Event) -> None:
+        from .study import StudyRunStarted
+
+        if isinstance(ev, StudyRunStarted):
+            self.close()
+            self.bar = None
+            if self.enabled:
+                sys.stderr.write(f"run {ev.index + 1}/{ev.total}: ρ={ev.ratio:g}, seed {ev.seed}\n")
+            return
+        super().__call__(ev)
+
+
 def _distributed_worker(args: argparse.Namespace) -> bool:
     """Under ``torchrun``: join the job; on ranks > 0 run phase 1's share without a store and return True."""
     from .distributed import init_from_env
@@ -368,13 +425,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "presets":
         return print_presets(args)
-    if args.command in ("train", "run"):
+    if args.command in ("train", "run", "study"):
         check_args(args)  # bad values (for every seed) fail here, before torch is imported or a run saved
         drop_duplicate_methods(args)
         from .device import configure_threads
 
         configure_threads()
-        if _distributed_worker(args):  # a torchrun rank > 0 trained its share; rank 0 saves and prints
+        # a torchrun rank > 0 trained its share; rank 0 saves and prints (a study runs on one process)
+        if args.command != "study" and _distributed_worker(args):
             return 0
     if args.command == "repair":
         from pathlib import Path
@@ -386,7 +444,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if not root.is_dir():  # repair heals a store; it never creates one
             raise StoreUnavailable(f"The runs folder {root} does not exist, so there is nothing to repair.")
     store = RunStore(args.runs_dir)  # a bad --runs-dir fails here, before any data is loaded
-    commands = {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list, "repair": _cmd_repair}
+    commands = {"train": _cmd_train, "run": _cmd_run, "list": _cmd_list, "repair": _cmd_repair,
+                "study": _cmd_study}
     code = commands[args.command](args, store)
     for _, why in store.damaged[:20]:  # each damaged run in one sentence naming it and the repair command
         sys.stderr.write(f"warning: {why}\n")

@@ -158,3 +158,31 @@ def print_verdict(v: dict[str, Any]) -> None:
     print(f"Verdict: {v['oversampling']['call']}")
     for part in ("gap", "oversampling"):
         print(textwrap.fill(v[part]["sentence"], width=100, initial_indent=f"  {part}: ", subsequent_indent="    "))
+
+
+def study_json(res) -> dict[str, Any]:
+    """A ratio study's JSON: its id and status, one object per run (``run_json`` plus ``ratio``), the summary."""
+    rec = res.record
+    ratios = {r["run_id"]: r["ratio"] for r in rec.runs}
+    runs = [{"ratio": ratios[r.phase1.run_id], **run_json(r)} for r in res.results]
+    return {"study_id": rec.study_id, "status": rec.status, "ratios": rec.config.ratios, "seeds": rec.config.seeds,
+            "runs": runs, "summary": rec.summary}
+
+
+def print_study(rec) -> None:
+    """Per ratio, the size-gap Spearman of each gap measure; per method and ratio, Δ balanced accuracy vs cRT."""
+    from .names import GAP_MEASURES, GAP_NAMES
+
+    rows = rec.summary.get("ratios", [])
+    print(f"study {rec.study_id}: {len(rec.runs)} runs ({rec.status})")
+    print(table(["ρ", "seeds", "smallest class n", *(f"Spearman {GAP_NAMES[m]}" for m in GAP_MEASURES)],
+                [(f"{r['ratio']:g}", len(r["seeds"]), min(r["train_count"]),
+                  *(r["size_gap_spearman"].get(m) for m in GAP_MEASURES)) for r in rows]))
+    print("Spearman(train size, gap), mean over seeds: negative = the smaller the class, the wider the gap.")
+    print()
+    methods = [m for m in (rows[0]["methods"] if rows else {}) if m != CONTROL_METHOD]
+    cells = [(method_name(m), *(interval((r["methods"].get(m) or {}).get("delta_vs_crt", {}).get("balanced_accuracy"))
+                                if r["methods"].get(m) else "-" for r in rows)) for m in methods]
+    print(table(["method", *(f"ρ={r['ratio']:g}" for r in rows)], cells))
+    print(f"Δ balanced accuracy vs {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over seeds "
+          "[95 % t-interval when there are 2 or more].")

@@ -112,3 +112,28 @@ def free_seeds(taken: set[int], n: int) -> list[int]:
             seeds.append(s)
         s += 1
     return seeds
+
+
+def start_study(study_cfg: dict) -> Job:
+    """A ratio study (``eos_core.study.run_study``: every (ρ, seed) of the grid through
+    ``run_pipeline``) in one background job this session follows and this browser controls.
+    ``study_cfg`` is a ``StudyConfig`` dict; the job's result holds ``study_id`` and ``run_ids``."""
+    from eos_core.study import StudyConfig
+
+    cfg = StudyConfig.from_dict(study_cfg)
+    cfg.validate()  # a bad grid fails here, in the page, with one sentence
+    root, ddir = cache.runs_root(), cache.data_dir()
+
+    def work(job: Job) -> dict:
+        from eos_core.study import run_study
+
+        pin_torch_threads()
+        res = run_study(cfg, store=cache.plain_store(root), data_dir=ddir, progress=lambda e: job.push(e.to_dict()),
+                        cancel=job.cancel)
+        return {"study_id": res.record.study_id, "run_ids": [r["run_id"] for r in res.record.runs], "run_id": None}
+
+    import_engine()
+    d = study_cfg["base"]["data"]
+    label = (f"{d.get('dataset', '?')} · ratio study ρ " + ", ".join(cache.fmt_ratio(r) for r in cfg.ratios)
+             + f" · {len(cfg.seeds)} seed(s)")
+    return submit_followed("study", label, work, config=None, result={})
