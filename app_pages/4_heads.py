@@ -189,7 +189,7 @@ if c2.button(f"Train {int(n_more)} more seed(s) of this configuration", key="mor
     except EOSError as err:
         widgets.show_error(err)
 if busy:
-    st.caption(f"A job of yours is running: {job.label} ({job.status}).")
+    st.caption(f"A training job is running: {job.label} ({job.status}); its progress is on **Setup & train**.")
 
 # ------------------------------------------------------------------------------------------ compare
 with st.expander("Compare with other runs"):
