@@ -126,10 +126,10 @@ class JobManager:
         return max(found, key=lambda j: j.created) if found else None
 
     def active(self, kinds: tuple[str, ...] | None = None) -> list[Job]:
-        """Queued and running jobs (of ``kinds``), newest first."""
+        """Running then queued jobs (of ``kinds``), newest first within each."""
         with self._lock:
             found = [j for j in self._jobs.values() if j.active and (kinds is None or j.kind in kinds)]
-        return sorted(found, key=lambda j: j.created, reverse=True)
+        return sorted(found, key=lambda j: (j.status == "running", j.created), reverse=True)
 
     def forget(self, job_id: str) -> None:
         """Drop a finished job from the registry (e.g. to retry a failed map)."""
@@ -222,7 +222,7 @@ def registry() -> JobManager:
 
 
 def visible_jobs() -> list[Job]:
-    """The queued and running training jobs this session sees and may cancel, newest first: every
+    """The running and queued training jobs this session sees and may cancel (running first): every
     one on a localhost-only server, else those this browser started."""
     local, me = state.local_server(), state.browser_key()
     return [j for j in registry().active(TRAINING_KINDS) if local or (j.owner is not None and j.owner == me)]
@@ -230,7 +230,7 @@ def visible_jobs() -> list[Job]:
 
 def current_job() -> Job | None:
     """The job this browser session shows: the newest active job it follows (re-attached after a
-    reload via the URL), else the newest active job it may see (:func:`visible_jobs`, then followed:
+    reload via the URL), else the first active job it may see (:func:`visible_jobs`, then followed:
     a reopened browser re-attaches without a link), else the newest job it follows."""
     followed = [j for j in map(registry().get, reversed(state.session_job_ids())) if j is not None]
     for j in followed:
