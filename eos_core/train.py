@@ -128,7 +128,8 @@ def train_model(
         Called once per epoch with an :class:`eos_core.events.EpochDone` holding the epoch's
         :class:`EpochStats`.
     cancel : threading.Event, optional
-        Checked between batches; when set, :class:`Cancelled` is raised.
+        Checked before every training batch and every evaluation batch of an epoch; when set,
+        :class:`Cancelled` is raised.
     snapshot_idx : (train_rows, test_rows), optional
         Fixed subsamples on which a per-epoch gap snapshot is computed (``EpochStats.gap``).
     accel : Accel, optional
