@@ -252,6 +252,12 @@ if running and in_control and b2.button("Cancel", key="cancel_button", icon="⏹
 elif running and not in_control:
     b3.caption("This job was started from another browser: you can follow it here; only that browser can "
                "cancel it.")
+for other in [j for j in jobs.visible_jobs() if job is None or j.id != job.id]:  # e.g. queued seeds
+    o1, o2 = st.columns([5, 1])
+    o1.caption(f"Also {other.status} on this server: {other.label}.")
+    if o2.button("Cancel", key=f"cancel_{other.id}", icon="⏹️"):
+        jobs.cancel_job(other)
+        st.toast(f"Cancelling {other.label}…")
 
 
 @st.fragment(run_every=1.0 if running else None)

@@ -228,7 +228,7 @@ if busy and job.kind == "seeds":
 
     watch_seeds()
 elif busy:
-    st.caption(f"A job of yours is running: {job.label} ({job.status}).")
+    st.caption(f"A training job is running: {job.label} ({job.status}); its progress is on **Setup & train**.")
 
 # ------------------------------------------------------------------------------------------ compare
 with st.expander("Compare with other runs"):

@@ -76,7 +76,7 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
 
     cfg.validate()
     emit(progress, DataLoading())
-    data = load_dataset(cfg.data.dataset, data_dir, folder=cfg.data.folder)
+    data = load_dataset(cfg.data.dataset, data_dir, folder=cfg.data.folder, cancel=cancel)
     idx = make_imbalanced(data.y_train, cfg.data.ratio, cfg.data.profile, max_per_class=cfg.data.max_per_class,
                           class_order=cfg.data.class_order, num_classes=data.num_classes, seed=cfg.data.seed)
     run_id = store.create_run(cfg.to_dict(), kind="pipeline") if store is not None else None
@@ -129,8 +129,8 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     phase1_s = time.perf_counter() - t0
     emit(progress, Embedding())
     t0 = time.perf_counter()
-    tr_emb, tr_logits = compute_embeddings(model, x_tr, device=device)
-    te_emb, te_logits = compute_embeddings(model, data.x_test, device=device)
+    tr_emb, tr_logits = compute_embeddings(model, x_tr, device=device, cancel=cancel)
+    te_emb, te_logits = compute_embeddings(model, data.x_test, device=device, cancel=cancel)
     embed_s = time.perf_counter() - t0
     emb = Embeddings(tr_emb, tr_logits, y_tr.astype(np.int64), te_emb, te_logits, data.y_test.astype(np.int64))
     test_pred = te_logits.argmax(1)

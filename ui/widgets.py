@@ -10,7 +10,7 @@ import streamlit as st
 
 from eos_core.errors import EOSError
 from ui import cache, state
-from ui.jobs import current_job
+from ui.jobs import can_control, current_job
 
 SETUP_PAGE = "app_pages/1_setup.py"
 
@@ -78,15 +78,17 @@ def require_phase1(hint: str = "") -> tuple[Any, Any]:
 
 
 def sidebar_status() -> None:
-    """A one-line reminder in the sidebar while this session's job runs (drawn on every page)."""
+    """A one-line reminder in the sidebar while this session's job runs (drawn on every page); it
+    offers Cancel only to a browser that may cancel (:func:`ui.jobs.can_control`)."""
     job = current_job()
     if job is None or not job.active:
         return
     last = job.last("train")
     text = (f"epoch {last['epoch']}/{last['epochs']}" if last and job.last() is last
             else (job.last() or {}).get("phase", job.status))
-    st.sidebar.caption(f"⏳ Training in the background: {job.label} · {text}. "
-                       "Progress and Cancel are on *Setup & train*.")
+    where = ("Progress and Cancel are on *Setup & train*." if can_control(job) else
+             "Progress is on *Setup & train*; only the browser that started it can cancel it.")
+    st.sidebar.caption(f"⏳ Training in the background: {job.label} · {text}. {where}")
 
 
 def lost_job_summary(run_id: str | None) -> tuple[str | None, str]:
@@ -107,13 +109,22 @@ def lost_job_summary(run_id: str | None) -> tuple[str | None, str]:
 
 
 def lost_job_banner() -> None:
-    """After a server restart (jobs live in memory) a URL's ``job=`` names a job that no longer
-    exists: say so, naming the run and what it kept (:func:`ui.state.sync_session` records it)."""
+    """A URL's ``job=`` the server does not know (:func:`ui.state.sync_session` records it): a job
+    of a run in the store (``job.json``) stopped when the server restarted (jobs live in memory):
+    name the run and what it kept; an id no run records never existed here: say so."""
     lost = st.session_state.get(state.LOST_JOB_KEY)
     if not lost:
         return
-    status, text = lost_job_summary(lost.get("run"))
-    if status == "finished":
+    if "made" not in lost:  # once per session: it reads one small file per run
+        from eos_core.job_tags import run_of_job
+
+        lost["made"] = run_of_job(cache.get_store(), lost["job"], hint=lost.get("run"))
+    run = lost["made"]
+    status, text = lost_job_summary(run)
+    if run is None:
+        st.warning(f"No job {lost['job']} exists on this server, and no run in the store was made by it. "
+                   "Start one with **Train** on *Setup & train*.", icon="⚠️")
+    elif status == "finished":
         st.info(f"The job {lost['job']} is no longer on this server (it restarted since). " + text, icon="ℹ️")
     else:
         st.warning(f"The training job {lost['job']} stopped when the server restarted. " + text
