@@ -210,3 +210,19 @@ def test_ctrl_c_outside_a_run_has_a_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_dispatch", interrupted)
     assert cli.main(["list", "--runs-dir", str(tmp_path)]) == 130
     assert capsys.readouterr().err == "error: cancelled (Ctrl-C).\n"
+
+
+def test_torchrun_workers_train_one_phase1_per_seed(monkeypatch):
+    """Under torchrun, ranks > 0 follow rank 0 through every seed of --seeds, in order."""
+    from types import SimpleNamespace
+
+    from eos_core import cli, distributed, pipeline
+
+    seen = []
+    monkeypatch.setattr(distributed, "init_from_env", lambda device: SimpleNamespace(is_main=False))
+    monkeypatch.setattr(pipeline, "run_phase1", lambda cfg, data_dir=None: seen.append(cfg.seed))
+    assert cli._distributed_worker(cli.build_parser().parse_args(["run", "--seeds", "4,2,7"])) is True
+    assert seen == [4, 2, 7]
+    seen.clear()
+    assert cli._distributed_worker(cli.build_parser().parse_args(["train", "--seed", "3"])) is True
+    assert seen == [3]
