@@ -226,4 +226,3 @@ def test_ctrl_c_outside_a_run_has_a_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_dispatch", interrupted)
     assert cli.main(["list", "--runs-dir", str(tmp_path)]) == 130
     assert capsys.readouterr().err == "error: cancelled (Ctrl-C).\n"
-
