@@ -378,7 +378,11 @@ class _StudyBar(_Bar):
 
 
 def _distributed_worker(args: argparse.Namespace) -> bool:
-    """Under ``torchrun``: join the job; on ranks > 0 run phase 1's share without a store and return True."""
+    """Under ``torchrun``: join the job; on ranks > 0 run phase 1's share without a store and return True.
+
+    With ``run --seeds`` rank 0 trains one phase 1 per seed, so every other rank does too, in the
+    same order (one phase 1 only would leave rank 0 waiting for it at the second seed).
+    """
     from .distributed import init_from_env
 
     ctx = init_from_env(args.device)
@@ -386,7 +390,8 @@ def _distributed_worker(args: argparse.Namespace) -> bool:
         return False
     from .pipeline import run_phase1
 
-    run_phase1(config_from_args(args), data_dir=args.data_dir)
+    for seed in getattr(args, "seeds", None) or [None]:
+        run_phase1(config_from_args(args, seed), data_dir=args.data_dir)
     return True
 
 

@@ -139,6 +139,22 @@ def test_seed_alone_and_seeds_alone_are_both_fine():
     assert config_from_args(build_parser().parse_args(["run"])).seed == 0
 
 
+def test_torchrun_workers_train_one_phase1_per_seed(monkeypatch):
+    """Under torchrun, ranks > 0 follow rank 0 through every seed of --seeds, in order."""
+    from types import SimpleNamespace
+
+    from eos_core import cli, distributed, pipeline
+
+    seen = []
+    monkeypatch.setattr(distributed, "init_from_env", lambda device: SimpleNamespace(is_main=False))
+    monkeypatch.setattr(pipeline, "run_phase1", lambda cfg, data_dir=None: seen.append(cfg.seed))
+    assert cli._distributed_worker(cli.build_parser().parse_args(["run", "--seeds", "4,2,7"])) is True
+    assert seen == [4, 2, 7]
+    seen.clear()
+    assert cli._distributed_worker(cli.build_parser().parse_args(["train", "--seed", "3"])) is True
+    assert seen == [3]
+
+
 def test_duplicate_methods_are_dropped_with_a_note(tmp_path):
     out = _cli("run", *TINY, "--methods", "eos,ros,eos", "--no-map", "--json", runs_dir=tmp_path)
     assert out.returncode == 0, out.stderr
