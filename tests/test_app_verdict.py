@@ -116,9 +116,17 @@ def test_the_verdict_button_trains_the_missing_seeds_and_the_page_follows(one_ru
     assert shown_verdict(at) == {p: expected[p]["sentence"] for p in ("gap", "oversampling")}
     check_sentences(expected)
     assert "verdict_seeds_button" not in [b.key for b in at.button]
-    seeds = at.dataframe[-1].value  # cRT's own Δ is no value ("—" on screen), the others are numbers
-    crt = seeds[seeds["method"] == "cRT"].iloc[0]
-    assert np.isnan(crt["Δ vs cRT mean"]) and list(seeds["seeds"]) == [3] * len(seeds)
+    from eos_core.compare import aggregate
+
+    seeds = at.dataframe[-1].value.set_index("method")  # cRT's own Δ reads "—", the others the stored numbers
+    agg = aggregate([json.loads((runs / r / "methods.json").read_text()) for r in ids])["methods"]
+    assert seeds.loc["cRT", "Δ vs cRT mean"] == "—" and list(seeds["seeds"]) == [3] * len(seeds)
+    assert float(seeds.loc["EOS", "Δ vs cRT mean"]) == agg["eos"]["delta_vs_crt"]["balanced_accuracy"]["mean"]
+    table = at.dataframe[0].value
+    table = table.set_index(table["method"].str.removesuffix(" ★"))
+    assert (table.loc["cRT", "Δ balanced acc vs cRT"] == "—"
+            and float(table.loc["EOS", "Δ balanced acc vs cRT"]) == json.loads(
+                (runs / rid / "methods.json").read_text())["eos"]["delta_vs_crt"]["balanced_accuracy"])
 
 
 def test_seeds_view_shows_a_dash_not_none() -> None:
