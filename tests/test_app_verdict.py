@@ -160,6 +160,10 @@ def test_gap_over_epochs_has_whole_epoch_ticks_and_full_legend_names() -> None:
     assert (x.tickmode, x.tick0, x.dtick, tuple(x.range)) == ("linear", 1, 1, (0.5, 3.5))
     assert fig.layout.legend.entrywidth is None  # entries as wide as their names
     assert [t.name for t in fig.data] == ["truck · n=50", "automobile · n=2397"]
+    from ui.figures.training import training_curve
+
+    curve = training_curve([{"epoch": e, "loss": 1.0 / e, "test_bacc": 0.5} for e in (1, 2, 3)]).layout.xaxis
+    assert (curve.tickmode, curve.tick0, curve.dtick) == ("linear", 1, 1)  # the chart beside it, too
     long = [{"epoch": e, "gap": {"nn_ratio": [1.0, 1.0]}} for e in range(1, 31)]
     assert gap_over_epochs(long, classes=None, train_counts=[9, 3], metric="nn_ratio").layout.xaxis.dtick == 3
 
