@@ -13,7 +13,7 @@ from ui import cache, selection, synthetic, widgets
 from ui.figures import closure as closurefig
 from ui.figures import common
 from ui.figures import maps as mapfig
-from ui.labels import CLOSURE_LABELS, CONTROL_METHOD, GAP_NAMES, METHOD_NAMES, METHODS, method_name
+from ui.labels import CLOSURE_LABELS, CONTROL_METHOD, METHOD_NAMES, METHODS, method_name
 from ui.map_component import map_chart
 
 st.title("Synthetic inspector")
@@ -213,7 +213,7 @@ with q1:
     st.plotly_chart(closurefig.per_class_method_bars(
         {m: quality[m]["nn_gap_closed"] for m in methods}, classes=classes, train_counts=counts,
         yaxis="share of the gap closed", refs={0.0: "0 = closes none", 1.0: "1 = closes all"},
-        title=f"Gap closed: share of the class's {GAP_NAMES['nn_ratio']} gap (above 1: over-shoot)"), key="syn_closure")
+        title="Gap closed (0 = none, 1 = all, above 1: over-shoot)"), key="syn_closure")
     st.caption(f"**Gap closed**: {CLOSURE_LABELS['nn_gap_closed']}. Exactly: (mean log distance of the class's "
                "test points to their nearest real training point − the same with the synthetic points added) ÷ "
                "log of the class's nearest-neighbour ratio (*Embedding gap*). It is not capped at 1: above 1 the "

@@ -11,7 +11,7 @@ from eos_core.events import RunDone
 from eos_core.verdict import MIN_SEEDS
 from ui import cache, jobs, selection, training, widgets
 from ui.figures import common, heads
-from ui.labels import CONTROL_METHOD, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
+from ui.labels import CONTROL_METHOD, DELTA_COLUMNS, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
 from ui.results import run_seed, run_verdict, seed_runs
 
 st.title("Head accuracy")
@@ -82,6 +82,11 @@ def train_more_seeds(n: int) -> None:
         widgets.show_error(err)
 
 
+def right_aligned(columns) -> dict:
+    """Number columns held as text (so an empty cell reads "—", not "None"), aligned as numbers."""
+    return {c: st.column_config.TextColumn(alignment="right") for c in columns}
+
+
 # ------------------------------------------------------------------------------------------ verdict
 verdict = run_verdict(rec, runs_methods)
 widgets.verdict_panel(verdict, lead="oversampling")
@@ -98,7 +103,8 @@ if verdict["oversampling"]["call"] == "not yet a verdict" and missing > 0:
 # ------------------------------------------------------------------------------------------ table
 st.subheader("Test scores per method")
 table = heads.metrics_table(summary)
-st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table")
+st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table",
+             column_config=right_aligned(DELTA_COLUMNS.values()))
 st.caption(f"{STAR_NOTE} · the best value of each score is highlighted · Δ vs cRT: the method's score minus "
            "cRT's in this run (same phase 1, same head seed); cRT itself has none.")
 for m in summary:  # what an oversampler skipped (e.g. ADASYN on a class without enemies nearby)
@@ -190,7 +196,8 @@ if agg is not None:
     view = atab.assign(method=[method_name(m) for m in atab["method"]]).rename(columns={
         "n": "seeds", "mean": f"{METRIC_COLUMNS[metric]} mean", "low": "95 % low", "high": "95 % high",
         "delta_mean": "Δ vs cRT mean", "delta_low": "Δ 95 % low", "delta_high": "Δ 95 % high"})
-    st.dataframe(heads.seeds_view(view), hide_index=True, key="seeds_table")
+    st.dataframe(heads.seeds_view(view), hide_index=True, key="seeds_table",
+                 column_config=right_aligned(c for c in view.columns if view[c].dtype.kind == "f"))
     d1, d2 = st.columns([1, 1])
     with d1:
         html_button(fig_d, "seeds_delta", "seeds_html")

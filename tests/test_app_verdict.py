@@ -116,9 +116,17 @@ def test_the_verdict_button_trains_the_missing_seeds_and_the_page_follows(one_ru
     assert shown_verdict(at) == {p: expected[p]["sentence"] for p in ("gap", "oversampling")}
     check_sentences(expected)
     assert "verdict_seeds_button" not in [b.key for b in at.button]
-    seeds = at.dataframe[-1].value  # cRT's own Δ is no value ("—" on screen), the others are numbers
-    crt = seeds[seeds["method"] == "cRT"].iloc[0]
-    assert np.isnan(crt["Δ vs cRT mean"]) and list(seeds["seeds"]) == [3] * len(seeds)
+    from eos_core.compare import aggregate
+
+    seeds = at.dataframe[-1].value.set_index("method")  # cRT's own Δ reads "—", the others the stored numbers
+    agg = aggregate([json.loads((runs / r / "methods.json").read_text()) for r in ids])["methods"]
+    assert seeds.loc["cRT", "Δ vs cRT mean"] == "—" and list(seeds["seeds"]) == [3] * len(seeds)
+    assert float(seeds.loc["EOS", "Δ vs cRT mean"]) == agg["eos"]["delta_vs_crt"]["balanced_accuracy"]["mean"]
+    table = at.dataframe[0].value
+    table = table.set_index(table["method"].str.removesuffix(" ★"))
+    assert (table.loc["cRT", "Δ balanced acc vs cRT"] == "—"
+            and float(table.loc["EOS", "Δ balanced acc vs cRT"]) == json.loads(
+                (runs / rid / "methods.json").read_text())["eos"]["delta_vs_crt"]["balanced_accuracy"])
 
 
 def test_seeds_view_shows_a_dash_not_none() -> None:
@@ -152,6 +160,10 @@ def test_gap_over_epochs_has_whole_epoch_ticks_and_full_legend_names() -> None:
     assert (x.tickmode, x.tick0, x.dtick, tuple(x.range)) == ("linear", 1, 1, (0.5, 3.5))
     assert fig.layout.legend.entrywidth is None  # entries as wide as their names
     assert [t.name for t in fig.data] == ["truck · n=50", "automobile · n=2397"]
+    from ui.figures.training import training_curve
+
+    curve = training_curve([{"epoch": e, "loss": 1.0 / e, "test_bacc": 0.5} for e in (1, 2, 3)]).layout.xaxis
+    assert (curve.tickmode, curve.tick0, curve.dtick) == ("linear", 1, 1)  # the chart beside it, too
     long = [{"epoch": e, "gap": {"nn_ratio": [1.0, 1.0]}} for e in range(1, 31)]
     assert gap_over_epochs(long, classes=None, train_counts=[9, 3], metric="nn_ratio").layout.xaxis.dtick == 3
 

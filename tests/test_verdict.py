@@ -144,3 +144,24 @@ def test_null_data_reads_no_evidence_and_a_real_gap_reads_holds() -> None:
     g = gap_verdict(rep)
     assert g["status"] == "holds", g["sentence"]
     assert g["widest"]["train_count"] <= 10  # the widest ratio is one of the small classes'
+
+
+@pytest.mark.parametrize("name, status, call, delta, interval", [
+    ("digits", "holds", "EOS behind", "−0.057", ("−0.091", "−0.023")),
+    ("fashion", "partly", "EOS behind", "−0.056", ("−0.109", "−0.003")),
+    ("cifar", "holds", "no clear difference", "+0.024", ("−0.008", "+0.056")),
+])
+def test_the_verdict_on_the_recorded_accuracy_study(name, status, call, delta, interval) -> None:
+    """bench/RESULTS.md's verdict table is eos_core.verdict on the stored per-seed runs of the study."""
+    import json
+    from pathlib import Path
+
+    from eos_core.verdict import fmt_signed
+
+    study = json.loads((Path(__file__).resolve().parents[1] / "bench/results/accuracy.json").read_text())
+    runs = study["settings"][name]["per_seed"]
+    v = verdict(runs[0]["gap"], [r["methods"] for r in runs], classes=runs[0]["classes"])
+    o = v["oversampling"]
+    assert (v["gap"]["status"], o["call"], o["best_other"], o["seeds"]) == (status, call, "ros", 3)
+    assert fmt_signed(o["delta"]) == delta and tuple(fmt_signed(x) for x in o["interval"]) == interval
+    check_sentences(v)

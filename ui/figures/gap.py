@@ -18,7 +18,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures.common import apply_layout, class_color, class_names, legend_name, marker_sizes, order_by_size
+from ui.figures.common import (
+    apply_layout,
+    class_color,
+    class_names,
+    epoch_axis,
+    legend_name,
+    marker_sizes,
+    order_by_size,
+)
 from ui.labels import GAP_MEASURES, GAP_NAMES, GAP_NO_EFFECT, SIGNIFICANCE
 
 BAND_NAME = "null band: 5–95 % of train/test reshuffles within the class"
@@ -178,15 +186,6 @@ def history_gap_frame(history: Sequence[Mapping[str, Any]], metric: str) -> pd.D
             rows.append({"epoch": int(h.get("epoch", len(rows))), "class_id": c,
                          "value": float(v) if v is not None else float("nan")})
     return pd.DataFrame(rows, columns=["epoch", "class_id", "value"])
-
-
-def epoch_axis(epochs: Sequence[int] | pd.Series, max_ticks: int = 10) -> dict:
-    """An x axis of whole epochs: ticks at 1, 1 + step, … (step a whole number), never 1, 2, 2, 3, 3
-    (what a "d" format of plotly's automatic half-epoch ticks gave early in a run)."""
-    last = int(max(epochs)) if len(epochs) else 1
-    step = max(1, math.ceil(last / max_ticks))
-    return dict(title="epoch", tickmode="linear", tick0=1, dtick=step, tickformat="d",
-                range=[0.5, last + 0.5])
 
 
 def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[str] | None,
