@@ -94,7 +94,7 @@ def _widest(gap: Mapping[str, Any], classes: Sequence[str] | None) -> dict[str, 
 
 
 def _measure_text(m: str, r: Mapping[str, Any]) -> str:
-    return f"{GAP_NAMES[m]} ρ = {fmt_rho(r['rho'])}, p = {fmt_p(r['p'])}"
+    return f"{GAP_NAMES[m]} Spearman {fmt_rho(r['rho'])}, p = {fmt_p(r['p'])}"
 
 
 def gap_verdict(gap: Mapping[str, Any] | None, classes: Sequence[str] | None = None) -> dict[str, Any]:
