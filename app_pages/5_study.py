@@ -142,7 +142,8 @@ if not rows:
     st.stop()
 n_seeds = max(r["n_seeds"] for r in rows)
 n_used = sum(len(r["run_ids"]) for r in rows)
-st.caption(f"{studies.study_label(rec)} · {len(rec.runs)} run(s); the figures use the {n_used} finished one(s).")
+st.caption(f"{len(rec.runs)} run(s) in this study; the figures use the {n_used} finished one(s)."
+           + (f" It ended {rec.status}: {rec.message}" if rec.status in ("failed", "cancelled") else ""))
 
 # ------------------------------------------------------------------------------------------ (a) gap
 st.subheader("The gap by class size, for each ρ")
@@ -186,8 +187,9 @@ for r in rec.runs:
     except EOSError:
         status = "deleted"
     m = cache.methods_summary(r["run_id"])
+    p1 = cache.phase1_summary(r["run_id"]).get("metrics") or {}
     run_rows.append({"run": names[r["run_id"]], "ρ": r["ratio"], "seed": r["seed"], "status": status,
-                     "phase-1 head balanced acc": (m.get("none") or {}).get("balanced_accuracy"),
+                     "phase-1 head balanced acc": p1.get("balanced_accuracy"),
                      "cRT balanced acc": (m.get(labels.CONTROL_METHOD) or {}).get("balanced_accuracy")})
 st.dataframe(pd.DataFrame(run_rows), hide_index=True, key="study_runs")
 pick = st.selectbox("Open a run on the other pages", list(names), index=None, key="study_open_run",

@@ -67,6 +67,13 @@ def test_page_shows_the_stored_study(study):
     runs = at.dataframe[1].value
     assert list(runs["run"]) == ["ρ=1 · seed 0", "ρ=1 · seed 1", "ρ=10 · seed 0", "ρ=10 · seed 1"]
     assert not any(r["run_id"] in " ".join(c.value for c in at.caption) for r in rec.runs)
+    from eos_core.results import load_method_summary, load_phase1_summary
+
+    store = RunStore(study[1])
+    assert list(runs["phase-1 head balanced acc"]) == [
+        load_phase1_summary(store, r["run_id"])["metrics"]["balanced_accuracy"] for r in rec.runs]
+    assert list(runs["cRT balanced acc"]) == [
+        load_method_summary(store, r["run_id"])["crt"]["balanced_accuracy"] for r in rec.runs]
 
 
 def test_a_damaged_study_record_is_one_warning_and_the_others_open(study):

@@ -25,9 +25,9 @@ pytestmark = pytest.mark.e2e
 STUDY_TIMEOUT_S = 420
 TRACES_JS = """key => {
     const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-    if (!gd || !gd.data) return null;
+    if (!gd || !gd.data) return null;  // _fullData: the arrays as plotly.js decoded them
     const list = v => v == null ? null : Array.from(v, x => (x === null || Number.isNaN(x)) ? null : x);
-    return gd.data.map(t => ({name: t.name, mode: t.mode, x: list(t.x), y: list(t.y),
+    return (gd._fullData || gd.data).map(t => ({name: t.name, mode: t.mode, x: list(t.x), y: list(t.y),
                               err: t.error_y ? list(t.error_y.array) : null}));
 }"""
 
