@@ -137,13 +137,15 @@ except EOSError as err:
 summary = rec.summary
 rows = summary.get("ratios", [])
 if not rows:
-    st.info("No run of this study has finished yet." if rec.status == "running" else
+    st.info("No run of this study has finished yet." if studies.study_status(rec) == "running" else
             "This study has no finished run to show.")
     st.stop()
 n_seeds = max(r["n_seeds"] for r in rows)
 n_used = sum(len(r["run_ids"]) for r in rows)
 st.caption(f"{len(rec.runs)} run(s) in this study; the figures use the {n_used} finished one(s)."
-           + (f" It ended {rec.status}: {rec.message}" if rec.status in ("failed", "cancelled") else ""))
+           + (f" It ended {rec.status}: {rec.message}" if rec.status in ("failed", "cancelled") else "")
+           + (" It was interrupted (its server or process stopped); its finished runs are kept."
+              if studies.study_status(rec) == "interrupted" else ""))
 
 # ------------------------------------------------------------------------------------------ (a) gap
 st.subheader("The gap by class size, for each ρ")
