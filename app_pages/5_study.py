@@ -153,13 +153,15 @@ measure = st.segmented_control("Gap measure", list(labels.GAP_MEASURES), default
                                format_func=labels.GAP_NAMES.get, key="study_measure") or labels.DEFAULT_GAP_MEASURE
 fig_gap = study_figs.gap_by_size(summary, measure)
 st.plotly_chart(fig_gap, key="study_gap", config={"displaylogo": False})
-rho = [(r["ratio"], r["size_gap_spearman"].get(measure)) for r in rows]
-defined = [f"{ratio_label(r)}: {v:+.2f}" for r, v in rho if v is not None]
+rho = [(r["ratio"], min(r["train_count"]), max(r["train_count"]), r["size_gap_spearman"].get(measure))
+       for r in rows]
+defined = [f"{ratio_label(r)} (class sizes {lo}–{hi}): {v:+.2f}" for r, lo, hi, v in rho if v is not None]
 st.caption(f"{labels.GAP_NAMES[measure].capitalize()}: {labels.GAP_LABELS[measure]}. Each point is one class "
            "(mean over seeds); pale bars: the class's null band (5–95 % of train/test reshuffles, mean over seeds); "
            "dashed: no gap. Spearman correlation of class size and gap, mean over seeds: "
            + ("; ".join(defined) if defined else "undefined") + " (negative: the smaller the class, the wider the gap"
-           + ("; undefined where every class has the same size" if len(defined) < len(rho) else "") + ").")
+           + ("; undefined where every class has the same size" if len(defined) < len(rho) else "")
+           + "; over a narrow range of sizes it says little).")
 
 # ------------------------------------------------------------------------------------------ (b) delta
 st.subheader("Δ vs cRT of every method, against ρ")
