@@ -35,7 +35,7 @@ pages), and the study puts their numbers side by side.
 """)
 
 DEFAULT = RunConfig()
-DEFAULT_RATIOS = [1.0, 10.0, 100.0]
+DEFAULT_RATIOS = [1.0, 10.0, 50.0]  # digits (the default dataset) at ρ=100 keeps 1-2 images in its smallest class
 
 
 def study_from_url() -> str | None:
@@ -137,12 +137,15 @@ except EOSError as err:
 summary = rec.summary
 rows = summary.get("ratios", [])
 if not rows:
-    st.info("No run of this study has finished yet." if rec.status == "running" else
+    st.info("No run of this study has finished yet." if studies.study_status(rec) == "running" else
             "This study has no finished run to show.")
     st.stop()
 n_seeds = max(r["n_seeds"] for r in rows)
 n_used = sum(len(r["run_ids"]) for r in rows)
-st.caption(f"{studies.study_label(rec)} · {len(rec.runs)} run(s); the figures use the {n_used} finished one(s).")
+st.caption(f"{len(rec.runs)} run(s) in this study; the figures use the {n_used} finished one(s)."
+           + (f" It ended {rec.status}: {rec.message}" if rec.status in ("failed", "cancelled") else "")
+           + (" It was interrupted (its server or process stopped); its finished runs are kept."
+              if studies.study_status(rec) == "interrupted" else ""))
 
 # ------------------------------------------------------------------------------------------ (a) gap
 st.subheader("The gap by class size, for each ρ")
@@ -150,13 +153,15 @@ measure = st.segmented_control("Gap measure", list(labels.GAP_MEASURES), default
                                format_func=labels.GAP_NAMES.get, key="study_measure") or labels.DEFAULT_GAP_MEASURE
 fig_gap = study_figs.gap_by_size(summary, measure)
 st.plotly_chart(fig_gap, key="study_gap", config={"displaylogo": False})
-rho = [(r["ratio"], r["size_gap_spearman"].get(measure)) for r in rows]
-defined = [f"{ratio_label(r)}: {v:+.2f}" for r, v in rho if v is not None]
+rho = [(r["ratio"], min(r["train_count"]), max(r["train_count"]), r["size_gap_spearman"].get(measure))
+       for r in rows]
+defined = [f"{ratio_label(r)} (class sizes {lo}–{hi}): {v:+.2f}" for r, lo, hi, v in rho if v is not None]
 st.caption(f"{labels.GAP_NAMES[measure].capitalize()}: {labels.GAP_LABELS[measure]}. Each point is one class "
            "(mean over seeds); pale bars: the class's null band (5–95 % of train/test reshuffles, mean over seeds); "
            "dashed: no gap. Spearman correlation of class size and gap, mean over seeds: "
            + ("; ".join(defined) if defined else "undefined") + " (negative: the smaller the class, the wider the gap"
-           + ("; undefined where every class has the same size" if len(defined) < len(rho) else "") + ").")
+           + ("; undefined where every class has the same size" if len(defined) < len(rho) else "")
+           + "; over a narrow range of sizes it says little).")
 
 # ------------------------------------------------------------------------------------------ (b) delta
 st.subheader("Δ vs cRT of every method, against ρ")
@@ -186,8 +191,9 @@ for r in rec.runs:
     except EOSError:
         status = "deleted"
     m = cache.methods_summary(r["run_id"])
+    p1 = cache.phase1_summary(r["run_id"]).get("metrics") or {}
     run_rows.append({"run": names[r["run_id"]], "ρ": r["ratio"], "seed": r["seed"], "status": status,
-                     "phase-1 head balanced acc": (m.get("none") or {}).get("balanced_accuracy"),
+                     "phase-1 head balanced acc": p1.get("balanced_accuracy"),
                      "cRT balanced acc": (m.get(labels.CONTROL_METHOD) or {}).get("balanced_accuracy")})
 st.dataframe(pd.DataFrame(run_rows), hide_index=True, key="study_runs")
 pick = st.selectbox("Open a run on the other pages", list(names), index=None, key="study_open_run",

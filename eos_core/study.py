@@ -29,8 +29,8 @@ from .events import Event, Progress, emit
 from .names import GAP_MEASURES
 from .store import RUN_ID_RE, RunStore, new_run_id
 
-__all__ = ["DamagedStudy", "StudyConfig", "StudyRecord", "StudyResult", "StudyRunStarted", "list_studies",
-           "load_study", "run_study", "save_study", "summarize"]
+__all__ = ["DamagedStudy", "StudyConfig", "StudyRecord", "StudyResult", "StudyRunStarted", "current_status",
+           "list_studies", "load_study", "run_study", "save_study", "summarize"]
 
 STUDIES = "studies"   # the folder of study records inside the runs folder
 MAX_GRID = 60         # runs in one study: a typo like --ratios 1,10,100 --seeds 0-99 is refused, not queued
@@ -192,6 +192,19 @@ def list_studies(store: RunStore, *, damaged: list[str] | None = None) -> list[S
             if damaged is not None:
                 damaged.append(p.stem)
     return sorted(out, key=lambda r: (r.created, r.study_id), reverse=True)
+
+
+def current_status(store: RunStore, record: StudyRecord) -> str:
+    """The record's status, or ``"interrupted"`` when it says running but its newest run's process
+    stopped (the store reports a run whose heartbeat ended ``interrupted``): a study's own record
+    is written by its process, which cannot write after it died."""
+    if record.status != "running" or not record.runs:
+        return record.status
+    try:
+        newest = store.get_run(record.runs[-1]["run_id"]).status
+    except EOSError:
+        return record.status
+    return "interrupted" if newest == "interrupted" else record.status
 
 
 # --------------------------------------------------------------------------- the summary

@@ -62,11 +62,22 @@ def test_page_shows_the_stored_study(study):
     # the sentence's Spearman numbers are the stored ones
     rho = rows[1]["size_gap_spearman"]["nn_ratio"]
     caption = next(c.value for c in at.caption if "Spearman" in c.value)
-    assert f"ρ=10: {rho:+.2f}" in caption and "undefined where every class has the same size" in caption
+    sizes = f"{min(rows[1]['train_count'])}–{max(rows[1]['train_count'])}"
+    assert f"ρ=10 (class sizes {sizes}): {rho:+.2f}" in caption
+    assert "undefined where every class has the same size" in caption  # ρ=1 with a 30-image cap
+    ticks = specs["study_gap"]["layout"]["xaxis"]["tickvals"]
+    assert min(ticks) <= min(rows[1]["train_count"]) * 1.5 and max(ticks) >= 30 / 1.5
     # the runs are named by what differs, never by id
     runs = at.dataframe[1].value
     assert list(runs["run"]) == ["ρ=1 · seed 0", "ρ=1 · seed 1", "ρ=10 · seed 0", "ρ=10 · seed 1"]
     assert not any(r["run_id"] in " ".join(c.value for c in at.caption) for r in rec.runs)
+    from eos_core.results import load_method_summary, load_phase1_summary
+
+    store = RunStore(study[1])
+    assert list(runs["phase-1 head balanced acc"]) == [
+        load_phase1_summary(store, r["run_id"])["metrics"]["balanced_accuracy"] for r in rec.runs]
+    assert list(runs["cRT balanced acc"]) == [
+        load_method_summary(store, r["run_id"])["crt"]["balanced_accuracy"] for r in rec.runs]
 
 
 def test_a_damaged_study_record_is_one_warning_and_the_others_open(study):
@@ -100,3 +111,10 @@ def test_compare_runs_table_names_runs_by_what_differs(study):
     for col, r in zip(table.columns, rec.runs, strict=True):
         stored = load_method_summary(store, r["run_id"])["eos"]["balanced_accuracy"]
         assert math.isclose(table.loc["EOS", col], round(stored, 4))
+
+
+def test_gap_axis_ticks_are_1_2_5_over_the_class_sizes():
+    from ui.figures.study import log_ticks
+
+    assert log_ticks(2, 180) == [2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0]
+    assert log_ticks(122, 124) == [100.0, 122.0, 124.0]  # ρ=1 on digits: the ends of a narrow range too

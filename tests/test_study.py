@@ -15,6 +15,7 @@ from eos_core.study import (
     DamagedStudy,
     StudyConfig,
     StudyRecord,
+    current_status,
     list_studies,
     load_study,
     run_study,
@@ -190,3 +191,18 @@ def test_a_cancelled_study_keeps_its_finished_runs(tmp_path):
     assert rec.status == "cancelled"
     assert [store.get_run(r["run_id"]).status for r in rec.runs] == ["finished", "cancelled"]
     assert [s["ratio"] for s in rec.summary["ratios"]] == [1.0]
+
+
+def test_a_running_study_whose_newest_run_was_interrupted_reads_interrupted(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    done, last = store.create_run(cfg(1, 0)), store.create_run(cfg(10, 0))
+    store.finish_run(done)
+    rec = StudyRecord("20260101-000000-aaaaaa", 1.0, StudyConfig(ratios=[1, 10]),
+                      runs=[{"ratio": 1.0, "seed": 0, "run_id": done}, {"ratio": 10.0, "seed": 0, "run_id": last}])
+    assert current_status(store, rec) == "running"  # its run is alive (this process beats for it)
+    store.fail_run(last, "stopped")
+    assert current_status(store, rec) == "running"  # failed, not interrupted: the study writes its own end
+    store._set(last, status="interrupted")  # what the store reports once a dead process's lease ran out
+    assert current_status(store, rec) == "interrupted"
+    rec.status = "finished"
+    assert current_status(store, rec) == "finished"

@@ -33,6 +33,13 @@ def load_study(study_id: str) -> Any:
     return engine_load(cache.get_store(), study_id)
 
 
+def study_status(rec: Any) -> str:
+    """The study's status as it is now (``eos_core.study.current_status``: "interrupted" after a crash)."""
+    from eos_core.study import current_status
+
+    return current_status(cache.get_store(), rec)
+
+
 def study_label(rec: Any) -> str:
     """One line naming a study by what it is: dataset, ratios, seeds, epochs, status, date."""
     base = rec.config.base
@@ -40,7 +47,7 @@ def study_label(rec: Any) -> str:
     n = len(rec.config.seeds)
     when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
     return (f"{DATASET_NAMES.get(base.data.dataset, base.data.dataset)} · ρ {ratios} · {n} seed{'s' if n > 1 else ''}"
-            f" · {base.train.epochs} epochs · {rec.status} · {when}")
+            f" · {base.train.epochs} epochs · {study_status(rec)} · {when}")
 
 
 def study_run_labels(rec: Any) -> dict[str, str]:

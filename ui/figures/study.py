@@ -87,11 +87,23 @@ def gap_by_size(summary: Mapping[str, Any], measure: str, *, bands: bool = True,
                                       "%{x:.0f} training images<br>gap %{y:.3f}<extra></extra>")
     fig.add_hline(y=GAP_NO_EFFECT[measure], line=dict(color="#333", dash="dash", width=1.2),
                   annotation_text="no gap", annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(type="log", title="training images in the class (log scale)"),
+    sizes = [n for row in rows for n in row["train_count"] if n > 0]
+    ticks = log_ticks(min(sizes), max(sizes)) if sizes else []
+    fig.update_layout(xaxis=dict(type="log", title="training images in the class (log scale)", tickvals=ticks,
+                                 ticktext=[f"{t:g}" for t in ticks]),
                       yaxis=dict(title=f"{GAP_NAMES[measure]} (mean over seeds)"))
     fig = apply_layout(fig, title=title, height=460)
     fig.update_layout(legend=dict(title="imbalance ratio"))
     return fig
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks covering ``[lo, hi]`` (plotly's own log ticks label 2…9 of every decade alike)."""
+    out, decade = [], 10.0 ** math.floor(math.log10(max(lo, 1e-9)))
+    while decade <= hi * 10:
+        out += [decade * m for m in (1, 2, 5) if lo / 1.5 <= decade * m <= hi * 1.5]
+        decade *= 10
+    return out if len(out) >= 2 else sorted({*out, float(lo), float(hi)})  # a narrow range: its ends too
 
 
 def delta_methods(summary: Mapping[str, Any]) -> list[str]:
