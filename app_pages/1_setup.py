@@ -17,7 +17,15 @@ from ui.figures import heads
 from ui.figures import training as training_figs
 from ui.figures.gap import gap_over_epochs
 from ui.results import gap_column, per_class_results
-from ui.setup_form import describe, overall_fraction, restore_form
+from ui.setup_form import (
+    AUGMENT_CHOICES,
+    PRESET_KEY,
+    apply_preset,
+    augment_label,
+    describe,
+    overall_fraction,
+    restore_form,
+)
 
 st.title("Setup & train")
 widgets.explain("""
@@ -51,6 +59,15 @@ restore_form(job)  # a reload while a job runs: the form shows that job's config
 # ------------------------------------------------------------------------------------------ form
 left, right = st.columns([1, 1.4], gap="large")
 with left:
+    from eos_core.presets import PRESETS, what_you_should_see
+
+    preset = st.selectbox("Preset", list(PRESETS), index=None, key=PRESET_KEY, on_change=apply_preset,
+                          placeholder="choose a preset to fill the form…",
+                          format_func=lambda n: f"{n} — {PRESETS[n].title}",
+                          help="A preset sets every field below; change any of them afterwards to override it.")
+    if preset:
+        st.caption(f"**{PRESETS[preset].title}.** {PRESETS[preset].summary}")
+        st.info(f"**What you should see.** {what_you_should_see(preset)}")
     st.subheader("Data")
     dataset = st.selectbox("Dataset", labels.DATASETS, format_func=labels.DATASET_LABELS.get, key="setup_dataset",
                            persist_state="session",
@@ -123,17 +140,23 @@ with left:
     model = c1.selectbox("Model", list(labels.MODELS), key="setup_model", persist_state="session",
                          index=list(labels.MODELS).index(DEFAULT.train.model),
                          format_func=lambda m: labels.MODEL_LABELS.get(m, m),
-                         help="auto: a small CNN for small images, ResNet-32 for 32×32 colour images.")
+                         help="auto: on a GPU, ResNet-32 for colour images of 32 px or more; on a CPU always the "
+                              "small CNN (ResNet-32 takes minutes per epoch on a CPU).")
     loss = c2.selectbox("Loss", list(labels.LOSSES), key="setup_loss", persist_state="session",
                         index=list(labels.LOSSES).index(DEFAULT.train.loss),
                         format_func=lambda m: labels.LOSS_LABELS.get(m, m))
-    epochs = c1.number_input("Epochs", min_value=1, max_value=1000, value=DEFAULT.train.epochs, key="setup_epochs",
+    # No min/max on these two: the engine's validate() judges the value (Train stays off on a bad one).
+    epochs = c1.number_input("Epochs", value=DEFAULT.train.epochs, step=1, key="setup_epochs",
                              persist_state="session",
                              help=f"The engine's default ({DEFAULT.train.epochs}) lets phase 1 fit (memorise) its "
                                   "training set, every class included, as the paper's does; fewer epochs leave the "
                                   "smallest classes unfitted.")
-    seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=DEFAULT.seed, key="setup_seed",
+    seed = c2.number_input("Seed", value=DEFAULT.seed, step=1, key="setup_seed",
                            persist_state="session", help="Same config, other seeds → error bars on Head accuracy.")
+    augment = c1.selectbox("Augmentation (shift / flip)", list(AUGMENT_CHOICES), key="setup_augment",
+                           persist_state="session", index=0, format_func=lambda c: augment_label(c, dataset),
+                           help="Random shifts (and flips where they keep the class) of each phase-1 batch. "
+                                "Off lets phase 1 memorise its training set sooner, as the paper's does.")
     methods = st.multiselect("Methods (phases 2–3)", list(labels.METHODS),
                              default=[m for m in DEFAULT.methods if m in labels.METHODS], key="setup_methods",
                              persist_state="session", format_func=labels.method_name,
@@ -184,7 +207,8 @@ def build_config() -> RunConfig:
         data=DataConfig(dataset=dataset, ratio=float(ratio), profile=profile,
                         max_per_class=int(cap) if cap_on else None, folder=folder, seed=int(seed),
                         display_name=folder_name),
-        train=TrainConfig(model=model, loss=loss, epochs=int(epochs), seed=int(seed)),
+        train=TrainConfig(model=model, loss=loss, epochs=int(epochs), seed=int(seed),
+                          augment=AUGMENT_CHOICES[augment]),
         head=HeadConfig(seed=int(seed)),
         methods=list(methods), k_neighbors=int(k),
     )
@@ -193,9 +217,23 @@ def build_config() -> RunConfig:
 
 
 st.divider()
+try:  # the engine's own rule judges the form: an out-of-range value disables Train and says why
+    form_cfg, form_error = build_config(), None
+except EOSError as err:
+    form_cfg, form_error = None, err
+if form_error is not None:
+    widgets.show_error(form_error)
+elif counts_info is not None and not running:
+    try:
+        est = cache.phase1_estimate(form_cfg.train.to_dict(), int(sum(counts_info["train"])), info["channels"],
+                                    info["image_size"], len(counts_info["classes"]))
+        (st.warning if est.warn else st.caption)(est.sentence())
+    except EOSError as err:
+        widgets.show_error(err)
 b1, b2, b3 = st.columns([1, 1, 4])
 start = b1.button("Train", type="primary", key="train_button", icon="▶️",
-                  disabled=running or (dataset == "folder" and folder is None) or counts_info is None,
+                  disabled=running or (dataset == "folder" and folder is None) or counts_info is None
+                  or form_error is not None,
                   help="Runs phase 1 and then phases 2–3 for the chosen oversamplers in the background.")
 if start:
     try:
@@ -214,6 +252,12 @@ if running and in_control and b2.button("Cancel", key="cancel_button", icon="⏹
 elif running and not in_control:
     b3.caption("This job was started from another browser: you can follow it here; only that browser can "
                "cancel it.")
+for other in [j for j in jobs.visible_jobs() if job is None or j.id != job.id]:  # e.g. queued seeds
+    o1, o2 = st.columns([5, 1])
+    o1.caption(f"Also {other.status} on this server: {other.label}.")
+    if o2.button("Cancel", key=f"cancel_{other.id}", icon="⏹️"):
+        jobs.cancel_job(other)
+        st.toast(f"Cancelling {other.label}…")
 
 
 @st.fragment(run_every=1.0 if running else None)

@@ -17,7 +17,8 @@ from .errors import ConfigError
 from .names import LOSSES, METHODS, MODELS, PROFILES
 
 # Re-exported: the CLI, the app and older code import these ids from here.
-__all__ = ["LOSSES", "METHODS", "MODELS", "PROFILES", "DataConfig", "HeadConfig", "RunConfig", "TrainConfig"]
+__all__ = ["LOSSES", "METHODS", "MODELS", "PROFILES", "SEED_MAX", "DataConfig", "HeadConfig", "RunConfig",
+           "TrainConfig", "check_seed"]
 
 T = TypeVar("T")
 
@@ -59,7 +60,19 @@ def _check_number(label: str, value: Any, lo: float, hi: float, *, integer: bool
             or (lo_open and value == lo) or (hi_open and value == hi):
         kind = "an integer" if integer else "a number"
         left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
-        raise ConfigError(f"{label} must be {kind} in {left}{lo:g}, {hi:g}{right}, got {value!r}.")
+        # Integer bounds in full: ":g" would print the seed limit as 4.29497e+09.
+        lo_s, hi_s = (f"{int(lo)}", f"{int(hi)}") if integer else (f"{lo:g}", f"{hi:g}")
+        raise ConfigError(f"{label} must be {kind} in {left}{lo_s}, {hi_s}{right}, got {value!r}.")
+
+
+def check_seed(seed: Any, label: str = "The seed") -> int:
+    """``seed`` as an int, or :class:`ConfigError` unless it is an integer in [0, SEED_MAX].
+
+    Strings and floats are refused rather than converted: ``int("7")`` or ``int(7.9)`` would
+    silently run a seed the user did not ask for.
+    """
+    _check_number(label, seed, 0, SEED_MAX, integer=True)
+    return int(seed)
 
 
 def _check_choice(label: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -270,7 +283,7 @@ class RunConfig:
         and shuffling, identical for every method of the run) all become ``seed``. The CLI and the
         app build every config through this.
         """
-        s = int(seed)
+        s = check_seed(seed)
         return dataclasses.replace(self, data=dataclasses.replace(self.data, seed=s),
                                    train=dataclasses.replace(self.train, seed=s),
                                    head=dataclasses.replace(self.head, seed=s), methods=list(self.methods))

@@ -10,6 +10,7 @@ dataset, the folder and the files expected, in one sentence. A user's image fold
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import threading
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DatasetUnavailable
+from .errors import ConfigError, DatasetUnavailable
 from .imagefiles import IMAGE_EXTENSIONS
 from .names import DATASET_NAMES
 
@@ -139,6 +140,23 @@ def default_data_dir() -> Path:
     return Path.home() / ".cache" / "eos-explorer" / "data"
 
 
+# Folder images are resized to this range: 8 px is the smallest bundled set (digits); 512 px keeps
+# a decoded float32 set of a few thousand images within a laptop's memory.
+IMAGE_SIZE_RANGE = (8, 512)
+
+
+def _check_load_args(name, data_dir, folder, image_size) -> None:
+    """One ConfigError sentence for an argument of the wrong type, before any file is touched."""
+    if not isinstance(name, str):
+        raise ConfigError(f"The dataset must be a name, one of {', '.join(DATASETS)}; got {name!r}.")
+    for label, path in (("data_dir", data_dir), ("folder", folder)):
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"{label} must be a path (a string), got {type(path).__name__}.")
+    lo, hi = IMAGE_SIZE_RANGE
+    if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or not lo <= image_size <= hi:
+        raise ConfigError(f"image_size must be an integer number of pixels in [{lo}, {hi}], got {image_size!r}.")
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
                  folder: str | os.PathLike | None = None, image_size: int = 32,
                  progress: Callable[[int, int], None] | None = None,
@@ -153,11 +171,20 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
     folder : path, optional
         For ``name="folder"``: an image folder with one sub-folder per class, or with ``train/``
         and ``test/`` sub-folders that each hold one sub-folder per class (used as given).
-    image_size : int
+    image_size : int in [8, 512]
         For ``name="folder"``: images are resized to ``image_size x image_size``.
     progress, cancel : optional
         For ``name="folder"``: ``progress(done, total)`` while decoding, and a cancel event.
+
+    Raises
+    ------
+    ConfigError
+        An argument of the wrong type (``name=None``, a number as ``folder``) or ``image_size``
+        out of range.
+    DatasetUnavailable
+        An unknown name, or files missing offline.
     """
+    _check_load_args(name, data_dir, folder, image_size)
     key = name.lower().replace("_", "-")
     if key == "fashionmnist":
         key = "fashion-mnist"

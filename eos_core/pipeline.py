@@ -76,7 +76,7 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
 
     cfg.validate()
     emit(progress, DataLoading())
-    data = load_dataset(cfg.data.dataset, data_dir, folder=cfg.data.folder)
+    data = load_dataset(cfg.data.dataset, data_dir, folder=cfg.data.folder, cancel=cancel)
     idx = make_imbalanced(data.y_train, cfg.data.ratio, cfg.data.profile, max_per_class=cfg.data.max_per_class,
                           class_order=cfg.data.class_order, num_classes=data.num_classes, seed=cfg.data.seed)
     run_id = store.create_run(cfg.to_dict(), kind="pipeline") if store is not None else None
@@ -95,7 +95,7 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     from .embeddings import compute_embeddings
     from .gap import generalization_gap, snapshot_subsample
     from .metrics import classification_report_dict, finite_or_none, per_class_recall
-    from .models import build_model
+    from .models import build_model, resolve_model
     from .train import train_model
 
     c = data.num_classes
@@ -104,9 +104,11 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     device = choose_device(cfg.train.device)
     mean, std = _channel_stats(x_tr)
     info = {"in_channels": data.channels, "image_size": data.image_size, "num_classes": c,
-            "mean": mean, "std": std, "model": cfg.train.model}
+            "mean": mean, "std": std,
+            "model": resolve_model(cfg.train.model, device=device, in_channels=data.channels,
+                                   image_size=data.image_size)}  # the model built, "auto" resolved
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.train.model, in_channels=data.channels, num_classes=c, image_size=data.image_size,
+    model = build_model(info["model"], in_channels=data.channels, num_classes=c, image_size=data.image_size,
                         mean=mean, std=std)
     snap = None
     if cfg.train.gap_snapshots:
@@ -127,8 +129,8 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     phase1_s = time.perf_counter() - t0
     emit(progress, Embedding())
     t0 = time.perf_counter()
-    tr_emb, tr_logits = compute_embeddings(model, x_tr, device=device)
-    te_emb, te_logits = compute_embeddings(model, data.x_test, device=device)
+    tr_emb, tr_logits = compute_embeddings(model, x_tr, device=device, cancel=cancel)
+    te_emb, te_logits = compute_embeddings(model, data.x_test, device=device, cancel=cancel)
     embed_s = time.perf_counter() - t0
     emb = Embeddings(tr_emb, tr_logits, y_tr.astype(np.int64), te_emb, te_logits, data.y_test.astype(np.int64))
     test_pred = te_logits.argmax(1)

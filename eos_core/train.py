@@ -49,10 +49,10 @@ def lr_at(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
 
 def _gap_snapshot(model: torch.nn.Module, x_snap: torch.Tensor, y_snap: np.ndarray, test_emb: torch.Tensor,
                   test_logits: torch.Tensor, y_test: np.ndarray, test_snap: np.ndarray,
-                  num_classes: int) -> dict[str, list[float | None]]:
+                  num_classes: int, cancel: threading.Event | None = None) -> dict[str, list[float | None]]:
     from .gap import generalization_gap
 
-    tr_emb, tr_logits = embed_batches(model, x_snap)
+    tr_emb, tr_logits = embed_batches(model, x_snap, cancel=cancel)
     rep = generalization_gap(
         tr_emb.cpu().numpy(), y_snap, test_emb[test_snap].cpu().numpy(), y_test[test_snap],
         num_classes=num_classes, train_pred=tr_logits.argmax(1).cpu().numpy(),
@@ -78,11 +78,11 @@ def _step_module(model: torch.nn.Module, device: torch.device, ctx: DistContext 
 
 
 def _evaluate(model: torch.nn.Module, xte: torch.Tensor, bf16: bool,
-              ctx: DistContext | None) -> tuple[torch.Tensor, torch.Tensor]:
+              ctx: DistContext | None, cancel: threading.Event | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Test embeddings and logits for the per-epoch figures (bf16 when training is; one share per rank)."""
     def run(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(device_type=xte.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return embed_batches(model, rows)
+            return embed_batches(model, rows, cancel=cancel)
 
     return gather_rows(run, xte, ctx)
 
@@ -128,7 +128,8 @@ def train_model(
         Called once per epoch with an :class:`eos_core.events.EpochDone` holding the epoch's
         :class:`EpochStats`.
     cancel : threading.Event, optional
-        Checked between batches; when set, :class:`Cancelled` is raised.
+        Checked before every training batch and every evaluation batch of an epoch; when set,
+        :class:`Cancelled` is raised.
     snapshot_idx : (train_rows, test_rows), optional
         Fixed subsamples on which a per-epoch gap snapshot is computed (``EpochStats.gap``).
     accel : Accel, optional
@@ -219,12 +220,12 @@ def train_model(
             raise TrainingDiverged(
                 f"The loss became nan or infinite during epoch {epoch + 1}; try a lower learning rate or another loss.")
         model.eval()
-        test_emb, test_logits = _evaluate(model, xte, accel.bf16, ctx)
+        test_emb, test_logits = _evaluate(model, xte, accel.bf16, ctx, cancel)
         test_pred = test_logits.argmax(1).cpu().numpy()
         gap = None
         if snapshot_idx is not None and x_snap is not None:
             gap = _gap_snapshot(model, x_snap, y_snap, test_emb, test_logits, np.asarray(y_test),
-                                snapshot_idx[1], num_classes)
+                                snapshot_idx[1], num_classes, cancel)
         stats = EpochStats(
             epoch=epoch + 1, epochs=cfg.epochs, loss=float(loss_sum.item() / n), train_acc=float(correct.item() / n),
             test_bacc=float(balanced_accuracy_score(np.asarray(y_test), test_pred)),

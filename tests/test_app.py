@@ -68,8 +68,10 @@ def trained(tmp_path_factory):
         import ui.state
 
         with pytest.MonkeyPatch.context() as other_browser:
-            # AppTest gives every session one id and no cookies: stand in for another browser.
+            # AppTest gives every session one id and no cookies: stand in for another browser, on a
+            # server shared on a network (on localhost-only every browser may cancel: test_app_jobs).
             other_browser.setattr(ui.state, "browser_key", lambda: "browser:someone-else")
+            other_browser.setattr(ui.state, "local_server", lambda: False)
             other = app(job=job_id)
         ok(other)
         assert other.select_slider(key="setup_ratio").value == 20
@@ -121,15 +123,26 @@ def test_reload_reattaches_and_sessions_are_isolated(trained) -> None:
 
 
 def test_a_job_lost_in_a_restart_is_named_with_what_it_kept(trained) -> None:
-    # A job id the server does not know (it restarted): the banner names the run and what it kept.
-    lost = app(job="0123456789abcdef", run=trained["run"])
-    ok(lost)
-    text = " ".join(i.value for i in lost.info)
-    assert "0123456789abcdef" in text and trained["run"] in text
-    assert "phase 1 is complete" in text and "re-trained heads kept for none, crt, smote, eos" in text
-    assert "job" not in lost.query_params
-    early = app(job="fedcba9876543210")  # died before creating a run
-    assert any("nothing was kept" in w.value for w in early.warning)
+    # The server restarted (jobs live in memory): its job id is unknown, but its run recorded it
+    # (job.json): the banner names the run and what it kept, with or without the run in the URL.
+    job_id = trained["job"]
+    registry().forget(job_id)  # finished: the registry drops it as a restart would
+    for query in ({"job": job_id, "run": trained["run"]}, {"job": job_id}):
+        lost = app(**query)
+        ok(lost)
+        text = " ".join(i.value for i in lost.info)
+        assert f"The job {job_id} is no longer on this server (it restarted since)." in text, query
+        assert trained["run"] in text
+        assert "phase 1 is complete" in text and "re-trained heads kept for none, crt, smote, eos" in text
+        assert "job" not in lost.query_params
+    # An id no run records never existed here: said so, not "stopped when the server restarted".
+    for query in ({"job": "0123456789abcdef", "run": trained["run"]}, {"job": "fedcba9876543210"}):
+        never = app(**query)
+        ok(never)
+        assert [w.value for w in never.warning] == [
+            f"No job {query['job']} exists on this server, and no run in the store was made by it. "
+            "Start one with **Train** on *Setup & train*."], query
+        assert not never.info
 
 
 def test_page2_gap_bars_equal_gap_json(trained) -> None:

@@ -5,9 +5,17 @@ One process-wide :class:`JobManager` (:func:`registry`) runs long work on two th
 browser session; the rest wait as ``queued``) and *light* jobs (maps) on their own small pool.
 
 Every job has a ``cancel`` event (passed to the engine's ``cancel=``) and a ``done`` event set when
-it ends whatever the outcome, so a page or a test awaits it instead of polling. A job records the
-:func:`ui.state.browser_key` of the browser that started it: only that browser controls it
-(cancel); any session that knows its id (a shared ``job=`` URL) follows it read-only.
+it ends whatever the outcome, so a page or a test awaits it instead of polling.
+
+Who sees and cancels a job. On a server that listens on localhost only (:func:`ui.state.local_server`,
+the app's default: one person, one machine) every browser sees the running training jobs on *Setup &
+train* and can cancel them — a closed and reopened browser re-attaches without a link. On a server
+shared on a network a job records the :func:`ui.state.browser_key` of the browser that started it:
+only that browser controls it (cancel); any session that knows its id (a shared ``job=`` URL)
+follows it read-only.
+
+Stopping the server (SIGTERM, Ctrl-C) cancels every job (:mod:`ui.shutdown`); the workers are
+daemon threads (:mod:`ui.worker_pool`) so the process does not wait for a step that cannot stop.
 """
 
 from __future__ import annotations
@@ -18,13 +26,16 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from eos_core.errors import Cancelled, EOSError
 from ui import state
+from ui.shutdown import stop_jobs_at_exit
+from ui.worker_pool import WorkerPool
 
 CANCELLED_TEXT = "Cancelled — nothing from this job was lost; finished runs stay in the store."
+TRAINING_KINDS = ("train", "seeds")  # the jobs a page follows (maps are light jobs of their own)
 
 
 @dataclass
@@ -38,6 +49,7 @@ class Job:
     owner: str | None = None  # ui.state.browser_key() of the starting browser
     config: dict | None = None  # the RunConfig dict a training job runs (restores the form)
     status: str = "queued"  # queued | running | finished | failed | cancelled
+    stop_reason: str | None = None  # why it was cancelled, for the run store (None: by the user)
     progress: list[dict] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -93,13 +105,13 @@ class Job:
 
 
 class JobManager:
-    """Process-wide registry of jobs on two thread pools (heavy and light)."""
+    """Process-wide registry of jobs on two pools of daemon threads (heavy and light)."""
 
     def __init__(self, max_concurrent: int = 1, max_light: int = 2) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._heavy = ThreadPoolExecutor(max(1, max_concurrent), thread_name_prefix="eos-job")
-        self._light = ThreadPoolExecutor(max(1, max_light), thread_name_prefix="eos-light")
+        self._heavy = WorkerPool(max_concurrent, "eos-job")
+        self._light = WorkerPool(max_light, "eos-light")
 
     def get(self, job_id: str | None) -> Job | None:
         if not job_id:
@@ -112,6 +124,12 @@ class JobManager:
         with self._lock:
             found = [j for j in self._jobs.values() if j.key == key]
         return max(found, key=lambda j: j.created) if found else None
+
+    def active(self, kinds: tuple[str, ...] | None = None) -> list[Job]:
+        """Running then queued jobs (of ``kinds``), newest first within each."""
+        with self._lock:
+            found = [j for j in self._jobs.values() if j.active and (kinds is None or j.kind in kinds)]
+        return sorted(found, key=lambda j: (j.status == "running", j.created), reverse=True)
 
     def forget(self, job_id: str) -> None:
         """Drop a finished job from the registry (e.g. to retry a failed map)."""
@@ -132,11 +150,30 @@ class JobManager:
         job.future = (self._heavy if heavy else self._light).submit(self._run, job, fn)
         return job
 
-    def cancel(self, job: Job) -> None:
-        """Ask a job to stop: a queued job never starts, a running one stops at its next check."""
+    def cancel(self, job: Job, reason: str | None = None) -> None:
+        """Ask a job to stop: a queued job never starts, a running one stops at its next check.
+        ``reason`` (default: the user) is what a training job records in the run store."""
+        if reason is not None and job.stop_reason is None:
+            job.stop_reason = reason
         job.cancel.set()
         if job.future is not None and job.future.cancel():  # still queued: it will never run
             job.end("cancelled", CANCELLED_TEXT)
+
+    def shutdown(self, message: str, timeout: float) -> list[Job]:
+        """Cancel every job and wait up to ``timeout`` seconds in all for them to end.
+
+        Returns
+        -------
+        list of Job
+            The jobs still running at the deadline.
+        """
+        jobs = self.active()
+        for j in jobs:
+            self.cancel(j, message)
+        deadline = time.monotonic() + timeout
+        for j in jobs:
+            j.wait(max(0.0, deadline - time.monotonic()))
+        return [j for j in jobs if not j.done.is_set()]
 
     @staticmethod
     def _run(job: Job, fn: Callable[[Job], dict | None]) -> None:
@@ -180,21 +217,38 @@ def registry() -> JobManager:
     with _REGISTRY_LOCK:
         if _REGISTRY is None:
             _REGISTRY = JobManager(int(os.environ.get("EOS_MAX_JOBS", "1")))
+            stop_jobs_at_exit(_REGISTRY)  # the server stops: its jobs are cancelled, not waited for
         return _REGISTRY
 
 
+def visible_jobs() -> list[Job]:
+    """The running and queued training jobs this session sees and may cancel (running first): every
+    one on a localhost-only server, else those this browser started."""
+    local, me = state.local_server(), state.browser_key()
+    return [j for j in registry().active(TRAINING_KINDS) if local or (j.owner is not None and j.owner == me)]
+
+
 def current_job() -> Job | None:
-    """The newest job this browser session follows (re-attached after a reload via the URL)."""
-    for jid in reversed(state.session_job_ids()):
-        j = registry().get(jid)
-        if j is not None:
+    """The job this browser session shows: the newest active job it follows (re-attached after a
+    reload via the URL), else the first active job it may see (:func:`visible_jobs`, then followed:
+    a reopened browser re-attaches without a link), else the newest job it follows."""
+    followed = [j for j in map(registry().get, reversed(state.session_job_ids())) if j is not None]
+    for j in followed:
+        if j.active:
             return j
-    return None
+    seen = visible_jobs()
+    if seen:
+        state.follow_job(seen[0].id)
+        return seen[0]
+    return followed[0] if followed else None
 
 
 def can_control(job: Job | None) -> bool:
-    """Whether this session may cancel ``job``: only the browser that started it (issue 10)."""
-    return job is not None and job.owner is not None and job.owner == state.browser_key()
+    """Whether this session may cancel ``job``: any browser on a localhost-only server, else only
+    the browser that started it (issue 10: a job id travels in URLs)."""
+    if job is None:
+        return False
+    return state.local_server() or (job.owner is not None and job.owner == state.browser_key())
 
 
 def submit_followed(kind: str, label: str, fn: Callable[[Job], dict | None], **kwargs) -> Job:

@@ -4,13 +4,15 @@
   stays chosen on the others and survives a reload.
 * ``st.session_state[JOBS_KEY]`` (the job ids this browser session follows) mirrored in
   ``st.query_params["job"]``, so a reload re-attaches to the job. Following a job is not
-  controlling it: :func:`browser_key` says who may cancel (see :mod:`ui.jobs`).
+  controlling it: on a localhost-only server (:func:`local_server`) every browser may cancel,
+  else :func:`browser_key` says who may (see :mod:`ui.jobs`).
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
+import ipaddress
 import re
 
 import streamlit as st
@@ -84,6 +86,30 @@ def follow_job(job_id: str) -> None:
 def unfollow_jobs() -> None:
     st.session_state[JOBS_KEY] = []
     write_query_params()
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a ``server.address`` value listens on this machine only: ``localhost`` or a loopback
+    IP. Unset or empty (every interface), a host name or a Unix socket: False (may be shared)."""
+    if not isinstance(address, str) or not address.strip():
+        return False
+    a = address.strip().strip("[]")
+    if a.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(a).is_loopback
+    except ValueError:
+        return False
+
+
+def local_server() -> bool:
+    """Whether this server listens on localhost only (Streamlit's ``server.address``; the app's
+    ``.streamlit/config.toml`` sets ``localhost``): one person on one machine, so every browser
+    there is that person's and may cancel any job."""
+    try:
+        return is_loopback(st.get_option("server.address"))
+    except Exception:  # noqa: BLE001 — no config (bare import): not known to be local
+        return False
 
 
 def xsrf_token(cookie: str | None) -> bytes | None:

@@ -4,7 +4,9 @@ The app runs exactly what the CLI's ``run`` command runs — :func:`train_runs` 
 ``run_pipeline`` once per seed with the job's ``progress`` and ``cancel`` — so a run trained here
 and one trained from the CLI with the same config hold the same numbers. The app adds only the
 map is computed by ``run_pipeline`` itself. Progress is the engine's typed events
-(:mod:`eos_core.events`), kept in the job's log as their ``to_dict()`` form.
+(:mod:`eos_core.events`), kept in the job's log as their ``to_dict()`` form; each run records the
+job that made it (:mod:`eos_core.job_tags`), so a ``job=`` link outliving a server restart is told
+from one that never existed.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def train_runs(cfg_dict: dict, seeds: list[int] | None, *, store: Any, data_dir:
         Receives every engine event (:mod:`eos_core.events`) as its ``to_dict()``, plus
         ``SeedStarted`` before each seed and ``RunDone`` after each run's phase 3.
     cancel : threading.Event, optional
-        Checked by the engine between epochs and methods, and here between seeds.
+        Checked by the engine per training and embedding batch, per method and head epoch, and
+        here between seeds.
     with_map : bool
         Let ``run_pipeline`` compute and save each run's UMAP map (page 2 then opens without a job).
 
@@ -74,31 +77,54 @@ def _label(cfg_dict: dict) -> str:
     return f"{cache.dataset_label(d)} · ρ={cache.fmt_ratio(d.get('ratio'))}"
 
 
-def start_training(cfg_dict: dict, *, meta: dict | None = None) -> Job:
-    """Phases 1–3 for ``cfg_dict`` then the run's UMAP map, in a background job this session
-    follows and this browser controls. ``meta`` (classes, train counts) feeds the live charts."""
+def _job_work(cfg_dict: dict, seeds: list[int] | None) -> Callable[[Job], dict]:
+    """The body of a training job: :func:`train_runs` with the job's log and cancel event; every
+    run it creates is tagged with the job id, and a run cancelled because the server stopped says
+    so in the run store (the engine records a cancel as the user's)."""
     root, ddir = cache.runs_root(), cache.data_dir()
 
     def work(job: Job) -> dict:
-        pin_torch_threads()
-        ids = train_runs(cfg_dict, None, store=cache.plain_store(root), data_dir=ddir, progress=job.push,
-                         cancel=job.cancel)
-        return {"run_id": ids[0], "run_ids": ids}
+        from eos_core.errors import Cancelled, EOSError
+        from eos_core.events import RunCreated
+        from eos_core.job_tags import tag_run
 
+        pin_torch_threads()
+        store = cache.plain_store(root)
+
+        def progress(info: dict) -> None:
+            if info.get("phase") == RunCreated.kind:
+                try:
+                    tag_run(store, info["run_id"], job.id)
+                except EOSError:  # only the message for a stale job= link needs the tag: train on
+                    pass
+            job.push(info)
+
+        try:
+            ids = train_runs(cfg_dict, seeds, store=store, data_dir=ddir, progress=progress, cancel=job.cancel)
+        except Cancelled:
+            if job.stop_reason and job.run_id:
+                try:
+                    if store.get_run(job.run_id).status == "cancelled":
+                        store.cancel_run(job.run_id, message=job.stop_reason)
+                except EOSError:  # the run stays recorded as cancelled, with the engine's words
+                    pass
+            raise
+        return {"run_id": ids[0] if seeds is None else None, "run_ids": ids}
+
+    return work
+
+
+def start_training(cfg_dict: dict, *, meta: dict | None = None) -> Job:
+    """Phases 1–3 for ``cfg_dict`` then the run's UMAP map, in a background job this session
+    follows and this browser controls. ``meta`` (classes, train counts) feeds the live charts."""
+    work = _job_work(cfg_dict, None)
     import_engine()  # torch in the script thread, never first in a worker (see ui.warmup)
     return submit_followed("train", _label(cfg_dict), work, config=cfg_dict, result={"meta": meta or {}})
 
 
 def start_seeds(cfg_dict: dict, seeds: list[int], *, meta: dict | None = None) -> Job:
     """Train the same config for several seeds, one after the other, in one background job."""
-    root, ddir = cache.runs_root(), cache.data_dir()
-
-    def work(job: Job) -> dict:
-        pin_torch_threads()
-        ids = train_runs(cfg_dict, list(seeds), store=cache.plain_store(root), data_dir=ddir, progress=job.push,
-                         cancel=job.cancel)
-        return {"run_ids": ids, "run_id": None}
-
+    work = _job_work(cfg_dict, list(seeds))
     import_engine()
     label = f"{cache.dataset_label(cfg_dict['data'])} · seeds {', '.join(map(str, seeds))}"
     return submit_followed("seeds", label, work, config=cfg_dict, result={"meta": meta or {}})
@@ -112,3 +138,28 @@ def free_seeds(taken: set[int], n: int) -> list[int]:
             seeds.append(s)
         s += 1
     return seeds
+
+
+def start_study(study_cfg: dict) -> Job:
+    """A ratio study (``eos_core.study.run_study``: every (ρ, seed) of the grid through
+    ``run_pipeline``) in one background job this session follows and this browser controls.
+    ``study_cfg`` is a ``StudyConfig`` dict; the job's result holds ``study_id`` and ``run_ids``."""
+    from eos_core.study import StudyConfig
+
+    cfg = StudyConfig.from_dict(study_cfg)
+    cfg.validate()  # a bad grid fails here, in the page, with one sentence
+    root, ddir = cache.runs_root(), cache.data_dir()
+
+    def work(job: Job) -> dict:
+        from eos_core.study import run_study
+
+        pin_torch_threads()
+        res = run_study(cfg, store=cache.plain_store(root), data_dir=ddir, progress=lambda e: job.push(e.to_dict()),
+                        cancel=job.cancel)
+        return {"study_id": res.record.study_id, "run_ids": [r["run_id"] for r in res.record.runs], "run_id": None}
+
+    import_engine()
+    d = study_cfg["base"]["data"]
+    label = (f"{d.get('dataset', '?')} · ratio study ρ " + ", ".join(cache.fmt_ratio(r) for r in cfg.ratios)
+             + f" · {len(cfg.seeds)} seed(s)")
+    return submit_followed("study", label, work, config=None, result={})

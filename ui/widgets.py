@@ -10,7 +10,7 @@ import streamlit as st
 
 from eos_core.errors import EOSError
 from ui import cache, state
-from ui.jobs import current_job
+from ui.jobs import can_control, current_job
 
 SETUP_PAGE = "app_pages/1_setup.py"
 
@@ -78,15 +78,17 @@ def require_phase1(hint: str = "") -> tuple[Any, Any]:
 
 
 def sidebar_status() -> None:
-    """A one-line reminder in the sidebar while this session's job runs (drawn on every page)."""
+    """A one-line reminder in the sidebar while this session's job runs (drawn on every page); it
+    offers Cancel only to a browser that may cancel (:func:`ui.jobs.can_control`)."""
     job = current_job()
     if job is None or not job.active:
         return
     last = job.last("train")
     text = (f"epoch {last['epoch']}/{last['epochs']}" if last and job.last() is last
             else (job.last() or {}).get("phase", job.status))
-    st.sidebar.caption(f"⏳ Training in the background: {job.label} · {text}. "
-                       "Progress and Cancel are on *Setup & train*.")
+    where = ("Progress and Cancel are on *Setup & train*." if can_control(job) else
+             "Progress is on *Setup & train*; only the browser that started it can cancel it.")
+    st.sidebar.caption(f"⏳ Training in the background: {job.label} · {text}. {where}")
 
 
 def lost_job_summary(run_id: str | None) -> tuple[str | None, str]:
@@ -107,13 +109,22 @@ def lost_job_summary(run_id: str | None) -> tuple[str | None, str]:
 
 
 def lost_job_banner() -> None:
-    """After a server restart (jobs live in memory) a URL's ``job=`` names a job that no longer
-    exists: say so, naming the run and what it kept (:func:`ui.state.sync_session` records it)."""
+    """A URL's ``job=`` the server does not know (:func:`ui.state.sync_session` records it): a job
+    of a run in the store (``job.json``) stopped when the server restarted (jobs live in memory):
+    name the run and what it kept; an id no run records never existed here: say so."""
     lost = st.session_state.get(state.LOST_JOB_KEY)
     if not lost:
         return
-    status, text = lost_job_summary(lost.get("run"))
-    if status == "finished":
+    if "made" not in lost:  # once per session: it reads one small file per run
+        from eos_core.job_tags import run_of_job
+
+        lost["made"] = run_of_job(cache.get_store(), lost["job"], hint=lost.get("run"))
+    run = lost["made"]
+    status, text = lost_job_summary(run)
+    if run is None:
+        st.warning(f"No job {lost['job']} exists on this server, and no run in the store was made by it. "
+                   "Start one with **Train** on *Setup & train*.", icon="⚠️")
+    elif status == "finished":
         st.info(f"The job {lost['job']} is no longer on this server (it restarted since). " + text, icon="ℹ️")
     else:
         st.warning(f"The training job {lost['job']} stopped when the server restarted. " + text
@@ -121,3 +132,38 @@ def lost_job_banner() -> None:
     if st.button("Dismiss", key="dismiss_lost_job"):
         st.session_state[state.LOST_JOB_KEY] = None
         st.rerun()
+
+
+def method_notices(method_label: str, notes: list[str], *, key: str) -> None:
+    """An oversampler's warnings as ONE collapsed notice with counts (ADASYN warns twice per class
+    it skips, in two wordings: 20 boxes became one): each wording once, with the classes it named."""
+    from ui.results import group_notices
+
+    if not notes:
+        return
+    groups = group_notices(notes)
+    classes = sorted({c for _, cls in groups for c in cls})
+    what = f"{len(notes)} notice{'s' if len(notes) > 1 else ''}" + (
+        f" about {len(classes)} class{'es' if len(classes) > 1 else ''}" if classes else "")
+    with st.expander(f"{method_label}: {what}", icon="⚠️", expanded=False, key=key):
+        for wording, cls in groups:
+            named = f" — class{'es' if len(cls) > 1 else ''} {', '.join(cls)}" if cls else ""
+            times = len(cls) if cls else sum(1 for n in notes if n == wording)
+            st.markdown(f"- **{max(times, 1)}×** {wording}{named}")
+
+
+VERDICT_TITLES = {"gap": "Does the gap widen for smaller classes?",
+                  "oversampling": "Does EOS beat the other oversamplers?"}
+
+
+def verdict_panel(v: dict, *, lead: str) -> None:
+    """The engine's verdict (``eos_core.verdict``), its sentences as written there, ``lead`` first;
+    the oversampling part is headed by its call."""
+    with st.container(border=True, key="verdict"):
+        for i, part in enumerate([lead, *(p for p in ("gap", "oversampling") if p != lead)]):
+            head = ("**Verdict.** " if i == 0 else "") + VERDICT_TITLES[part]
+            if part == "oversampling":
+                head += f" **{v[part]['call'][:1].upper() + v[part]['call'][1:]}.**"
+            with st.container(key=f"verdict_{part}"):
+                st.markdown(head)
+                st.markdown(v[part]["sentence"])
