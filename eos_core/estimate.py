@@ -27,8 +27,9 @@ from .config import TrainConfig
 __all__ = ["WARN_SECONDS", "Phase1Estimate", "cache_file", "estimate_phase1", "seconds_per_image"]
 
 WARN_SECONDS = 600.0  # above this the form warns before Train (10 minutes)
-TIMED_STEPS = 3       # steps timed after the warm-up step (the fastest is kept: other work only slows a step)
-TIME_BUDGET_S = 3.0   # stop timing once this much was spent (ResNet-32 on a CPU: ~5 s a step)
+TIMED_STEPS = 10      # at most this many steps timed after the warm-up step; the fastest is kept (other work on
+                      # a shared machine only slows a step, so the fastest is the least disturbed reading)
+TIME_BUDGET_S = 3.0   # stop timing once this much was spent (ResNet-32 on a CPU: ~5 s a step, so one step)
 
 _memory: dict[str, dict[str, float]] = {}
 _lock = threading.Lock()
