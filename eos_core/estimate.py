@@ -61,7 +61,8 @@ class Phase1Estimate:
         model = MODEL_LABELS.get(self.model, self.model)
         text = (f"Phase 1 should take {when} here: {model} on the {self.device.upper()}, {self.epochs} epochs × "
                 f"{self.steps_per_epoch} steps of {self.batch_size} images, "
-                "from a few training steps timed on this machine.")
+                "from a few training steps timed on this machine (the per-epoch test scoring and other work "
+                "on the machine add to it).")
         if self.warn:
             text += " That is over 10 minutes: fewer epochs, a class cap or the small CNN make it shorter."
         return text
