@@ -27,6 +27,10 @@ from typing import Any
 
 from common import RESULTS, ROOT, data_dir, loadavg, machine, write_result
 
+# As the CLI does before torch loads: idle OpenMP threads sleep instead of spinning (the estimate
+# below times steps in this process; spinning threads made them many times slower under load).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 GAP_MEASURE = "nn_ratio"  # the app's default gap measure (ui.labels.DEFAULT_GAP_MEASURE)
 FOLDERS = {"cifar10-lt": "cifar10-jpeg"}  # the stand-in each folder preset reads when CIFAR-10 is absent
 
@@ -40,15 +44,35 @@ def machine_line() -> str:
     return f"a {os.cpu_count()}-core {platform.machine()} CPU"
 
 
+def phase1_estimate(name: str, folder: str | None) -> dict[str, Any]:
+    """What the app's form would have shown before Train: ``eos_core.estimate`` measured afresh."""
+    from eos_core.data import load_dataset
+    from eos_core.estimate import estimate_phase1
+    from eos_core.imbalance import class_counts
+    from eos_core.presets import preset_config
+
+    cfg = preset_config(name, data_dir=data_dir(), folder=folder)
+    data = load_dataset(cfg.data.dataset, data_dir(), folder=cfg.data.folder)
+    n = int(class_counts(data.train_counts(), cfg.data.ratio, cfg.data.profile,
+                         max_per_class=cfg.data.max_per_class).sum())
+    e = estimate_phase1(cfg.train, n_train=n, channels=data.channels, image_size=data.image_size,
+                        num_classes=data.num_classes, use_cache=False)
+    return {"seconds": e.seconds, "seconds_per_image": e.seconds_per_image, "batch_size": e.batch_size,
+            "steps_per_epoch": e.steps_per_epoch, "epochs": e.epochs, "loadavg": loadavg()}
+
+
 def run_preset(name: str) -> dict[str, Any]:
     """Run one preset through the CLI in a fresh process and tabulate what it printed."""
     from eos_core.presets import CIFAR10_MARKER
 
     cmd = [sys.executable, "-m", "eos_core", "run", "--preset", name, "--json"]
     label = f"python -m eos_core run --preset {name} --json"
+    folder = None
     if name in FOLDERS and not (Path(data_dir()) / CIFAR10_MARKER).is_dir():
-        cmd += ["--folder", str(Path(data_dir()) / FOLDERS[name])]
+        folder = str(Path(data_dir()) / FOLDERS[name])
+        cmd += ["--folder", folder]
         label += f" --folder $EOS_DATA_DIR/{FOLDERS[name]}"
+    estimate = phase1_estimate(name, folder)
     load_before = loadavg()
     t0 = time.perf_counter()
     cpu0 = os.times()
@@ -64,7 +88,7 @@ def run_preset(name: str) -> dict[str, Any]:
         "cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
         "model": res["model"].replace("small_cnn", "small CNN").replace("resnet32", "ResNet-32"),
         "dataset": res["dataset"], "n_train": sum(res["train_counts"]), "train_counts": res["train_counts"],
-        "epochs": len(res["history"]), "phase1_s": res["timings"]["phase1_s"],
+        "epochs": len(res["history"]), "phase1_s": res["timings"]["phase1_s"], "phase1_estimate": estimate,
         "min_train_recall": min(r for r in res["phase1"]["train_recall"] if r is not None),
         "methods": {m: {"balanced_accuracy": v["balanced_accuracy"],
                         "delta_vs_crt": (v.get("delta_vs_crt") or {}).get("balanced_accuracy")}

@@ -86,5 +86,6 @@ def test_the_form_shows_phase1_estimate(runs_dir, tmp_path, monkeypatch):
     at.number_input(key="setup_epochs").set_value(999).run()  # 0.01 x 16 x 22 x 999 = 3517 s
     assert [w.value for w in at.warning] == [
         "Phase 1 should take about 59 min here: small CNN on the CPU, 999 epochs × 22 steps of 16 images, from a "
-        "few training steps timed on this machine. That is over 10 minutes: fewer epochs, a class cap or the small "
+        "few training steps timed on this machine (the per-epoch test scoring and other work on the machine add to "
+        "it). That is over 10 minutes: fewer epochs, a class cap or the small "
         "CNN make it shorter."]
