@@ -253,7 +253,11 @@ if job is not None and not job.active:
         st.rerun()
 
 run_id = state.current_run_id()
-results = per_class_results(run_id) if run_id else None
+try:
+    results = per_class_results(run_id) if run_id else None
+except EOSError as err:  # a damaged run: one sentence instead of a table dropped without a word
+    results = None
+    widgets.show_error(err)
 if results is not None:
     st.subheader("Per-class results")
     d = (cache.get_store().get_run(run_id).config or {}).get("data") or {}

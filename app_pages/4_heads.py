@@ -119,7 +119,11 @@ runs_methods, rows, seen_seeds = [], [], set()
 repeats = len(repeated)
 for r in same:
     seed = run_seed(r)
-    res = cache.methods_summary(r.id)
+    try:
+        res = cache.methods_summary(r.id)
+    except EOSError as err:  # another run of this config is damaged: say so, keep the others
+        st.caption(str(err))
+        continue
     if not res:
         continue
     seen_seeds.add(seed)
@@ -199,7 +203,10 @@ with st.expander("Compare with other runs"):
     if pick:
         comp = {rec.id: summary}
         for rid in pick:
-            comp[rid] = cache.methods_summary(rid)
+            try:
+                comp[rid] = cache.methods_summary(rid)
+            except EOSError as err:
+                st.caption(str(err))
         cdf = pd.DataFrame({rid: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
                             for rid, res in comp.items()})
         cdf.index.name = "method"
