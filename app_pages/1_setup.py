@@ -277,6 +277,7 @@ if results is not None:
 with st.expander("Past runs in the store", expanded=False):
     try:
         runs = cache.list_runs()
+        widgets.damaged_runs_note()  # runs the store cannot read: named here, not left out silently
         if runs:
             st.dataframe(pd.DataFrame([{"run": r.id, "what": cache.run_label(r), "status": r.status,
                                         "message": r.message} for r in runs]), hide_index=True)

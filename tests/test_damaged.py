@@ -183,3 +183,13 @@ def test_other_runs_keep_working_on_every_page(store_dir):
     at = app(PAGE1, run=KEEP)
     stored = json.loads((store_dir / KEEP / "phase1.json").read_text())
     assert at.dataframe[0].value["train n"].tolist() == stored["train_counts"]
+
+
+def test_past_runs_name_a_damaged_run_instead_of_leaving_it_out(store_dir):
+    damage, sentence, _, _ = CASES["config of the wrong types in the index"]
+    damage(store_dir)
+    at = app(PAGE1, run=KEEP)
+    ok(at)
+    assert not at.error and f"⚠️ {sentence}" in [c.value for c in at.caption]
+    past = [d.value for d in at.dataframe if "what" in d.value.columns]
+    assert [df["run"].tolist() for df in past] == [[KEEP]]

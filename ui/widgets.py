@@ -68,6 +68,12 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
     return by_id[cur]
 
 
+def damaged_runs_note() -> None:
+    """One line per run the last listing skipped as damaged (its sentence names the repair command)."""
+    for why in cache.damaged_runs().values():
+        st.caption(f"⚠️ {why}")
+
+
 def require_phase1(hint: str = "") -> tuple[Any, Any]:
     """The chosen run and its phase-1 view, or a friendly stop when there is none (pages 2 and 3)."""
     rec = run_picker(need="embeddings")
