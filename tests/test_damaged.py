@@ -72,7 +72,7 @@ CASES = {
         (PAGE1, PAGE2, PAGE3, PAGE4)),
     "garbage methods.json": (
         lambda r: (r / BAD / "methods.json").write_text('"garbage"'),
-        _artifact("methods.json", "a dict was expected, found a str"), "methods.json", (PAGE1, PAGE3, PAGE4)),
+        _artifact("methods.json", "it holds a string where an object belongs"), "methods.json", (PAGE1, PAGE3, PAGE4)),
     "NaN embeddings": (
         lambda r: _edit_npz(r, train_emb=lambda a: np.full_like(a, np.nan)),
         _artifact("embeddings.npz", "train_emb holds NaN or infinite values"), "embeddings.npz", (PAGE2, PAGE3)),

@@ -35,6 +35,7 @@ def _write(path: Path, obj) -> None:
     ("config", '{"data": "digits", "train": 3}', "config.data is a string, not an object"),
     ("config", '{"methods": "eos"}', "config.methods is not a list of names"),
     ("config", '{"train": {"seed": "0"}}', "config.train.seed is a string"),
+    ("config", '{"head": {"seed": 1.5}}', "config.head.seed is not a whole number"),
     ("metrics", '{"phase1": {"balanced_accuracy": "high"}}', "metrics.phase1.balanced_accuracy is a string, "
                                                               "not a number"),
     ("timings", '[]', "timings is a list, not an object"),
@@ -118,11 +119,11 @@ def test_quarantine_keeps_every_copy_with_its_reason(tmp_path):
     for text in ('"garbage"', "[1]"):
         (tmp_path / rid / "methods.json").write_text(text)
         lines = repair(store).lines()
-        assert lines == [f"moved methods.json of run {rid} to quarantine/{rid}/ (a dict was expected, found a "
-                         f"{'str' if text.startswith(chr(34)) else 'list'})"]
+        assert lines == [f"moved methods.json of run {rid} to quarantine/{rid}/ (it holds "
+                         f"{'a string' if text.startswith(chr(34)) else 'a list'} where an object belongs)"]
     folder = tmp_path / "quarantine" / rid
     assert (folder / "methods.json").read_text() == '"garbage"' and (folder / "methods.json.1").read_text() == "[1]"
     log = (folder / "reasons.txt").read_text().splitlines()
-    assert [line.split(" ", 2)[2] for line in log] == ["methods.json: a dict was expected, found a str",
-                                                       "methods.json: a dict was expected, found a list"]
+    assert [line.split(" ", 2)[2] for line in log] == ["methods.json: it holds a string where an object belongs",
+                                                       "methods.json: it holds a list where an object belongs"]
     assert store.get_run(rid).status == "finished"
