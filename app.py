@@ -12,6 +12,7 @@ router (see ARCHITECTURE.md, "App side"). Shared state, caches and jobs live in 
 
 import streamlit as st
 
+from eos_core.errors import DamagedRun
 from ui import state, warmup, widgets
 
 st.set_page_config(page_title="EOS Explorer", page_icon="🔭", layout="wide")
@@ -29,6 +30,8 @@ widgets.sidebar_status()
 widgets.lost_job_banner()  # after a server restart: the job in the URL is gone; say what it kept
 try:
     page.run()
+except DamagedRun as err:  # a damaged run: one sentence naming it and `python -m eos_core repair`
+    widgets.show_error(err)
 finally:
     # A few seconds after the page is drawn: import torch once per process, compile UMAP.
     warmup.warm_up_later()

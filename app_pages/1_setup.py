@@ -323,7 +323,11 @@ if job is not None and not job.active:
         st.rerun()
 
 run_id = state.current_run_id()
-results = per_class_results(run_id) if run_id else None
+try:
+    results = per_class_results(run_id) if run_id else None
+except EOSError as err:  # a damaged run: one sentence instead of a table dropped without a word
+    results = None
+    widgets.show_error(err)
 if results is not None:
     st.subheader("Per-class results")
     d = (cache.get_store().get_run(run_id).config or {}).get("data") or {}
@@ -343,6 +347,7 @@ if results is not None:
 with st.expander("Past runs in the store", expanded=False):
     try:
         runs = cache.list_runs()
+        widgets.damaged_runs_note()  # runs the store cannot read: named here, not left out silently
         if runs:
             st.dataframe(pd.DataFrame([{"run": r.id, "what": cache.run_label(r), "status": r.status,
                                         "message": r.message} for r in runs]), hide_index=True)

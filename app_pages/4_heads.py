@@ -154,7 +154,11 @@ rows, seen_seeds = [], set()
 repeats = len(repeated)
 for r in same:
     seed = run_seed(r)
-    res = cache.methods_summary(r.id)
+    try:
+        res = cache.methods_summary(r.id)
+    except EOSError as err:  # another run of this config is damaged: say so, keep the others
+        st.caption(str(err))
+        continue
     if not res:
         continue
     seen_seeds.add(seed)
@@ -245,11 +249,16 @@ with st.expander("Compare with other runs"):
     if pick:
         from eos_core.run_labels import run_labels
 
-        chosen = [rec, *(r for rid in pick for r in others if r.id == rid)]
+        chosen, results = [rec], [summary]
+        for rid in pick:
+            try:
+                results.append(cache.methods_summary(rid))
+                chosen.append(next(r for r in others if r.id == rid))
+            except EOSError as err:  # a damaged run: its one sentence, the others still compare
+                st.caption(str(err))
         names = run_labels([r.config for r in chosen])  # columns named by what differs: "ρ=10 · seed 1"
-        cdf = pd.DataFrame({name: {method_name(m): v.get("balanced_accuracy")
-                                   for m, v in cache.methods_summary(r.id).items()}
-                            for name, r in zip(names, chosen, strict=True)})
+        cdf = pd.DataFrame({name: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
+                            for name, res in zip(names, results, strict=True)})
         cdf.index.name = "method"
         st.caption("Balanced accuracy per method (rows) and run (columns, named by what differs between the runs; "
                    "the first column is the run chosen above).")

@@ -152,7 +152,9 @@ def _repair_folder(store: RunStore, rid: str, report: RepairReport) -> None:
             if file == "record.json":
                 quarantine(store, rid, [file], reason)
                 report.quarantined.append((rid, file, reason))
-                if import_run(store, rid, replace=True):
+                if _readable_row(store, rid):  # the index still knows the run: rewrite its record from it
+                    store._write_record(rid)
+                elif import_run(store, rid, replace=True):  # else recover it from its artifacts
                     report.restored.append(rid)
                 continue
             if not contents and time.time() - folder.stat().st_mtime <= HALF_MAX_AGE_S:
@@ -173,9 +175,17 @@ def _repair_folder(store: RunStore, rid: str, report: RepairReport) -> None:
             report.quarantined.append((rid, file, reason))
 
 
+def _readable_row(store: RunStore, rid: str) -> bool:
+    row = store._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (rid,)).fetchone())
+    try:
+        return row is not None and store._record(row) is not None
+    except DamagedRun:
+        return False
+
+
 def repair(store: RunStore) -> RepairReport:
     """Check and heal the whole store (see the module docstring); returns what was done."""
-    opened = store.healed  # what opening the store already did counts too
+    opened, store.healed = store.healed, RepairReport()  # what opening the store did counts too, once
     report = RepairReport(rebuilt=opened.rebuilt, imported=list(opened.imported), removed_tmp=list(opened.removed_tmp))
     problem = _check(store, "integrity_check")
     if problem is not None and rebuild_index(store, reason=problem):

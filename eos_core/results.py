@@ -34,7 +34,7 @@ from .results_check import (
     synthetic_problem,
 )
 from .store import RunStore
-from .store_check import damaged_run
+from .store_check import damaged_run, json_kind
 
 __all__ = [
     "Embeddings", "Phase1Result", "MethodResult", "MapArrays", "MAP_NAME", "MAP_ROWS_NAME",
@@ -143,7 +143,8 @@ def _json(store: RunStore, run_id: str, name: str, kind: type, default: Any = No
         return default
     obj = store.load_json(run_id, name)
     if not isinstance(obj, kind):
-        raise _damaged(run_id, f"{name}.json", f"a {kind.__name__} was expected, found a {type(obj).__name__}")
+        want = "an object" if kind is dict else "a list"
+        raise _damaged(run_id, f"{name}.json", f"it holds {json_kind(obj)} where {want} belongs")
     return obj
 
 

@@ -296,7 +296,7 @@ class RunStore:
         """
         from .store_repair import import_unindexed
 
-        _, unreadable = import_unindexed(self)  # folders the index lost since the store was opened
+        _, unreadable = import_unindexed(self, settle_s=10.0)  # folders the index lost since opening
         rows = self._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY created DESC").fetchall())
         records, damaged = [], []
         for row in rows:

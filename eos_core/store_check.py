@@ -56,45 +56,47 @@ def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _kind(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(type(v), type(v).__name__)
+def json_kind(v: Any) -> str:
+    """What a parsed JSON value is, in words (\"a string\", \"an object\"…)."""
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
 def config_problem(config: Any) -> str | None:
     """Why a run config (the ``config`` column, ``config.json``) is unusable, or None."""
     if not isinstance(config, dict):
-        return f"the config is {_kind(config)}, not an object"
+        return f"the config is {json_kind(config)}, not an object"
     for section in _SECTIONS:
         if section in config and not isinstance(config[section], dict):
-            return f"config.{section} is {_kind(config[section])}, not an object"
+            return f"config.{section} is {json_kind(config[section])}, not an object"
     methods = config.get("methods", [])
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         return "config.methods is not a list of names"
     for (section, key), types in _CONFIG_FIELDS.items():
         value = config.get(section, {}).get(key, types[0]())
         if not isinstance(value, types) or isinstance(value, bool):
-            return f"config.{section}.{key} is {_kind(value)}"
+            return f"config.{section}.{key} is {'not a whole number' if is_number(value) else json_kind(value)}"
     return None
 
 
 def _headline_problem(name: str, obj: Any) -> str | None:
     if not isinstance(obj, dict):
-        return f"{name} is {_kind(obj)}, not an object"
+        return f"{name} is {json_kind(obj)}, not an object"
     for k, v in obj.items():
         if v is not None and not is_number(v):
-            return f"{name}.{k} is {_kind(v)}, not a number"
+            return f"{name}.{k} is {json_kind(v)}, not a number"
     return None
 
 
 def metrics_problem(metrics: Any) -> str | None:
     """Why a record's ``metrics`` (``{"phase1": headline, "methods": {m: headline}}``) is unusable."""
     if not isinstance(metrics, dict):
-        return f"metrics is {_kind(metrics)}, not an object"
+        return f"metrics is {json_kind(metrics)}, not an object"
     if "phase1" in metrics and (p := _headline_problem("metrics.phase1", metrics["phase1"])):
         return p
     methods = metrics.get("methods", {})
     if not isinstance(methods, dict):
-        return f"metrics.methods is {_kind(methods)}, not an object"
+        return f"metrics.methods is {json_kind(methods)}, not an object"
     for m, head in methods.items():
         if p := _headline_problem(f"metrics.methods.{m}", head):
             return p
@@ -112,7 +114,7 @@ def record_problem(rec: dict[str, Any]) -> str | None:
     for key in ("created", "updated"):
         v = rec.get(key, 0.0)
         if not is_number(v) or not math.isfinite(v):
-            return f"{key} is {_kind(v) if not is_number(v) else v}, not a time"
+            return f"{key} is {json_kind(v) if not is_number(v) else v}, not a time"
     if rec.get("status", "interrupted") not in STATUSES:
         return f"status {str(rec.get('status'))[:20]!r} is not one of {', '.join(STATUSES)}"
     if not isinstance(rec.get("message", ""), str):

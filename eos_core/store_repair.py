@@ -245,15 +245,18 @@ def import_orphans(store: RunStore) -> list[str]:
     return import_unindexed(store)[0]
 
 
-def import_unindexed(store: RunStore) -> tuple[list[str], list[DamagedRun]]:
+def import_unindexed(store: RunStore, *, settle_s: float = 0.0) -> tuple[list[str], list[DamagedRun]]:
     """Import run folders without an index row: ``(imported ids, DamagedRun of each unreadable one)``.
 
-    A folder younger than ``HALF_MAX_AGE_S`` without ``config.json`` is being created: skipped.
+    A folder younger than ``HALF_MAX_AGE_S`` without ``config.json`` is being created: skipped; so is
+    one younger than ``settle_s`` without ``record.json`` (a live ``create_run`` between its
+    ``config.json`` and its INSERT, which a listing must not import as ``interrupted``).
     """
     known = _indexed(store)
     rows, damaged = [], []
     for rid in _run_folders(store):
-        if rid in known:
+        if rid in known or (settle_s and not (store.root / rid / f"{RECORD}.json").exists()
+                            and _young(store.root / rid, settle_s)):
             continue
         try:
             rows.append(folder_row(store, rid))
@@ -270,9 +273,9 @@ def import_unindexed(store: RunStore) -> tuple[list[str], list[DamagedRun]]:
     return [row[0] for row in rows], damaged
 
 
-def _young(folder: Path) -> bool:
+def _young(folder: Path, age_s: float = HALF_MAX_AGE_S) -> bool:
     try:
-        return time.time() - folder.stat().st_mtime < HALF_MAX_AGE_S
+        return time.time() - folder.stat().st_mtime < age_s
     except OSError:
         return False
 

@@ -111,7 +111,7 @@ def _sentence(rid: str, file: str, reason: str) -> str:
 _EMB = "embeddings.npz"
 # file that parses, of the wrong types -> (file, the reason in the one sentence); each edits one file
 WRONG_TYPES = {
-    "methods.json is a string": ("methods.json", "a dict was expected, found a str",
+    "methods.json is a string": ("methods.json", "it holds a string where an object belongs",
                                  lambda d: (d / "methods.json").write_text('"garbage"')),
     "n_synthetic is text": ("methods.json", "n_synthetic of 'eos' is not a count",
                             lambda d: (d / "methods.json").write_text(json.dumps(

@@ -21,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from eos_core.atomic import atomic_write_bytes
-from eos_core.errors import EOSError
+from eos_core.errors import DamagedRun, EOSError
 
 
 def runs_root() -> str:
@@ -172,14 +172,22 @@ def load_phase1(run_id: str):
 
 
 def _summary(reader: str, run_id: str, root: str | None = None) -> dict:
-    """An ``eos_core.results`` summary reader's dict, empty when the run lacks it or it is damaged
-    (pages then show what exists; the damage is reported where the run is opened)."""
+    """An ``eos_core.results`` summary reader's dict, empty when the run lacks it (phase 1 not
+    finished); a damaged file raises its ``DamagedRun``, so a page never mistakes damage for
+    absence ("no phase-3 results yet" for a finished run)."""
     from eos_core import results
 
     try:
         return getattr(results, reader)(store_for(root or runs_root()), run_id)
+    except DamagedRun:
+        raise
     except EOSError:
         return {}
+
+
+def damaged_runs() -> dict[str, str]:
+    """Run id -> the one sentence saying why it cannot be read, for the runs the last listing skipped."""
+    return dict(get_store().damaged)
 
 
 def methods_summary(run_id: str, root: str | None = None) -> dict:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eos_core.errors import DamagedRun, EOSError
 from ui import cache
 from ui.figures.gap import per_class_field
 from ui.labels import DEFAULT_GAP_MEASURE, GAP_NAMES, method_name
@@ -50,7 +51,15 @@ def gap_column() -> str:
 
 
 def per_class_results(run_id: str) -> RunResults | None:
-    """The run's per-class table and methods summary, or None before phase 1 is saved."""
+    """The run's per-class table and methods summary, or None before phase 1 is saved.
+
+    Raises ``DamagedRun`` (its index row or a file is damaged) instead of dropping the table."""
+    try:
+        cache.get_store().get_run(run_id)
+    except DamagedRun:
+        raise
+    except EOSError:  # no such run (deleted, or a stale link): nothing to show
+        return None
     meta = cache.phase1_summary(run_id)
     if not meta:
         return None

@@ -38,11 +38,16 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
     """
     where = where or st
     runs = cache.list_runs(need=need)
+    chosen = state.current_run_id()
+    damaged = cache.damaged_runs().get(chosen or "")
+    if damaged:  # the run in the URL cannot be read: say why in one sentence, then show another
+        where.error(damaged, icon="⚠️")
     if not runs:
+        if damaged:
+            st.stop()
         return None
     ids = [r.id for r in runs]
     by_id = {r.id: r for r in runs}
-    chosen = state.current_run_id()
     cur = chosen if chosen in by_id else ids[0]
     if chosen is None:
         state.set_run(cur)
@@ -57,10 +62,16 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
     where.selectbox("Run", ids, key=widget_key, format_func=lambda i: cache.run_label(by_id[i]),
                     on_change=_changed, help="Past runs from the run store (newest first). "
                     "The run you pick here stays picked on every page and in the page URL.")
-    if chosen is not None and chosen != cur:
+    if chosen is not None and chosen != cur and not damaged:
         where.caption(f"The run chosen elsewhere ({chosen}) has nothing to show here yet; showing the newest run "
                       "that has.")
     return by_id[cur]
+
+
+def damaged_runs_note() -> None:
+    """One line per run the last listing skipped as damaged (its sentence names the repair command)."""
+    for why in cache.damaged_runs().values():
+        st.caption(f"⚠️ {why}")
 
 
 def require_phase1(hint: str = "") -> tuple[Any, Any]:
@@ -102,7 +113,10 @@ def lost_job_summary(run_id: str | None) -> tuple[str | None, str]:
     except EOSError:
         return None, f"Its run {run_id} is not in the run store."
     phase1 = cache.has(store, run_id, "phase1")
-    methods = list(cache.methods_summary(run_id))
+    try:
+        methods = list(cache.methods_summary(run_id))
+    except EOSError as err:  # a damaged methods.json: its one sentence
+        return rec.status, str(err)
     kept = "phase 1 is complete" if phase1 else "phase 1 did not finish"
     kept += f"; re-trained heads kept for {', '.join(methods)}" if methods else "; no re-trained head was kept"
     return rec.status, f"Its run **{run_id}** ({cache.run_label(rec)}) is *{rec.status}*: {kept}."
