@@ -21,6 +21,7 @@ pages = [
     st.Page("app_pages/2_gap.py", title="Embedding gap", icon="🗺️", url_path="gap"),
     st.Page("app_pages/3_synthetic.py", title="Synthetic inspector", icon="🧬", url_path="synthetic"),
     st.Page("app_pages/4_heads.py", title="Head accuracy", icon="📊", url_path="heads"),
+    st.Page("app_pages/5_study.py", title="Ratio study", icon="📈", url_path="study"),
 ]
 page = st.navigation(pages)
 state.sync_session()

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
-from eos_core.data import dataset_display_name
+from eos_core.data import data_display_name
 from eos_core.errors import EOSError
 from eos_core.events import EpochDone
 from ui import cache, jobs, labels, state, training, uploads, widgets
@@ -17,7 +17,15 @@ from ui.figures import heads
 from ui.figures import training as training_figs
 from ui.figures.gap import gap_over_epochs
 from ui.results import gap_column, per_class_results
-from ui.setup_form import describe, overall_fraction, restore_form
+from ui.setup_form import (
+    AUGMENT_CHOICES,
+    PRESET_KEY,
+    apply_preset,
+    augment_label,
+    describe,
+    overall_fraction,
+    restore_form,
+)
 
 st.title("Setup & train")
 widgets.explain("""
@@ -51,31 +59,65 @@ restore_form(job)  # a reload while a job runs: the form shows that job's config
 # ------------------------------------------------------------------------------------------ form
 left, right = st.columns([1, 1.4], gap="large")
 with left:
+    from eos_core.presets import PRESETS, what_you_should_see
+
+    preset = st.selectbox("Preset", list(PRESETS), index=None, key=PRESET_KEY, on_change=apply_preset,
+                          placeholder="choose a preset to fill the form…",
+                          format_func=lambda n: f"{n} — {PRESETS[n].title}",
+                          help="A preset sets every field below; change any of them afterwards to override it.")
+    if preset:
+        st.caption(f"**{PRESETS[preset].title}.** {PRESETS[preset].summary}")
+        st.info(f"**What you should see.** {what_you_should_see(preset)}")
     st.subheader("Data")
     dataset = st.selectbox("Dataset", labels.DATASETS, format_func=labels.DATASET_LABELS.get, key="setup_dataset",
                            persist_state="session",
                            help="digits is bundled and instant; the others load from EOS_DATA_DIR "
                                 "(downloaded there when online).")
-    folder = None
+    folder = folder_name = None
     if dataset == "folder":
-        up = st.file_uploader("Image folder as a .zip (one sub-folder of images per class)", type=["zip"],
-                              key="setup_zip")
-        prev = st.session_state.get("eos_upload")
-        if up is not None:
-            if not prev or prev.get("file_id") != up.file_id:
+        source = st.radio("Images from", ["zip", "local"], horizontal=True, key="setup_source",
+                          persist_state="session",
+                          format_func={"zip": "a .zip upload", "local": "a folder on this machine"}.get,
+                          help="Either one sub-folder of images per class, or train/ and test/ folders that "
+                               "each hold one sub-folder per class (then both are used as given).")
+        prev = None
+        if source == "zip":
+            up = st.file_uploader("Image folder as a .zip (class folders, or train/ and test/ with class folders)",
+                                  type=["zip"], key="setup_zip")
+            prev = st.session_state.get("eos_upload")
+            if up is not None and (not prev or prev.get("file_id") != up.file_id):
                 try:
-                    path, names = uploads.extract_image_zip(up.getvalue())
-                    st.session_state["eos_upload"] = prev = {"file_id": up.file_id, "folder": path,
-                                                             "classes": names, "name": up.name}
+                    st.session_state["eos_upload"] = prev = uploads.from_upload(up.getvalue(), up.name, up.file_id)
                 except EOSError as err:
                     st.session_state.pop("eos_upload", None)
                     prev = None
                     widgets.show_error(err)
+        elif not uploads.server_is_local():
+            st.info(uploads.NOT_LOCAL, icon="🔒")
+        else:
+            typed = st.text_input("Folder on this machine", key="setup_local_folder", persist_state="session",
+                                  placeholder="e.g. ~/data/cifar10-jpeg",
+                                  help="The path of an image folder on the computer that runs this app, as the "
+                                       "CLI's --folder takes it. Press Enter to read it.")
+            prev = st.session_state.get("eos_local")
+            if typed.strip() and (not prev or prev.get("typed") != typed):
+                try:
+                    st.session_state["eos_local"] = prev = {**uploads.from_local_folder(typed), "typed": typed}
+                except EOSError as err:
+                    st.session_state.pop("eos_local", None)
+                    prev = None
+                    widgets.show_error(err)
+            elif not typed.strip():
+                prev = None
         if prev:
-            folder = prev["folder"]
-            st.caption(f"Using **{prev['name']}** (shown as *{dataset_display_name('folder', folder)}*) — "
-                       f"{len(prev['classes'])} classes: "
-                       + ", ".join(prev["classes"][:12]) + (" …" if len(prev["classes"]) > 12 else ""))
+            folder, folder_name = prev["folder"], prev.get("display_name")
+            st.caption(f"Using **{prev['name']}**: {len(prev['classes'])} classes. {uploads.layout_sentence(prev)}")
+            try:  # the same cached counts as the chart on the right
+                given = cache.dataset_counts(dataset, folder, cache.data_dir())
+                with st.expander("Images per class, as given", expanded=len(given["classes"]) <= 12):
+                    st.table(pd.DataFrame(uploads.counts_rows(given)).set_index("class"))
+            except EOSError:
+                pass  # the chart's place shows the error
     profile = st.radio("Profile", list(labels.PROFILES), horizontal=True, key="setup_profile", persist_state="session",
                        index=list(labels.PROFILES).index(DEFAULT.data.profile),
                        format_func=lambda p: p.replace("_", " "),
@@ -98,17 +140,23 @@ with left:
     model = c1.selectbox("Model", list(labels.MODELS), key="setup_model", persist_state="session",
                          index=list(labels.MODELS).index(DEFAULT.train.model),
                          format_func=lambda m: labels.MODEL_LABELS.get(m, m),
-                         help="auto: a small CNN for small images, ResNet-32 for 32×32 colour images.")
+                         help="auto: on a GPU, ResNet-32 for colour images of 32 px or more; on a CPU always the "
+                              "small CNN (ResNet-32 takes minutes per epoch on a CPU).")
     loss = c2.selectbox("Loss", list(labels.LOSSES), key="setup_loss", persist_state="session",
                         index=list(labels.LOSSES).index(DEFAULT.train.loss),
                         format_func=lambda m: labels.LOSS_LABELS.get(m, m))
-    epochs = c1.number_input("Epochs", min_value=1, max_value=1000, value=DEFAULT.train.epochs, key="setup_epochs",
+    # No min/max on these two: the engine's validate() judges the value (Train stays off on a bad one).
+    epochs = c1.number_input("Epochs", value=DEFAULT.train.epochs, step=1, key="setup_epochs",
                              persist_state="session",
                              help=f"The engine's default ({DEFAULT.train.epochs}) lets phase 1 fit (memorise) its "
                                   "training set, every class included, as the paper's does; fewer epochs leave the "
                                   "smallest classes unfitted.")
-    seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=DEFAULT.seed, key="setup_seed",
+    seed = c2.number_input("Seed", value=DEFAULT.seed, step=1, key="setup_seed",
                            persist_state="session", help="Same config, other seeds → error bars on Head accuracy.")
+    augment = c1.selectbox("Augmentation (shift / flip)", list(AUGMENT_CHOICES), key="setup_augment",
+                           persist_state="session", index=0, format_func=lambda c: augment_label(c, dataset),
+                           help="Random shifts (and flips where they keep the class) of each phase-1 batch. "
+                                "Off lets phase 1 memorise its training set sooner, as the paper's does.")
     methods = st.multiselect("Methods (phases 2–3)", list(labels.METHODS),
                              default=[m for m in DEFAULT.methods if m in labels.METHODS], key="setup_methods",
                              persist_state="session", format_func=labels.method_name,
@@ -124,7 +172,7 @@ counts_info = None
 with right:
     st.subheader("Class sizes before training")
     if dataset == "folder" and folder is None:
-        st.info("Upload a .zip of your images to see their class sizes.")
+        st.info("Upload a .zip of your images, or name a folder, to see their class sizes.")
     else:
         try:
             info = cache.dataset_counts(dataset, folder, cache.data_dir())
@@ -157,8 +205,10 @@ in_control = jobs.can_control(job)
 def build_config() -> RunConfig:
     cfg = RunConfig(
         data=DataConfig(dataset=dataset, ratio=float(ratio), profile=profile,
-                        max_per_class=int(cap) if cap_on else None, folder=folder, seed=int(seed)),
-        train=TrainConfig(model=model, loss=loss, epochs=int(epochs), seed=int(seed)),
+                        max_per_class=int(cap) if cap_on else None, folder=folder, seed=int(seed),
+                        display_name=folder_name),
+        train=TrainConfig(model=model, loss=loss, epochs=int(epochs), seed=int(seed),
+                          augment=AUGMENT_CHOICES[augment]),
         head=HeadConfig(seed=int(seed)),
         methods=list(methods), k_neighbors=int(k),
     )
@@ -167,9 +217,23 @@ def build_config() -> RunConfig:
 
 
 st.divider()
+try:  # the engine's own rule judges the form: an out-of-range value disables Train and says why
+    form_cfg, form_error = build_config(), None
+except EOSError as err:
+    form_cfg, form_error = None, err
+if form_error is not None:
+    widgets.show_error(form_error)
+elif counts_info is not None and not running:
+    try:
+        est = cache.phase1_estimate(form_cfg.train.to_dict(), int(sum(counts_info["train"])), info["channels"],
+                                    info["image_size"], len(counts_info["classes"]))
+        (st.warning if est.warn else st.caption)(est.sentence())
+    except EOSError as err:
+        widgets.show_error(err)
 b1, b2, b3 = st.columns([1, 1, 4])
 start = b1.button("Train", type="primary", key="train_button", icon="▶️",
-                  disabled=running or (dataset == "folder" and folder is None) or counts_info is None,
+                  disabled=running or (dataset == "folder" and folder is None) or counts_info is None
+                  or form_error is not None,
                   help="Runs phase 1 and then phases 2–3 for the chosen oversamplers in the background.")
 if start:
     try:
@@ -244,7 +308,7 @@ if job is not None and not job.active:
         done = job.result.get("run_ids") or ([job.run_id] if job.run_id else [])
         what = f"Run {done[0]}" if len(done) == 1 else f"{len(done)} runs ({', '.join(done)})"
         d = (job.config or {}).get("data") or {}
-        what += f" ({dataset_display_name(d.get('dataset', '?'), d.get('folder'))})"
+        what += f" ({data_display_name(d)})"
         st.success(f"{what} finished in {took:.0f} s. Open **Embedding gap**, **Synthetic inspector** or "
                    f"**Head accuracy** in the sidebar to explore it.")
     elif job.status == "cancelled":
@@ -263,7 +327,7 @@ results = per_class_results(run_id) if run_id else None
 if results is not None:
     st.subheader("Per-class results")
     d = (cache.get_store().get_run(run_id).config or {}).get("data") or {}
-    st.caption(f"Run {run_id} · {dataset_display_name(d.get('dataset', '?'), d.get('folder'))} · test recall per "
+    st.caption(f"Run {run_id} · {data_display_name(d)} · test recall per "
                "class of the phase-1 head and of each re-trained head (one column per method); "
                f"**{gap_column()}**: {labels.GAP_LABELS[labels.DEFAULT_GAP_MEASURE]} (bands and p-values on "
                "**Embedding gap**).")

@@ -20,6 +20,7 @@ from ui.labels import (
     SIGNIFICANCE,
 )
 from ui.map_component import map_chart
+from ui.results import run_verdict
 
 st.title("Embedding gap")
 widgets.explain("""
@@ -52,6 +53,12 @@ territory, which is exactly where they get misclassified. That difference is the
 """)
 
 rec, p1 = widgets.require_phase1("a digits run takes well under a minute.")
+
+# The engine's verdict on this run (eos_core.verdict), the gap first; the rest is on Head accuracy.
+verdict = run_verdict(rec)
+widgets.verdict_panel(verdict, lead="gap")
+if verdict["oversampling"]["call"] == "not yet a verdict":
+    st.page_link("app_pages/4_heads.py", label="Train more seeds for a verdict on Head accuracy", icon="🎯")
 
 classes = list(p1.classes)
 counts = np.asarray(p1.train_counts)

@@ -13,7 +13,7 @@ from ui import cache, selection, synthetic, widgets
 from ui.figures import closure as closurefig
 from ui.figures import common
 from ui.figures import maps as mapfig
-from ui.labels import CLOSURE_LABELS, CONTROL_METHOD, GAP_NAMES, METHOD_NAMES, METHODS, method_name
+from ui.labels import CLOSURE_LABELS, CONTROL_METHOD, METHOD_NAMES, METHODS, method_name
 from ui.map_component import map_chart
 
 st.title("Synthetic inspector")
@@ -157,8 +157,8 @@ cols = st.columns(min(len(methods), 2))
 for i, method in enumerate(methods):
     with cols[i % len(cols)]:
         st.subheader(METHOD_NAMES.get(method, method), divider="gray")
-        for w in selection.method_warnings(methods_json, method):
-            st.warning(f"{METHOD_NAMES.get(method, method)}: {w}")
+        widgets.method_notices(METHOD_NAMES.get(method, method), selection.method_warnings(methods_json, method),
+                               key=f"syn_notices_{method}")
         try:
             syn = synthetic.synthetic(rec.id, method, k)
             xy = synthetic.place_synthetic(rec.id, method, k, kind)
@@ -213,10 +213,13 @@ with q1:
     st.plotly_chart(closurefig.per_class_method_bars(
         {m: quality[m]["nn_gap_closed"] for m in methods}, classes=classes, train_counts=counts,
         yaxis="share of the gap closed", refs={0.0: "0 = closes none", 1.0: "1 = closes all"},
-        title=f"Gap closed: share of the class's {GAP_NAMES['nn_ratio']} gap"), key="syn_closure")
-    st.caption(f"**Gap closed**: {CLOSURE_LABELS['nn_gap_closed']}, on the log scale of the nearest-neighbour "
-               "ratio of *Embedding gap*. Above 1: test points end up nearer to the training region than training "
-               "points are to each other. No bar: undefined for that class (see the notes below the table).")
+        title="Gap closed (0 = none, 1 = all, above 1: over-shoot)"), key="syn_closure")
+    st.caption(f"**Gap closed**: {CLOSURE_LABELS['nn_gap_closed']}. Exactly: (mean log distance of the class's "
+               "test points to their nearest real training point − the same with the synthetic points added) ÷ "
+               "log of the class's nearest-neighbour ratio (*Embedding gap*). It is not capped at 1: above 1 the "
+               "synthetic points over-shoot, bringing test points nearer to the training region than training "
+               "points are to each other (more likely when the gap itself is small, a small divisor). "
+               "No bar: undefined for that class (see the notes below the table).")
 with q2:
     st.plotly_chart(closurefig.per_class_method_bars(
         {m: quality[m]["nn1_recall_change"] for m in methods}, classes=classes, train_counts=counts,

@@ -7,10 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from eos_core.errors import EOSError
+from eos_core.events import RunDone
+from eos_core.verdict import MIN_SEEDS
 from ui import cache, jobs, selection, training, widgets
 from ui.figures import common, heads
-from ui.labels import CONTROL_METHOD, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
-from ui.results import one_run_per_seed, run_seed
+from ui.labels import CONTROL_METHOD, DELTA_COLUMNS, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
+from ui.results import run_seed, run_verdict, seed_runs
 
 st.title("Head accuracy")
 widgets.explain("""
@@ -64,15 +66,49 @@ def html_button(fig, name: str, key: str) -> None:
                        mime="text/html", key=key, icon="⬇️")
 
 
+same, repeated, runs_methods = seed_runs(rec)  # this run first; a repeated seed is no new draw
+job = jobs.current_job()
+busy = job is not None and job.active
+
+
+def train_more_seeds(n: int) -> None:
+    """The same configuration with the ``n`` smallest unused seeds, in one background job."""
+    seeds = training.free_seeds({run_seed(r) for r in same}, n)
+    try:
+        training.start_seeds(cache.config_of(rec), seeds, meta={"classes": classes, "train": counts.tolist()})
+        st.success(f"Training seeds {', '.join(map(str, seeds))} in the background: this page updates itself "
+                   "as each one finishes (progress on **Setup & train**).")
+    except EOSError as err:
+        widgets.show_error(err)
+
+
+def right_aligned(columns) -> dict:
+    """Number columns held as text (so an empty cell reads "—", not "None"), aligned as numbers."""
+    return {c: st.column_config.TextColumn(alignment="right") for c in columns}
+
+
+# ------------------------------------------------------------------------------------------ verdict
+verdict = run_verdict(rec, runs_methods)
+widgets.verdict_panel(verdict, lead="oversampling")
+missing = MIN_SEEDS - verdict["oversampling"]["seeds"]
+if verdict["oversampling"]["call"] == "not yet a verdict" and missing > 0:
+    if st.button(f"Train {missing} more seed{'s' if missing > 1 else ''} of this configuration for a verdict",
+                 key="verdict_seeds_button", disabled=busy, type="primary",
+                 help="Each seed is its own phase 1 and phase 3 with the same settings; runs in the background."):
+        train_more_seeds(missing)
+        job = jobs.current_job()
+        busy = job is not None and job.active
+
+
 # ------------------------------------------------------------------------------------------ table
 st.subheader("Test scores per method")
 table = heads.metrics_table(summary)
-st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table")
+st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table",
+             column_config=right_aligned(DELTA_COLUMNS.values()))
 st.caption(f"{STAR_NOTE} · the best value of each score is highlighted · Δ vs cRT: the method's score minus "
            "cRT's in this run (same phase 1, same head seed); cRT itself has none.")
 for m in summary:  # what an oversampler skipped (e.g. ADASYN on a class without enemies nearby)
-    for w in selection.method_warnings(summary, m):
-        st.warning(f"{method_name(m)}: {w}")
+    widgets.method_notices(method_name(m), selection.method_warnings(summary, m), key=f"notices_{m}")
 d1, d2 = st.columns([1, 3])
 d1.download_button("Download table (CSV)", table.to_csv(index=False), file_name=f"head_metrics_{rec.id}.csv",
                    mime="text/csv", key="metrics_csv", icon="⬇️")
@@ -114,8 +150,7 @@ for i, m in enumerate(show):
 
 # ------------------------------------------------------------------------------------------ seeds
 st.subheader("Several seeds")
-same, repeated = one_run_per_seed(cache.same_config_runs(rec))  # this run first; a repeated seed is no new draw
-runs_methods, rows, seen_seeds = [], [], set()
+rows, seen_seeds = [], set()
 repeats = len(repeated)
 for r in same:
     seed = run_seed(r)
@@ -123,7 +158,6 @@ for r in same:
     if not res:
         continue
     seen_seeds.add(seed)
-    runs_methods.append(res)
     for m, v in res.items():
         rows.append({"run": r.id, "seed": seed, "method": m, **{k: v.get(k) for k in METRIC_COLUMNS}})
 per_seed = pd.DataFrame(rows)
@@ -162,9 +196,8 @@ if agg is not None:
     view = atab.assign(method=[method_name(m) for m in atab["method"]]).rename(columns={
         "n": "seeds", "mean": f"{METRIC_COLUMNS[metric]} mean", "low": "95 % low", "high": "95 % high",
         "delta_mean": "Δ vs cRT mean", "delta_low": "Δ 95 % low", "delta_high": "Δ 95 % high"})
-    st.dataframe(view, hide_index=True, key="seeds_table",
-                 column_config={c: st.column_config.NumberColumn(format="%+.4f" if "Δ" in c else "%.4f")
-                                for c in view.columns if view[c].dtype.kind == "f"})
+    st.dataframe(heads.seeds_view(view), hide_index=True, key="seeds_table",
+                 column_config=right_aligned(c for c in view.columns if view[c].dtype.kind == "f"))
     d1, d2 = st.columns([1, 1])
     with d1:
         html_button(fig_d, "seeds_delta", "seeds_html")
@@ -176,19 +209,32 @@ elif n_seeds < 2:
     st.caption("Only one seed of this configuration"
                + (f" ({repeats} more run(s) repeat its seed: the same draw again, left out)" if repeats else "")
                + ": train it with other seeds to get 95 % intervals.")
-job = jobs.current_job()
-busy = job is not None and job.active
 c1, c2 = st.columns([1, 3])
 n_more = c1.number_input("More seeds", 1, 10, 2, key="more_seeds")
 if c2.button(f"Train {int(n_more)} more seed(s) of this configuration", key="more_seeds_button", disabled=busy,
              help="Runs in the background; follow it on Setup & train. Finished runs appear here."):
-    seeds = training.free_seeds({int((r.config.get("train") or {}).get("seed", 0)) for r in same}, int(n_more))
-    try:
-        training.start_seeds(cache.config_of(rec), seeds, meta={"classes": classes, "train": counts.tolist()})
-        st.success(f"Training seeds {', '.join(map(str, seeds))} in the background — progress on **Setup & train**.")
-    except EOSError as err:
-        widgets.show_error(err)
-if busy:
+    train_more_seeds(int(n_more))
+    job = jobs.current_job()
+    busy = job is not None and job.active
+
+
+def seeds_done(j) -> int:
+    return sum(1 for p in list(j.progress) if p.get("phase") == RunDone.kind)
+
+
+if busy and job.kind == "seeds":
+    seen = seeds_done(job)
+
+    @st.fragment(run_every=2.0)
+    def watch_seeds() -> None:
+        """While this session's seeds job runs, rerun the page when a seed finishes or the job ends,
+        so the verdict and this section update without a reload."""
+        if not job.active or seeds_done(job) != seen:
+            st.rerun()
+        st.caption(f"⏳ {job.label}: {seen} finished so far. This page updates itself as each seed finishes.")
+
+    watch_seeds()
+elif busy:
     st.caption(f"A training job is running: {job.label} ({job.status}); its progress is on **Setup & train**.")
 
 # ------------------------------------------------------------------------------------------ compare
@@ -197,13 +243,16 @@ with st.expander("Compare with other runs"):
     pick = st.multiselect("Runs", [r.id for r in others], key="compare_runs",
                           format_func=lambda i: next(cache.run_label(r) for r in others if r.id == i))
     if pick:
-        comp = {rec.id: summary}
-        for rid in pick:
-            comp[rid] = cache.methods_summary(rid)
-        cdf = pd.DataFrame({rid: {method_name(m): v.get("balanced_accuracy") for m, v in res.items()}
-                            for rid, res in comp.items()})
+        from eos_core.run_labels import run_labels
+
+        chosen = [rec, *(r for rid in pick for r in others if r.id == rid)]
+        names = run_labels([r.config for r in chosen])  # columns named by what differs: "ρ=10 · seed 1"
+        cdf = pd.DataFrame({name: {method_name(m): v.get("balanced_accuracy")
+                                   for m, v in cache.methods_summary(r.id).items()}
+                            for name, r in zip(names, chosen, strict=True)})
         cdf.index.name = "method"
-        st.caption("Balanced accuracy per method (rows) and run (columns).")
+        st.caption("Balanced accuracy per method (rows) and run (columns, named by what differs between the runs; "
+                   "the first column is the run chosen above).")
         st.dataframe(cdf.round(4), key="compare_table")
         st.download_button("Download (CSV)", cdf.to_csv(), file_name="compare_runs.csv", mime="text/csv",
                            key="compare_csv")

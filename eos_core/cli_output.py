@@ -6,9 +6,11 @@ Kept apart from :mod:`eos_core.cli` (arguments, commands, errors) so each file h
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import EOSError
 from .names import CONTROL_METHOD, method_name
 
 
@@ -34,6 +36,7 @@ def phase1_json(p1) -> dict[str, Any]:
         "run_id": p1.run_id,
         "dataset": p1.config.data.dataset,
         "classes": p1.classes,
+        "model": p1.model_info.get("model"),  # the model actually built ("auto" resolved)
         "train_counts": p1.train_counts,
         "test_counts": p1.test_counts,
         "phase1": {k: m[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall")}
@@ -117,3 +120,69 @@ def print_seeds(runs: list[dict[str, Any]], agg: dict[str, Any]) -> None:
     print(table(["method", "bal. acc (mean)", "Δ bal. acc vs cRT", "Δ g-mean vs cRT", "Δ macro-F1 vs cRT"], rows))
     print(f"Paired difference from {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over "
           + (f"{n} seeds [95 % t-interval]." if n > 1 else "1 seed: no interval."))
+
+
+def print_presets(args) -> int:
+    """``presets``: one line per preset; with a name, its settings and what its measured run gave."""
+    from .presets import PRESETS, get_preset, preset_config, what_you_should_see
+
+    if not args.name:
+        width = max(map(len, PRESETS))
+        for p in PRESETS.values():
+            print(f"{p.name.ljust(width)}  {p.summary}")
+        return 0
+    p = get_preset(args.name)
+    print(f"{p.name}: {p.title}. {p.summary}")
+    try:
+        cfg = preset_config(p.name, data_dir=args.data_dir, folder=args.folder)
+        d, t = cfg.data, cfg.train
+        print(f"settings: dataset {d.dataset}, ρ={d.ratio:g}, profile {d.profile}, class cap {d.max_per_class}, "
+              f"model {t.model}, {t.epochs} epochs, augmentation {'on' if cfg.augment_enabled else 'off'}")
+    except EOSError as err:  # cifar10-lt without CIFAR-10 or a folder: still describe it
+        print(f"settings: {err}")
+    print(f"recipe: {p.why}")
+    print(what_you_should_see(p.name))
+    return 0
+
+
+def verdict_json(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The verdict (:func:`eos_core.verdict.verdict`) of :func:`run_json` objects, one per seed of one
+    configuration: the gap part from the first run, the oversampling part paired over all of them."""
+    from .verdict import verdict
+
+    return verdict(runs[0]["gap"], [r["methods"] for r in runs], classes=runs[0]["classes"])
+
+
+def print_verdict(v: dict[str, Any]) -> None:
+    """The verdict's two sentences, wrapped."""
+    print(f"Verdict: {v['oversampling']['call']}")
+    for part in ("gap", "oversampling"):
+        print(textwrap.fill(v[part]["sentence"], width=100, initial_indent=f"  {part}: ", subsequent_indent="    "))
+
+
+def study_json(res) -> dict[str, Any]:
+    """A ratio study's JSON: its id and status, one object per run (``run_json`` plus ``ratio``), the summary."""
+    rec = res.record
+    ratios = {r["run_id"]: r["ratio"] for r in rec.runs}
+    runs = [{"ratio": ratios[r.phase1.run_id], **run_json(r)} for r in res.results]
+    return {"study_id": rec.study_id, "status": rec.status, "ratios": rec.config.ratios, "seeds": rec.config.seeds,
+            "runs": runs, "summary": rec.summary}
+
+
+def print_study(rec) -> None:
+    """Per ratio, the size-gap Spearman of each gap measure; per method and ratio, Δ balanced accuracy vs cRT."""
+    from .names import GAP_MEASURES, GAP_NAMES
+
+    rows = rec.summary.get("ratios", [])
+    print(f"study {rec.study_id}: {len(rec.runs)} runs ({rec.status})")
+    print(table(["ρ", "seeds", "smallest class n", *(f"Spearman {GAP_NAMES[m]}" for m in GAP_MEASURES)],
+                [(f"{r['ratio']:g}", len(r["seeds"]), min(r["train_count"]),
+                  *(r["size_gap_spearman"].get(m) for m in GAP_MEASURES)) for r in rows]))
+    print("Spearman(train size, gap), mean over seeds: negative = the smaller the class, the wider the gap.")
+    print()
+    methods = [m for m in (rows[0]["methods"] if rows else {}) if m != CONTROL_METHOD]
+    cells = [(method_name(m), *(interval((r["methods"].get(m) or {}).get("delta_vs_crt", {}).get("balanced_accuracy"))
+                                if r["methods"].get(m) else "-" for r in rows)) for m in methods]
+    print(table(["method", *(f"ρ={r['ratio']:g}" for r in rows)], cells))
+    print(f"Δ balanced accuracy vs {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over seeds "
+          "[95 % t-interval when there are 2 or more].")

@@ -17,7 +17,8 @@ from .errors import ConfigError
 from .names import LOSSES, METHODS, MODELS, PROFILES
 
 # Re-exported: the CLI, the app and older code import these ids from here.
-__all__ = ["LOSSES", "METHODS", "MODELS", "PROFILES", "DataConfig", "HeadConfig", "RunConfig", "TrainConfig"]
+__all__ = ["LOSSES", "METHODS", "MODELS", "PROFILES", "SEED_MAX", "DataConfig", "HeadConfig", "RunConfig",
+           "TrainConfig", "check_seed"]
 
 T = TypeVar("T")
 
@@ -59,7 +60,19 @@ def _check_number(label: str, value: Any, lo: float, hi: float, *, integer: bool
             or (lo_open and value == lo) or (hi_open and value == hi):
         kind = "an integer" if integer else "a number"
         left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
-        raise ConfigError(f"{label} must be {kind} in {left}{lo:g}, {hi:g}{right}, got {value!r}.")
+        # Integer bounds in full: ":g" would print the seed limit as 4.29497e+09.
+        lo_s, hi_s = (f"{int(lo)}", f"{int(hi)}") if integer else (f"{lo:g}", f"{hi:g}")
+        raise ConfigError(f"{label} must be {kind} in {left}{lo_s}, {hi_s}{right}, got {value!r}.")
+
+
+def check_seed(seed: Any, label: str = "The seed") -> int:
+    """``seed`` as an int, or :class:`ConfigError` unless it is an integer in [0, SEED_MAX].
+
+    Strings and floats are refused rather than converted: ``int("7")`` or ``int(7.9)`` would
+    silently run a seed the user did not ask for.
+    """
+    _check_number(label, seed, 0, SEED_MAX, integer=True)
+    return int(seed)
 
 
 def _check_choice(label: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -78,6 +91,8 @@ class DataConfig:
 
     ``ratio`` is rho = n_max / n_min (1 to 1000). ``max_per_class`` caps n_max so a demo on a large
     dataset stays small. ``class_order`` lists class ids from the largest to the smallest class.
+    ``display_name`` is what pages call a user's image set (e.g. "cifar10-jpeg (zip)" from the
+    uploaded file's name); a label only, never opened as a path.
     """
 
     dataset: str = "digits"
@@ -87,6 +102,7 @@ class DataConfig:
     class_order: list[int] | None = None
     folder: str | None = None
     seed: int = 0
+    display_name: str | None = None
 
     def validate(self) -> None:
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -105,6 +121,9 @@ class DataConfig:
         if self.folder is not None and not isinstance(self.folder, str):
             raise ConfigError(f"The image folder must be a path, got {self.folder!r}.")
         _check_number("The seed", self.seed, 0, SEED_MAX, integer=True)
+        if self.display_name is not None and (not isinstance(self.display_name, str) or len(self.display_name) > 100):
+            raise ConfigError(f"The dataset's display name must be text of at most 100 characters, got "
+                              f"{str(self.display_name)[:40]!r}.")
 
     to_dict = dataclasses.asdict
 
@@ -264,7 +283,7 @@ class RunConfig:
         and shuffling, identical for every method of the run) all become ``seed``. The CLI and the
         app build every config through this.
         """
-        s = int(seed)
+        s = check_seed(seed)
         return dataclasses.replace(self, data=dataclasses.replace(self.data, seed=s),
                                    train=dataclasses.replace(self.train, seed=s),
                                    head=dataclasses.replace(self.head, seed=s), methods=list(self.methods))

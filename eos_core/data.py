@@ -10,21 +10,30 @@ dataset, the folder and the files expected, in one sentence. A user's image fold
 
 from __future__ import annotations
 
+import numbers
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .errors import DatasetUnavailable
+from .errors import ConfigError, DatasetUnavailable
 from .imagefiles import IMAGE_EXTENSIONS
 from .names import DATASET_NAMES
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
-__all__ = ["DATASETS", "IMAGE_EXTENSIONS", "ImageData", "dataset_display_name", "default_data_dir", "load_dataset",
-           "load_digits"]
+__all__ = ["DATASETS", "IMAGE_EXTENSIONS", "ImageData", "data_display_name", "dataset_display_name",
+           "default_data_dir", "is_upload_folder", "load_dataset", "load_digits", "upload_folder_name",
+           "zip_display_name"]
+
+# An unpacked upload is named by its archive's hash (eos_core.uploads); it is a server-side folder
+# the user never typed, so pages and messages call it by the zip's name, never by this one.
+_UPLOAD_FOLDER = re.compile(r"zip-[0-9a-f]{20}")
+UPLOAD_FALLBACK_NAME = "uploaded images (zip)"
 
 
 @dataclass
@@ -75,18 +84,52 @@ class ImageData:
         return np.bincount(self.y_test, minlength=self.num_classes)
 
 
-def dataset_display_name(dataset: str, folder: str | os.PathLike | None = None) -> str:
+def dataset_display_name(dataset: str, folder: str | os.PathLike | None = None,
+                         display_name: str | None = None) -> str:
     """The name figures show for a dataset id (and, for ``"folder"``, its folder).
 
-    An image folder is shown as its folder name plus "(folder)", so a re-encoded copy of a
-    standard set (e.g. ``cifar10-jpeg``) is never mistaken for the original.
+    ``display_name`` (``DataConfig.display_name``, e.g. "cifar10-jpeg (zip)" for an upload) wins
+    when given. Otherwise an image folder is shown as its folder name plus "(folder)", so a
+    re-encoded copy of a standard set (e.g. ``cifar10-jpeg``) is never mistaken for the original;
+    an unpacked upload without a stored name is "uploaded images (zip)", never its hash.
     """
     if dataset == "folder":
+        if display_name:
+            return display_name
         if folder is None:
             return "image folder"
+        if is_upload_folder(folder):
+            return UPLOAD_FALLBACK_NAME
         path = Path(folder)
         return f"{path.name or str(path)} (folder)"
     return DATASET_NAMES.get(dataset, dataset)
+
+
+def data_display_name(data: Mapping[str, Any]) -> str:
+    """:func:`dataset_display_name` of a saved run's ``config["data"]`` (a ``DataConfig`` dict)."""
+    return dataset_display_name(str(data.get("dataset") or "?"), data.get("folder"), data.get("display_name"))
+
+
+def zip_display_name(filename: str | None) -> str:
+    """What pages call an uploaded archive: its file name without ``.zip``, plus "(zip)".
+
+    ``"cifar10-jpeg.zip"`` -> ``"cifar10-jpeg (zip)"``. Only a label: it never becomes a path.
+    """
+    base = str(filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    if base.lower().endswith(".zip"):
+        base = base[:-4]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()[:60]
+    return f"{base} (zip)" if base else UPLOAD_FALLBACK_NAME
+
+
+def upload_folder_name(sha256_hex: str) -> str:
+    """The folder an upload is unpacked into, named by the archive's SHA-256 (same bytes, same folder)."""
+    return f"zip-{sha256_hex[:20]}"
+
+
+def is_upload_folder(folder: str | os.PathLike) -> bool:
+    """True for a folder :func:`upload_folder_name` made (a server-side path nobody typed)."""
+    return bool(_UPLOAD_FOLDER.fullmatch(Path(folder).name))
 
 
 def default_data_dir() -> Path:
@@ -95,6 +138,23 @@ def default_data_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "eos-explorer" / "data"
+
+
+# Folder images are resized to this range: 8 px is the smallest bundled set (digits); 512 px keeps
+# a decoded float32 set of a few thousand images within a laptop's memory.
+IMAGE_SIZE_RANGE = (8, 512)
+
+
+def _check_load_args(name, data_dir, folder, image_size) -> None:
+    """One ConfigError sentence for an argument of the wrong type, before any file is touched."""
+    if not isinstance(name, str):
+        raise ConfigError(f"The dataset must be a name, one of {', '.join(DATASETS)}; got {name!r}.")
+    for label, path in (("data_dir", data_dir), ("folder", folder)):
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"{label} must be a path (a string), got {type(path).__name__}.")
+    lo, hi = IMAGE_SIZE_RANGE
+    if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or not lo <= image_size <= hi:
+        raise ConfigError(f"image_size must be an integer number of pixels in [{lo}, {hi}], got {image_size!r}.")
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
@@ -111,11 +171,20 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
     folder : path, optional
         For ``name="folder"``: an image folder with one sub-folder per class, or with ``train/``
         and ``test/`` sub-folders that each hold one sub-folder per class (used as given).
-    image_size : int
+    image_size : int in [8, 512]
         For ``name="folder"``: images are resized to ``image_size x image_size``.
     progress, cancel : optional
         For ``name="folder"``: ``progress(done, total)`` while decoding, and a cancel event.
+
+    Raises
+    ------
+    ConfigError
+        An argument of the wrong type (``name=None``, a number as ``folder``) or ``image_size``
+        out of range.
+    DatasetUnavailable
+        An unknown name, or files missing offline.
     """
+    _check_load_args(name, data_dir, folder, image_size)
     key = name.lower().replace("_", "-")
     if key == "fashionmnist":
         key = "fashion-mnist"

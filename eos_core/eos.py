@@ -21,14 +21,14 @@ from numbers import Integral
 
 import numpy as np
 from imblearn.over_sampling.base import BaseOverSampler
-from imblearn.utils import check_sampling_strategy, check_target_type
+from imblearn.utils import check_target_type
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn_compat.utils.validation import validate_data
 
 from .errors import ConfigError
+from .fit_checks import check_fit_X_y, check_strategy_fits, first_sentence, lower_first, validate_params
 from .neighbors import drop_self, make_nn_estimator, nearest_enemies
 
 __all__ = ["EOS", "PARTNER_RULES", "partner_share"]
@@ -51,6 +51,13 @@ def _check_rule(rule) -> str:
     if rule not in PARTNER_RULES:
         raise ConfigError(f"partner_rule must be one of {', '.join(PARTNER_RULES)}, got {rule!r}.")
     return rule
+
+
+def _check_two_classes(y: np.ndarray) -> None:
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
+        raise ConfigError(f"EOS needs at least two classes to find enemies, but y has {n_classes} "
+                          f"class{'' if n_classes == 1 else 'es'}.")
 
 
 def _all_finite(X: np.ndarray) -> bool:
@@ -147,6 +154,13 @@ class EOS(BaseOverSampler):
         self.partner_rule = partner_rule
         self.nn_estimator = nn_estimator
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Dense only: the neighbour search and the interpolation work on dense float arrays (a
+        # sparse X is refused), so scikit-learn's and imbalanced-learn's checks must not expect it.
+        tags.input_tags.sparse = False
+        return tags
+
     # -- public entry points ------------------------------------------------------------------
     def fit_resample(self, X, y, **params):
         """Resample: the original rows followed by the synthetic ones.
@@ -165,10 +179,7 @@ class EOS(BaseOverSampler):
         y_resampled : ndarray of shape (n_samples + S,)
             ``y`` then the synthetic labels.
         """
-        # Checked before imbalanced-learn's parameter validation so the user gets one clear
-        # ConfigError sentence rather than sklearn's generic InvalidParameterError.
-        _check_k(self.k_neighbors)
-        _check_rule(self.partner_rule)
+        self._check_fit_args(X, y)
         return super().fit_resample(X, y, **params)
 
     def fit_generate(self, X, y):
@@ -186,30 +197,45 @@ class EOS(BaseOverSampler):
         y_syn : ndarray of shape (S,)
             Their labels (dtype of ``y``).
         """
-        _check_k(self.k_neighbors)
-        _check_rule(self.partner_rule)
-        check_classification_targets(y)
-        self._validate_params()
+        self._check_fit_args(X, y)
         X, y, _ = self._check_X_y(X, y)
-        self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
+        self.sampling_strategy_ = check_strategy_fits(self.sampling_strategy, y, self._sampling_type)
         base, partner, r, y_syn = self._plan(X, y)
         X_syn = np.empty((len(base), X.shape[1]), dtype=X.dtype)
         _interpolate(X, base, partner, r, X_syn)
         return X_syn, y_syn
 
+    def _check_fit_args(self, X, y) -> None:
+        """Every argument of a fit, as one ConfigError sentence, before imbalanced-learn's checks.
+
+        Parameters first, then shapes and label type, then whether ``sampling_strategy`` fits the
+        labels (a dict naming a class y lacks, a float with more than two classes).
+        """
+        _check_k(self.k_neighbors)
+        _check_rule(self.partner_rule)
+        validate_params(self)
+        check_fit_X_y(X, y, "EOS")
+        y_arr = np.asarray(y)
+        # A (n, 1) column is read as labels without check_target_type's conversion warning: the
+        # sampler's own check warns once already.
+        y_1d = y_arr.ravel() if y_arr.ndim == 2 and y_arr.shape[1] == 1 else check_target_type(y_arr)
+        _check_two_classes(y_1d)
+        check_strategy_fits(self.sampling_strategy, y_1d, self._sampling_type)
+
     # -- imbalanced-learn hooks ---------------------------------------------------------------
     def _check_X_y(self, X, y, accept_sparse=None):
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         # Keep float32 as float32 (embeddings) and float64 as float64; anything else -> float64.
-        X, y = validate_data(
-            self, X=X, y=y, reset=True, accept_sparse=False, dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-        )
+        try:
+            X, y = validate_data(
+                self, X=X, y=y, reset=True, accept_sparse=False, dtype=[np.float64, np.float32],
+                ensure_all_finite=False,
+            )
+        except ValueError as err:  # text in X, complex numbers...: sklearn's first sentence only
+            raise ConfigError(f"EOS cannot use this X: {lower_first(first_sentence(str(err)))}") from None
         if not _all_finite(X):
             raise ConfigError("The embeddings passed to EOS contain NaN or infinite values.")
-        n_classes = len(np.unique(y))
-        if n_classes < 2:
-            raise ConfigError(f"EOS needs at least two classes to find enemies, but y has {n_classes}.")
+        _check_two_classes(y)
         k = int(self.k_neighbors)
         if k >= len(X):
             raise ConfigError(

@@ -11,7 +11,11 @@ class EOSError(Exception):
 
 
 class ConfigError(EOSError, ValueError):
-    """A parameter is out of range or inconsistent."""
+    """A parameter or an input is out of range, of the wrong type or inconsistent.
+
+    Also a ``ValueError``: scikit-learn's estimator contract (bad input raises ``ValueError``)
+    holds for :class:`~eos_core.eos.EOS`, whose checks raise this.
+    """
 
 
 class DatasetUnavailable(EOSError, FileNotFoundError):

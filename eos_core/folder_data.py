@@ -12,6 +12,9 @@ fast JPEG path, far longer with Pillow alone), so the decoded arrays are cached 
 folder's resolved path, the image size and a cheap fingerprint (file count, total bytes, newest
 modification time): editing the folder invalidates the entry, and a stale entry for the same
 folder is removed when the new one is written.
+
+Messages name the folder as the caller gave it (the path the user typed) and an unpacked upload
+as "the uploaded image set": never a server-side path nobody typed.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ImageData, dataset_display_name
+from .data import ImageData, dataset_display_name, is_upload_folder
 from .errors import Cancelled, DatasetUnavailable
 from .folder_cache import CACHE_MAX_BYTES, array_cache_dir, cache_entry, read_cache, write_cache
-from .imagefiles import IMAGE_EXTENSIONS, PIXEL_CAP, ImageFileError, decode_image_files, decoding_warnings
+from .imagefiles import IMAGE_EXTENSIONS, MAX_IMAGES, PIXEL_CAP, ImageFileError, decode_image_files, decoding_warnings
 
 _CHUNK = 256
+HOLDOUT_TEST_SIZE = 0.2  # share of each class held out as the test set when there is no train/ + test/
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -151,11 +155,26 @@ def _collect(folder: str, classes: list[str], stats: list[int]) -> tuple[list[st
     return files, np.asarray(labels, np.int64), empty
 
 
-def scan_image_folder(folder: str | os.PathLike, *, max_images: int = 200_000) -> FolderLayout:
+def folder_subject(folder: str | os.PathLike) -> str:
+    """How a message names an image folder: as given ("the image folder '~/cats'"), or "the
+    uploaded image set" for an unpacked upload (a server-side path the user never typed)."""
+    return "the uploaded image set" if is_upload_folder(folder) else f"the image folder {str(folder)[:200]!r}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def scan_image_folder(folder: str | os.PathLike, *, max_images: int = MAX_IMAGES) -> FolderLayout:
     """Find the classes and image files of a folder (no decoding); raises ``DatasetUnavailable``."""
     root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise DatasetUnavailable(f"The image folder {root} does not exist or is not a folder.")
+    who = folder_subject(folder)
+    try:
+        is_dir = root.is_dir()
+    except (OSError, ValueError):  # e.g. a name too long for the file system, a NUL character
+        is_dir = False
+    if not is_dir:
+        raise DatasetUnavailable(f"{_cap(who)} does not exist or is not a folder.")
     try:
         top = _class_dirs(str(root))
         stats = [0, 0, 0]
@@ -168,7 +187,7 @@ def scan_image_folder(folder: str | os.PathLike, *, max_images: int = 200_000) -
                 where = (f"{_names(only_tr)} only in train/" if only_tr else "") + \
                     ("; " if only_tr and only_te else "") + (f"{_names(only_te)} only in test/" if only_te else "")
                 raise DatasetUnavailable(
-                    f"{root} has train/ and test/ sub-folders with different classes ({where}); "
+                    f"{_cap(who)} has train/ and test/ sub-folders with different classes ({where}); "
                     "give both the same class folders.")
             classes = tr_classes
             tr_files, tr_y, empty = _collect(str(root / "train"), classes, stats)
@@ -180,18 +199,20 @@ def scan_image_folder(folder: str | os.PathLike, *, max_images: int = 200_000) -
             tr_files, tr_y, empty = _collect(str(root), classes, stats)
             te_files, te_y = [], np.zeros(0, np.int64)
     except PermissionError as err:
-        raise DatasetUnavailable(f"{root} cannot be read ({err.strerror}: {err.filename}).") from None
-    where = f"{root}/train" if split == "given" else str(root)
+        inside = _relative(err.filename, root)
+        raise DatasetUnavailable(f"{_cap(who)} cannot be read ({err.strerror}"
+                                 + (f": {inside}" if inside else "") + ").") from None
+    where = f"the train/ folder of {who}" if split == "given" else who
     if len(classes) < 2:
         raise DatasetUnavailable(
-            f"{where} has {len(classes)} class folder(s); it needs at least 2 sub-folders of images "
+            f"{_cap(where)} has {len(classes)} class folder(s); it needs at least 2 sub-folders of images "
             f"({', '.join(IMAGE_EXTENSIONS)}), one per class.")
     if empty:
-        raise DatasetUnavailable(f"Class folder(s) {_names(empty)} in {root} hold no image files "
+        raise DatasetUnavailable(f"Class folder(s) {_names(empty)} in {who} hold no image files "
                                  f"({', '.join(IMAGE_EXTENSIONS)}).")
     n = len(tr_files) + len(te_files)
     if n > max_images:
-        raise DatasetUnavailable(f"{root} has {n} images; at most {max_images} are supported in memory.")
+        raise DatasetUnavailable(f"{_cap(who)} has {n:,} images; at most {max_images:,} are supported in memory.")
     if split == "holdout":
         counts = np.bincount(tr_y, minlength=len(classes))
         if counts.min() < 2:
@@ -201,6 +222,14 @@ def scan_image_folder(folder: str | os.PathLike, *, max_images: int = 200_000) -
     return FolderLayout(root, split, classes, tr_files, tr_y, te_files, te_y, stats[0], stats[1], stats[2])
 
 
+def _relative(path: str | None, root: Path) -> str | None:
+    """``path`` relative to the folder (what the user can find in it); None outside it or unknown."""
+    if not path:
+        return None
+    rel = os.path.relpath(path, root)
+    return None if rel.startswith("..") else ("." if rel == "." else Path(rel).as_posix())
+
+
 def _names(items: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(repr(s) for s in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
@@ -208,8 +237,8 @@ def _names(items: Sequence[str], limit: int = 5) -> str:
 
 # --------------------------------------------------------------------------- loading
 
-def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_size: float = 0.2,
-                      max_images: int = 200_000, max_pixels: int = PIXEL_CAP, cache: bool = True,
+def load_image_folder(folder: str | os.PathLike, *, image_size: int = 32, test_size: float = HOLDOUT_TEST_SIZE,
+                      max_images: int = MAX_IMAGES, max_pixels: int = PIXEL_CAP, cache: bool = True,
                       cache_dir: str | os.PathLike | None = None, cache_max_bytes: int = CACHE_MAX_BYTES,
                       workers: int | None = None,
                       progress: Callable[[int, int], None] | None = None,

@@ -29,6 +29,10 @@ JPEG_EXTENSIONS = (".jpg", ".jpeg")
 # bomb threshold (~89 MP), and one such RGB image decodes to ~190 MB — bounded per worker.
 PIXEL_CAP = 64_000_000
 
+# Images of one dataset held in memory at once (folder loader and zip uploads alike): CIFAR-10's
+# 60,000 pass with room to spare; 200,000 32x32 RGB images are ~2.4 GB as float32.
+MAX_IMAGES = 200_000
+
 # Pillow modes treated as grey-scale (the dataset is grey when every image is).
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 # JPEG start-of-frame markers (baseline, extended, progressive, lossless; not DHT/JPG/DAC).

@@ -10,11 +10,13 @@ The ratio rho = n_max / n_min goes from 1 to 1000. Profiles:
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
+from .config import check_seed
 from .errors import ConfigError
 from .names import PROFILES
 
@@ -98,6 +100,25 @@ def class_counts(n_available: Sequence[int], ratio: float, profile: str = "exp",
     return counts
 
 
+def _check_labels(y, num_classes: int | None) -> np.ndarray:
+    """``y`` as a 1-D integer array of class ids in ``0..C-1``, or one ConfigError sentence."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.size == 0:
+        raise ConfigError(f"The labels must be a non-empty 1-D array of class ids, got shape {y.shape}.")
+    if y.dtype.kind not in "iu":
+        raise ConfigError(f"The labels must be integer class ids 0..C-1, got dtype {y.dtype}.")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
+                                    or num_classes < 1):
+        raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}.")
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or (num_classes is not None and hi >= num_classes):
+        # np.bincount refuses negative ids; ids >= num_classes would be silently dropped.
+        bad = lo if lo < 0 else hi
+        top = "C-1" if num_classes is None else str(int(num_classes) - 1)
+        raise ConfigError(f"The labels must be class ids from 0 to {top}, got a label of {bad}.")
+    return y
+
+
 def make_imbalanced(y: np.ndarray, ratio: float, profile: str = "exp", *, max_per_class: int | None = None,
                     class_order: Sequence[int] | None = None, num_classes: int | None = None,
                     class_names: Sequence[str] | None = None, seed: int = 0) -> np.ndarray:
@@ -106,14 +127,26 @@ def make_imbalanced(y: np.ndarray, ratio: float, profile: str = "exp", *, max_pe
     Parameters
     ----------
     y : np.ndarray, int, shape (N,)
-        Labels of the full training set.
+        Labels of the full training set, class ids ``0..C-1``.
+    ratio, profile, max_per_class, class_order, class_names
+        As in :func:`class_counts`.
+    num_classes : int, optional
+        C; defaults to ``y.max() + 1``.
+    seed : int in [0, 2**32 - 1]
+        Which samples of each class are kept.
 
     Returns
     -------
     np.ndarray, int64, shape (M,)
         Sorted row indices into ``y``; ``np.bincount(y[idx])`` equals :func:`class_counts`.
+
+    Raises
+    ------
+    ConfigError
+        Labels that are not integer ids in range, a bad seed, or a bad argument of :func:`class_counts`.
     """
-    y = np.asarray(y)
+    seed = check_seed(seed)
+    y = _check_labels(y, num_classes)
     c = int(num_classes if num_classes is not None else y.max() + 1)
     avail = np.bincount(y, minlength=c)
     counts = class_counts(avail, ratio, profile, max_per_class=max_per_class, class_order=class_order,

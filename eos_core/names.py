@@ -64,7 +64,7 @@ LOSS_LABELS: dict[str, str] = {
 }
 MODELS: tuple[str, ...] = ("auto", "small_cnn", "resnet32")
 MODEL_LABELS: dict[str, str] = {
-    "auto": "auto (ResNet-32 for colour images of 32 px or more, else the small CNN)",
+    "auto": "auto (on a GPU ResNet-32 for colour images of 32 px or more; on a CPU always the small CNN)",
     "small_cnn": "small CNN",
     "resnet32": "ResNet-32",
 }

@@ -18,11 +18,11 @@ import warnings
 
 import numpy as np
 from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
-from imblearn.utils import check_sampling_strategy
 from sklearn.utils import check_random_state
 
 from .eos import EOS, _all_finite, _check_k
 from .errors import ConfigError
+from .fit_checks import check_fit_X_y, check_sampling_strategy_param, check_strategy_fits
 from .names import METHODS
 from .neighbors import make_nn_estimator
 from .provenance import concat_provenance, copies_provenance, fit_resample_with_provenance
@@ -87,6 +87,7 @@ def make_sampler(name, *, k_neighbors=10, random_state=None, sampling_strategy="
     if name not in METHODS:
         raise ConfigError(f"Unknown over-sampling method {name!r}; choose one of {', '.join(METHODS)}.")
     k = _check_k(k_neighbors)
+    check_sampling_strategy_param(sampling_strategy)
     return _build(name, k, k, random_state, sampling_strategy)
 
 
@@ -137,10 +138,15 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
     if name not in METHODS:
         raise ConfigError(f"Unknown over-sampling method {name!r}; choose one of {', '.join(METHODS)}.")
     k = _check_k(k_neighbors)
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    check_sampling_strategy_param(sampling_strategy)
+    check_fit_X_y(X, y, "Over-sampling")
+    try:
+        X = np.ascontiguousarray(X, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ConfigError("The embeddings to over-sample must be numbers.") from None
     y = np.asarray(y)
-    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-        raise ConfigError(f"X must be (N, D) and y (N,) with the same N, got {X.shape} and {y.shape}.")
+    if y.ndim != 1:
+        raise ConfigError(f"Over-sampling needs y as a 1-D array of class labels, got shape {y.shape}.")
     if y.dtype.kind not in "iub":
         raise ConfigError(f"Class labels must be integers, got dtype {y.dtype}.")
     if not _all_finite(X):
@@ -154,6 +160,8 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
     if name in NO_SYNTHETIC:
         X_syn, y_syn = _empty(d)
         return X_syn, y_syn, None
+    # Every sampler below would check this too, with imbalanced-learn's multi-sentence message.
+    targets = check_strategy_fits(sampling_strategy, y, "over-sampling")
     if name == "ros":
         X_res, y_res, prov = fit_resample_with_provenance(_build("ros", k, k, random_state, sampling_strategy), X, y)
         # Copy so the returned rows do not keep the resampled originals alive.
@@ -168,7 +176,6 @@ def resample(name, X, y, *, k_neighbors=10, random_state=None, sampling_strategy
         return X_syn, y_syn.astype(np.int64, copy=False), prov
 
     # SMOTE family: group the classes to fill by their usable k.
-    targets = check_sampling_strategy(sampling_strategy, y, "over-sampling")
     size = dict(zip(classes.tolist(), counts.tolist(), strict=True))
     groups: dict[int, dict] = {}
     singletons = []

@@ -95,7 +95,7 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     from .embeddings import compute_embeddings
     from .gap import generalization_gap, snapshot_subsample
     from .metrics import classification_report_dict, finite_or_none, per_class_recall
-    from .models import build_model
+    from .models import build_model, resolve_model
     from .train import train_model
 
     c = data.num_classes
@@ -104,9 +104,11 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     device = choose_device(cfg.train.device)
     mean, std = _channel_stats(x_tr)
     info = {"in_channels": data.channels, "image_size": data.image_size, "num_classes": c,
-            "mean": mean, "std": std, "model": cfg.train.model}
+            "mean": mean, "std": std,
+            "model": resolve_model(cfg.train.model, device=device, in_channels=data.channels,
+                                   image_size=data.image_size)}  # the model built, "auto" resolved
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.train.model, in_channels=data.channels, num_classes=c, image_size=data.image_size,
+    model = build_model(info["model"], in_channels=data.channels, num_classes=c, image_size=data.image_size,
                         mean=mean, std=std)
     snap = None
     if cfg.train.gap_snapshots:

@@ -6,8 +6,9 @@ the phase-1 model are loaded (and torch imported) only when asked for. Every fil
 :class:`~eos_core.store.RunStore` (and so the one atomic writer, :mod:`eos_core.atomic`).
 
 A missing or unparsable file raises the store's :class:`~eos_core.errors.DamagedRun`; so does a
-file that parses but has the wrong shape (a key missing, a list of the wrong length), with one
-sentence naming the run and the file.
+file that parses but has the wrong types or shape (a key missing, a list of the wrong length, NaN
+embeddings; checks in :mod:`eos_core.results_check`), with one sentence naming the run, the file and
+the repair command.
 
 Artifacts (see ARCHITECTURE.md): ``phase1.json``, ``embeddings.npz``, ``history.json``,
 ``gap.json``, ``model.pt``, ``head_phase1.pt``, ``methods.json``, ``synthetic_<m>.npz``,
@@ -24,7 +25,16 @@ import numpy as np
 from .config import RunConfig
 from .errors import DamagedRun, EOSError
 from .names import METHODS
+from .results_check import (
+    embeddings_problem,
+    gap_problem,
+    history_problem,
+    method_problem,
+    phase1_problem,
+    synthetic_problem,
+)
 from .store import RunStore
+from .store_check import damaged_run
 
 __all__ = [
     "Embeddings", "Phase1Result", "MethodResult", "MapArrays", "MAP_NAME", "MAP_ROWS_NAME",
@@ -124,7 +134,7 @@ class MapArrays:
 
 
 def _damaged(run_id: str, name: str, what: str) -> DamagedRun:
-    return DamagedRun(f"Run {run_id}: {name} is damaged ({what}); other runs are not affected.")
+    return damaged_run(run_id, name, what)
 
 
 def _json(store: RunStore, run_id: str, name: str, kind: type, default: Any = None) -> Any:
@@ -182,17 +192,25 @@ def load_phase1_summary(store: RunStore, run_id: str) -> dict[str, Any]:
         if not isinstance(value, kind):
             raise _damaged(run_id, "phase1.json", f"{key} is not a {kind.__name__}")
         out[key] = value
+    if problem := phase1_problem(out):
+        raise _damaged(run_id, "phase1.json", problem)
     return out
 
 
 def load_history(store: RunStore, run_id: str) -> list[dict[str, Any]]:
     """``history.json`` (a list of epoch rows; empty when absent)."""
-    return _json(store, run_id, "history", list, [])
+    history = _json(store, run_id, "history", list, [])
+    if problem := history_problem(history):
+        raise _damaged(run_id, "history.json", problem)
+    return history
 
 
 def load_gap(store: RunStore, run_id: str) -> dict[str, Any]:
     """``gap.json`` (the :class:`eos_core.gap.GapReport` dict; empty when absent)."""
-    return _json(store, run_id, "gap", dict, {})
+    gap = _json(store, run_id, "gap", dict, {})
+    if problem := gap_problem(gap):
+        raise _damaged(run_id, "gap.json", problem)
+    return gap
 
 
 def load_phase1(store: RunStore, run_id: str, *, with_head: bool = False, with_model: bool = False) -> Phase1Result:
@@ -206,6 +224,8 @@ def load_phase1(store: RunStore, run_id: str, *, with_head: bool = False, with_m
     missing = [k for k in _EMBEDDING_KEYS if k not in arr]
     if missing:
         raise _damaged(run_id, "embeddings.npz", f"no {', '.join(missing)}")
+    if problem := embeddings_problem(arr, len(meta["classes"])):
+        raise _damaged(run_id, "embeddings.npz", problem)
     emb = Embeddings(*(arr[k] for k in ("train_emb", "train_logits", "train_y", "test_emb", "test_logits", "test_y")))
     try:
         cfg = RunConfig.from_dict(rec.config)
@@ -223,7 +243,10 @@ def load_phase1(store: RunStore, run_id: str, *, with_head: bool = False, with_m
         from .models import build_model
 
         info = r.model_info
-        model = build_model(cfg.train.model, in_channels=info["in_channels"], num_classes=r.num_classes,
+        name = info.get("model", cfg.train.model)
+        if name == "auto":  # runs saved before "auto" was resolved and saved: auto meant ResNet-32 for colour 32 px
+            name = "resnet32" if info["in_channels"] == 3 and info["image_size"] >= 32 else "small_cnn"
+        model = build_model(name, in_channels=info["in_channels"], num_classes=r.num_classes,
                             image_size=info["image_size"], mean=info["mean"], std=info["std"])
         model.load_state_dict(store.load_state_dict(run_id, "model"))
         r.model = model.eval()
@@ -257,8 +280,10 @@ def synthetic_arrays(x_syn: np.ndarray, y_syn: np.ndarray, provenance: dict | No
 def load_synthetic(store: RunStore, run_id: str, method: str) -> dict[str, np.ndarray]:
     """``synthetic_<method>.npz`` as :func:`synthetic_arrays` describes it."""
     arr = store.load_arrays(run_id, f"synthetic_{method}")
-    if not {"X_syn", "y_syn", *_PROV_KEYS} <= set(arr) or len(arr["X_syn"]) != len(arr["y_syn"]):
-        raise _damaged(run_id, f"synthetic_{method}.npz", "X_syn, y_syn or provenance missing or unequal")
+    if not {"X_syn", "y_syn", *_PROV_KEYS} <= set(arr):
+        raise _damaged(run_id, f"synthetic_{method}.npz", "X_syn, y_syn or provenance missing")
+    if problem := synthetic_problem(arr):
+        raise _damaged(run_id, f"synthetic_{method}.npz", problem)
     return arr
 
 
@@ -278,8 +303,8 @@ def load_method_summary(store: RunStore, run_id: str) -> dict[str, dict[str, Any
     """``methods.json``: method -> metrics with ``n_synthetic`` and ``seconds`` (empty when absent)."""
     summary = _json(store, run_id, "methods", dict, {})
     for name, m in summary.items():
-        if not isinstance(m, dict) or not {"n_synthetic", "seconds", "per_class_recall"} <= set(m):
-            raise _damaged(run_id, "methods.json", f"the entry of {name!r} lacks n_synthetic, seconds or recall")
+        if problem := method_problem(name, m):
+            raise _damaged(run_id, "methods.json", problem)
     return summary
 
 

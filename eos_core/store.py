@@ -8,8 +8,10 @@ loses a run:
 * each run folder holds ``config.json`` and ``record.json`` (kind, status, message, headline
   metrics), rewritten on every status change; an index that is missing, empty or corrupt is rebuilt
   from them (:mod:`eos_core.store_repair`), also on demand with ``python -m eos_core repair``;
-* an index row whose JSON cannot be parsed is skipped by :meth:`RunStore.list_runs` and listed in
+* an index row or ``record.json`` that cannot be parsed or has the wrong types
+  (:mod:`eos_core.store_check`) is skipped by :meth:`RunStore.list_runs` and listed in
   :attr:`RunStore.damaged`, never fatal; a damaged artifact raises :class:`DamagedRun` for its run;
+  ``repair`` (:mod:`eos_core.repair`) moves damaged files to the ``quarantine`` folder;
 * liveness is a heartbeat: while a run is ``running`` its process renews a lease every
   ``heartbeat_s`` seconds from a daemon thread; a ``running`` run whose lease has expired (its process
   died, whatever its pid or host name) is reported ``interrupted``.
@@ -39,9 +41,9 @@ import numpy as np
 
 from .atomic import atomic_write_bytes, disk_error
 from .errors import ConfigError, DamagedRun, EOSError
+from .store_check import damaged_run, missing_file, record_problem
 
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
 RECORD = "record"  # record.json: the run's index row, mirrored in its folder
 STALE_BEATS = 6    # a lease lasts this many heartbeats: one missed beat (a busy GIL) is not death
 _ARTIFACT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
@@ -119,9 +121,10 @@ class RunStore:
     Attributes
     ----------
     damaged : list[tuple[str, str]]
-        ``(run id, reason)`` of index rows the last :meth:`list_runs` skipped because they could not
-        be parsed (``python -m eos_core repair`` restores them from their folders).
-    healed : eos_core.store_repair.RepairReport
+        ``(run id, one sentence)`` of the runs the last :meth:`list_runs` skipped: index rows that are
+        not JSON or of the wrong types, folders whose ``config.json`` or ``record.json`` is damaged
+        (``python -m eos_core repair`` restores or sets them aside).
+    healed : eos_core.repair.RepairReport
         What opening the store fixed (index rebuilt, folders imported, dead temp files removed).
     """
 
@@ -275,19 +278,25 @@ class RunStore:
 
         row = self._db(select)
         if row is None and (self.root / run_id).is_dir():
-            # A folder the index does not know (a crash between mkdir and INSERT, a lost index).
-            from .store_repair import import_run
+            # A folder the index does not know (a crash between mkdir and INSERT, a lost index);
+            # a damaged config.json or record.json raises DamagedRun naming the file.
+            from .store_repair import folder_row, import_run
 
+            folder_row(self, run_id)
             row = self._db(select) if import_run(self, run_id) else None
         if row is None:
             raise UnknownRun(f"No run with id {run_id!r} in {self.root}.")
         return self._record(row)
 
     def list_runs(self, *, kind: str | None = None) -> list[RunRecord]:
-        """All readable runs, newest first; unreadable rows go to :attr:`damaged`.
+        """All readable runs, newest first; unreadable rows, and run folders whose ``config.json`` or
+        ``record.json`` is damaged, go to :attr:`damaged`.
 
         ``running`` runs whose heartbeat stopped are reported ``interrupted``.
         """
+        from .store_repair import import_unindexed
+
+        _, unreadable = import_unindexed(self)  # folders the index lost since the store was opened
         rows = self._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY created DESC").fetchall())
         records, damaged = [], []
         for row in rows:
@@ -295,7 +304,7 @@ class RunStore:
                 records.append(self._record(row))
             except DamagedRun as err:
                 damaged.append((str(row[0]), str(err)))
-        self.damaged = damaged
+        self.damaged = damaged + [(err.run_id, str(err)) for err in unreadable]  # type: ignore[attr-defined]
         return [r for r in records if kind is None or r.kind == kind]
 
     def delete_run(self, run_id: str) -> None:
@@ -318,11 +327,13 @@ class RunStore:
         rid, kind, created, updated, status, config, metrics, timings, message, lease = row
         try:
             parsed = [json.loads(v) for v in (config, metrics, timings)]
-            if not all(isinstance(p, dict) for p in parsed):
-                raise ValueError("not a JSON object")
         except (TypeError, ValueError) as err:
-            raise DamagedRun(f"The index record of run {rid} cannot be read ({err}); "
-                             "run `python -m eos_core repair` to restore it from its folder.") from None
+            raise damaged_run(rid, None, f"not JSON: {err}", fix="restores it from the run folder") from None
+        problem = record_problem({"kind": kind, "created": created, "updated": updated, "status": status,
+                                  "message": message, "config": parsed[0], "metrics": parsed[1],
+                                  "timings": parsed[2]})
+        if problem:  # valid JSON of the wrong types: as damaged as unparsable JSON
+            raise damaged_run(rid, None, problem, fix="restores it from the run folder")
         if self.is_stale(rid, status, updated, lease):
             status = "interrupted"
             message = message or "The process running this job stopped before it finished (no heartbeat)."
@@ -354,11 +365,10 @@ class RunStore:
         try:
             return parse(path)
         except FileNotFoundError:
-            raise DamagedRun(f"Run {run_id} has no {path.name}; it was removed or never written.") from None
+            raise missing_file(run_id, path.name) from None
         except Exception as err:  # noqa: BLE001 - any failure to parse a saved file means a damaged file
             reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-            raise DamagedRun(f"Run {run_id}: {path.name} is damaged ({reason}); "
-                             "other runs are not affected.") from None
+            raise damaged_run(run_id, path.name, reason) from None
 
     def save_json(self, run_id: str, name: str, obj: Any) -> None:
         atomic_write_bytes(self._artifact(run_id, name, ".json"), json.dumps(obj, indent=1).encode())

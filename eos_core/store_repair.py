@@ -6,7 +6,7 @@ SQLite index is a cache of them. :func:`open_index` runs when a :class:`~eos_cor
 created: a missing, empty or corrupt index is rebuilt, run folders without an index row (a
 ``kill -9`` between ``mkdir`` and ``INSERT``) are imported, and ``.tmp-*`` files that no live
 writer holds are removed.
-:func:`repair` does the same and more on demand (``python -m eos_core repair``).
+:func:`repair` does the same and more on demand (``python -m eos_core repair``, :mod:`eos_core.repair`).
 """
 
 from __future__ import annotations
@@ -14,22 +14,22 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import TMP_PREFIX, disk_error
-from .errors import DiskFull, StoreUnavailable
+from .errors import DamagedRun, DiskFull, StoreUnavailable
 from .store import _COLUMNS, RECORD, RUN_ID_RE, SCHEMA
+from .store_check import config_problem, damaged_run, metrics_problem, missing_file, record_problem
 
 if TYPE_CHECKING:
+    from .repair import RepairReport
     from .store import RunStore
 
 TMP_MIN_AGE_S = 1.0      # a temp file younger than this may not be locked by its writer yet
@@ -106,6 +106,8 @@ def _check(store: RunStore, pragma: str = "quick_check") -> str | None:
 
 def open_index(store: RunStore) -> RepairReport:
     """Make the index usable: rebuild when corrupt, import orphan folders, sweep dead temp files."""
+    from .repair import RepairReport
+
     report = RepairReport()
     problem = _check(store)
     if problem is not None and rebuild_index(store, reason=problem):
@@ -149,43 +151,78 @@ def _headline(metrics: dict) -> dict:
     return {k: metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1") if k in metrics}
 
 
-def folder_row(store: RunStore, run_id: str) -> tuple | None:
-    """The index row a run folder describes, or None when its ``config.json`` is unreadable.
+_ABSENT = object()
+
+
+def _read_checked(folder: Path, name: str) -> Any:
+    """``<folder>/<name>`` parsed; ``_ABSENT`` when there is no such file; raises ValueError when damaged."""
+    try:
+        return json.loads((folder / name).read_bytes())
+    except FileNotFoundError:
+        return _ABSENT
+    except (OSError, ValueError) as err:
+        raise ValueError(str(err).splitlines()[0][:120] if str(err) else type(err).__name__) from None
+
+
+def folder_row(store: RunStore, run_id: str) -> tuple:
+    """The index row a run folder describes; raises :class:`DamagedRun` when its ``config.json`` or
+    ``record.json`` is missing, unparsable or of the wrong types (``err.file`` names which).
 
     ``record.json`` gives kind, status and metrics; a folder from before it existed gets them from
     ``phase1.json`` / ``methods.json`` (``finished`` when phase 1 is complete, else ``interrupted``).
     """
     folder = store.root / run_id
-    config = _read_json(folder / "config.json")
-    if not isinstance(config, dict):
-        return None
-    rec = _read_json(folder / f"{RECORD}.json")
-    if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), dict):
-        phase1 = _read_json(folder / "phase1.json")
-        methods = _read_json(folder / "methods.json")
-        metrics: dict[str, Any] = {}
-        if isinstance(phase1, dict) and isinstance(phase1.get("metrics"), dict):
-            metrics["phase1"] = _headline(phase1["metrics"])
-        if isinstance(methods, dict):
-            metrics["methods"] = {k: _headline(v) for k, v in methods.items() if isinstance(v, dict)}
-        done = isinstance(phase1, dict)
-        rec = {"kind": "pipeline", "created": _created_from_id(run_id), "status": "finished" if done else "interrupted",
-               "message": "Recovered from the run folder." if done else "Recovered from the run folder: it never "
-               "finished phase 1.", "metrics": metrics,
-               "timings": phase1.get("timings", {}) if isinstance(phase1, dict) else {}}
+    checked: dict[str, Any] = {}
+    for name, check in (("config.json", config_problem), (f"{RECORD}.json", _record_file_problem)):
+        try:
+            checked[name] = obj = _read_checked(folder, name)
+            problem = None if obj is _ABSENT else check(obj)
+        except ValueError as err:
+            problem = str(err)
+        if problem:
+            raise damaged_run(run_id, name, problem)
+    config, rec = checked["config.json"], checked[f"{RECORD}.json"]
+    if config is _ABSENT:
+        raise missing_file(run_id, "config.json")
+    if rec is _ABSENT:
+        rec = _record_from_artifacts(folder, run_id)
     created = float(rec.get("created") or _created_from_id(run_id))
-    status = rec.get("status") if rec.get("status") in ("running", "finished", "failed", "cancelled",
-                                                         "interrupted") else "interrupted"
+    status = rec.get("status", "interrupted")
     # lease 0: a "running" run is reported interrupted until its owner, if alive, renews the lease.
     return (run_id, str(rec.get("kind") or "pipeline"), created, float(rec.get("updated") or created), status,
             json.dumps(config), json.dumps(rec.get("metrics") or {}), json.dumps(rec.get("timings") or {}),
             str(rec.get("message") or ""), 0.0)
 
 
+def _record_file_problem(rec: Any) -> str | None:
+    return record_problem(rec) if isinstance(rec, dict) else "not a JSON object"
+
+
+def _record_from_artifacts(folder: Path, run_id: str) -> dict[str, Any]:
+    """The record of a folder without ``record.json`` (written before it existed, or set aside by
+    ``repair``), from ``phase1.json`` and ``methods.json``."""
+    phase1 = _read_json(folder / "phase1.json")
+    methods = _read_json(folder / "methods.json")
+    metrics: dict[str, Any] = {}
+    if isinstance(phase1, dict) and isinstance(phase1.get("metrics"), dict):
+        metrics["phase1"] = _headline(phase1["metrics"])
+    if isinstance(methods, dict):
+        metrics["methods"] = {k: _headline(v) for k, v in methods.items() if isinstance(v, dict)}
+    if metrics_problem(metrics):  # the artifacts are damaged too: recover the run without numbers
+        metrics = {}
+    done = isinstance(phase1, dict)
+    timings = phase1.get("timings", {}) if done else {}
+    return {"kind": "pipeline", "created": _created_from_id(run_id), "status": "finished" if done else "interrupted",
+            "message": "Recovered from the run folder." if done else "Recovered from the run folder: it never "
+            "finished phase 1.", "metrics": metrics,
+            "timings": timings if record_problem({"timings": timings}) is None else {}}
+
+
 def import_run(store: RunStore, run_id: str, *, replace: bool = False) -> bool:
     """Insert (or with ``replace``, overwrite) a run's index row from its folder; False if unreadable."""
-    row = folder_row(store, run_id)
-    if row is None:
+    try:
+        row = folder_row(store, run_id)
+    except DamagedRun:
         return False
     sql = f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 10)})"
     store._db(lambda con: con.execute(sql, row))
@@ -205,8 +242,24 @@ def _indexed(store: RunStore) -> set[str]:
 
 def import_orphans(store: RunStore) -> list[str]:
     """Import every run folder that has a readable ``config.json`` and no index row."""
+    return import_unindexed(store)[0]
+
+
+def import_unindexed(store: RunStore) -> tuple[list[str], list[DamagedRun]]:
+    """Import run folders without an index row: ``(imported ids, DamagedRun of each unreadable one)``.
+
+    A folder younger than ``HALF_MAX_AGE_S`` without ``config.json`` is being created: skipped.
+    """
     known = _indexed(store)
-    rows = [row for rid in _run_folders(store) if rid not in known and (row := folder_row(store, rid)) is not None]
+    rows, damaged = [], []
+    for rid in _run_folders(store):
+        if rid in known:
+            continue
+        try:
+            rows.append(folder_row(store, rid))
+        except DamagedRun as err:
+            if err.file is not None or not _young(store.root / rid):  # type: ignore[attr-defined]
+                damaged.append(err)
     if rows:
         def insert(con: sqlite3.Connection) -> None:
             con.execute("BEGIN")  # one transaction: a rebuild of hundreds of runs takes milliseconds
@@ -214,7 +267,14 @@ def import_orphans(store: RunStore) -> list[str]:
             con.execute("COMMIT")
 
         store._db(insert)
-    return [row[0] for row in rows]
+    return [row[0] for row in rows], damaged
+
+
+def _young(folder: Path) -> bool:
+    try:
+        return time.time() - folder.stat().st_mtime < HALF_MAX_AGE_S
+    except OSError:
+        return False
 
 
 def _live(store: RunStore) -> set[str]:
@@ -251,81 +311,6 @@ def sweep_temp_files(store: RunStore, *, min_age_s: float = TMP_MIN_AGE_S) -> li
             except OSError:
                 continue
     return removed
-
-
-@dataclass
-class RepairReport:
-    """What :func:`repair` did."""
-
-    rebuilt: str | None = None                                    # why the index was rebuilt
-    imported: list[str] = field(default_factory=list)             # folders that had no row
-    restored: list[str] = field(default_factory=list)             # unreadable rows rewritten from folders
-    dropped: list[str] = field(default_factory=list)              # rows whose folder is gone
-    unreadable: list[str] = field(default_factory=list)           # runs whose config.json is unreadable
-    interrupted: list[str] = field(default_factory=list)          # dead "running" runs now recorded
-    removed_tmp: list[Path] = field(default_factory=list)
-    removed_folders: list[str] = field(default_factory=list)      # half-created, empty run folders
-
-    def lines(self) -> list[str]:
-        """One line per action, for the CLI."""
-        out = [f"rebuilt the index from the run folders ({self.rebuilt})"] if self.rebuilt else []
-        for label, items in (("imported run folders missing from the index", self.imported),
-                             ("restored damaged index rows from their folders", self.restored),
-                             ("dropped index rows whose folder is gone", self.dropped),
-                             ("marked dead running runs interrupted", self.interrupted),
-                             ("removed half-created run folders", self.removed_folders),
-                             ("kept folders with no readable config.json (move them away by hand)",
-                              self.unreadable)):
-            if items:
-                more = ", ..." if len(items) > 5 else ""
-                out.append(f"{label}: {len(items)} ({', '.join(map(str, items[:5]))}{more})")
-        if self.removed_tmp:
-            out.append(f"removed orphan temporary files: {len(self.removed_tmp)}")
-        return out or ["nothing to repair"]
-
-
-def repair(store: RunStore) -> RepairReport:
-    """Check and heal the whole store (see the module docstring); returns what was done."""
-    opened = store.healed  # what opening the store already did counts too
-    report = RepairReport(rebuilt=opened.rebuilt, imported=list(opened.imported), removed_tmp=list(opened.removed_tmp))
-    problem = _check(store, "integrity_check")
-    if problem is not None and rebuild_index(store, reason=problem):
-        report.rebuilt = problem
-    folders = set(_run_folders(store))
-    rows = store._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs").fetchall())
-    for row in rows:
-        rid = row[0]
-        if rid not in folders:
-            store._db(lambda con, rid=rid: con.execute("DELETE FROM runs WHERE id = ?", (rid,)))
-            report.dropped.append(rid)
-            continue
-        try:
-            store._record(row)
-        except Exception:  # noqa: BLE001 - DamagedRun: rewrite it from the folder
-            if import_run(store, rid, replace=True):
-                report.restored.append(rid)
-            else:
-                report.unreadable.append(rid)
-    report.imported += import_orphans(store)
-    now = time.time()
-    for rid in sorted(folders):
-        folder = store.root / rid
-        if _read_json(folder / "config.json") is not None:
-            continue
-        contents = [p for p in folder.iterdir() if not p.name.startswith(TMP_PREFIX)]
-        if not contents and now - folder.stat().st_mtime > HALF_MAX_AGE_S:
-            shutil.rmtree(folder, ignore_errors=True)
-            report.removed_folders.append(rid)
-        else:
-            report.unreadable.append(rid)
-    live = _live(store)
-    for rid, status in store._db(lambda con: con.execute("SELECT id, status FROM runs").fetchall()):
-        if status == "running" and rid not in live:
-            store._set(rid, status="interrupted", message="The process running this job stopped before it finished.")
-            report.interrupted.append(rid)
-    report.removed_tmp += sweep_temp_files(store)
-    store._db(lambda con: con.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
-    return report
 
 
 class Heartbeat:

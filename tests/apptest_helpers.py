@@ -63,7 +63,8 @@ def finish(at, job_id: str, timeout: float = JOB_TIMEOUT_S) -> None:
 
 
 def num(v) -> float:
-    return float("nan") if v is None else float(v)
+    """A table cell as a number: None and the "—" of a cell with no value read as NaN."""
+    return float("nan") if v is None or v == "—" else float(v)
 
 
 def same(a, b) -> bool:

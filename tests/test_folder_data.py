@@ -82,6 +82,29 @@ def test_empty_class_folder_is_named(tmp_path):
         load_image_folder(tmp_path / "ds")
 
 
+def test_messages_name_the_folder_as_typed_and_an_upload_never_by_its_path(tmp_path, monkeypatch):
+    """A zip without folder entries once became train/ + test/ with images straight inside: the
+    message named the server's upload folder. Now the typed path, or "the uploaded image set"."""
+    for root in (tmp_path / "typed", tmp_path / "uploads" / "zip-817b63fe648d7ab0cfd7"):
+        _write(root / "train", {"only": 2})
+        _write(root / "test", {"only": 1})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetUnavailable) as typed:
+        load_image_folder("typed")
+    assert str(typed.value) == ("The train/ folder of the image folder 'typed' has 1 class folder(s); it needs at "
+                                "least 2 sub-folders of images (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff, .webp, "
+                                ".pgm, .ppm), one per class.")
+    upload = tmp_path / "uploads" / "zip-817b63fe648d7ab0cfd7"
+    with pytest.raises(DatasetUnavailable) as up:
+        load_image_folder(upload)
+    assert str(up.value).startswith("The train/ folder of the uploaded image set has 1 class folder(s);")
+    assert str(tmp_path) not in str(up.value)
+    with pytest.raises(DatasetUnavailable) as missing:
+        scan_image_folder("~/no such folder")
+    assert str(missing.value) == "The image folder '~/no such folder' does not exist or is not a folder."
+    assert folder_data.folder_subject(upload) == "the uploaded image set"
+
+
 def test_hidden_files_and_folders_are_ignored(tmp_path):
     _write(tmp_path / "ds", {"cat": 3, "dog": 3})
     (tmp_path / "ds" / ".thumbs").mkdir()

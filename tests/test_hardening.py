@@ -135,7 +135,7 @@ def _symlink_zip() -> bytes:
 
 
 # Caps small enough for fast tests; the defaults are documented in eos_core.uploads.
-UPLOAD_CAPS = {"max_zip_bytes": 8 << 20, "max_members": 50, "max_bytes": 4 << 20, "max_pixels": 4096 * 4096}
+UPLOAD_CAPS = {"max_zip_bytes": 8 << 20, "max_images": 50, "max_bytes": 4 << 20, "max_pixels": 4096 * 4096}
 
 
 def _ingest(data: bytes, root: Path):
@@ -345,7 +345,7 @@ UPLOAD_CASES = {
     "parent path": (lambda: _zip(_two_classes(**{"cat/../../evil.png": _png()})), "unsafe"),
     "absolute path": (lambda: _zip(_two_classes(**{"/etc/evil.png": _png()})), "unsafe"),
     "symlink member": (_symlink_zip, "link"),
-    "too many members": (lambda: _zip({f"c{i % 2}/{i}.png": _png() for i in range(60)}), "files"),
+    "too many images": (lambda: _zip({f"c{i % 2}/{i}.png": _png() for i in range(60)}), "at most 50 are"),
     "bomb over budget": (lambda: _bomb(8 << 20), "unpacks"),
     "pixel bomb": (lambda: _zip(_two_classes(**{"dog/big.png": _png_claiming(60000, 60000)})), "pixels"),
     "not an image": (lambda: _zip(_two_classes(**{"dog/3.png": b"hello"})), "image"),

@@ -67,7 +67,19 @@ def test_resnet32_structure():
     [(3, 32, ResNet32), (3, 64, ResNet32), (3, 28, SmallCNN), (1, 32, SmallCNN), (1, 28, SmallCNN), (1, 8, SmallCNN)],
 )
 def test_build_model_auto_choice(c, size, expected):
-    assert type(build_model("auto", in_channels=c, num_classes=10, image_size=size)) is expected
+    # On a GPU "auto" follows the image shape; on a CPU it is always the small CNN (resolve_model).
+    assert type(build_model("auto", in_channels=c, num_classes=10, image_size=size, device="cuda")) is expected
+    assert type(build_model("auto", in_channels=c, num_classes=10, image_size=size)) is SmallCNN
+
+
+@pytest.mark.parametrize("device,expected", [("cpu", "small_cnn"), ("cuda", "resnet32"), ("mps", "resnet32"),
+                                             (torch.device("cuda", 1), "resnet32")])
+def test_resolve_model_auto_is_resnet32_only_on_a_gpu(device, expected):
+    from eos_core.models import resolve_model
+
+    assert resolve_model("auto", device=device, in_channels=3, image_size=32) == expected
+    assert resolve_model("auto", device=device, in_channels=1, image_size=32) == "small_cnn"
+    assert resolve_model("resnet32", device="cpu", in_channels=1, image_size=8) == "resnet32"  # asked for: kept
 
 
 def test_build_model_names_and_errors():

@@ -95,12 +95,75 @@ def test_methods_json_of_the_wrong_shape_is_a_damaged_run(tmp_path):
     store = RunStore(tmp_path)
     p1 = _phase1(store)
     store.save_json(p1.run_id, "methods", {"eos": [0.5]})
-    with pytest.raises(DamagedRun, match=f"Run {p1.run_id}: methods.json is damaged"):
+    with pytest.raises(DamagedRun, match=f"Run {p1.run_id} cannot be opened: methods.json is damaged"):
         load_methods(store, p1.run_id)
     store.save_json(p1.run_id, "methods", {"eos": {"per_class_recall": [1.0], "n_synthetic": 2, "seconds": 0.1}})
     store.save_arrays(p1.run_id, "synthetic_eos", X_syn=np.ones((2, 4), np.float32))  # no labels
-    with pytest.raises(DamagedRun, match=f"Run {p1.run_id}: synthetic_eos.npz is damaged"):
+    with pytest.raises(DamagedRun, match=f"Run {p1.run_id} cannot be opened: synthetic_eos.npz is damaged"):
         load_methods(store, p1.run_id)
+
+
+def _sentence(rid: str, file: str, reason: str) -> str:
+    return (f"Run {rid} cannot be opened: {file} is damaged ({reason}); `python -m eos_core repair` moves it to "
+            "the quarantine folder, and other runs are not affected.")
+
+
+_EMB = "embeddings.npz"
+# file that parses, of the wrong types -> (file, the reason in the one sentence); each edits one file
+WRONG_TYPES = {
+    "methods.json is a string": ("methods.json", "a dict was expected, found a str",
+                                 lambda d: (d / "methods.json").write_text('"garbage"')),
+    "n_synthetic is text": ("methods.json", "n_synthetic of 'eos' is not a count",
+                            lambda d: (d / "methods.json").write_text(json.dumps(
+                                {"eos": {"per_class_recall": [1.0], "n_synthetic": "2", "seconds": 0.1}}))),
+    "a recall is text": ("methods.json", "per_class_recall of 'eos' is not a list of numbers",
+                         lambda d: (d / "methods.json").write_text(json.dumps(
+                             {"eos": {"per_class_recall": ["high"], "n_synthetic": 2, "seconds": 0.1}}))),
+    "a score is text": ("methods.json", "balanced_accuracy of 'eos' is not a number",
+                        lambda d: (d / "methods.json").write_text(json.dumps(
+                            {"eos": {"per_class_recall": [1.0], "n_synthetic": 2, "seconds": 0.1,
+                                     "balanced_accuracy": "good"}}))),
+    "gap rows are numbers": ("gap.json", "per_class is not a list of objects",
+                             lambda d: (d / "gap.json").write_text('{"per_class": [1, 2]}')),
+    "a count is text": ("phase1.json", "train_counts holds something other than counts",
+                        lambda d: _edit_json(d / "phase1.json", train_counts=["4", 4, 4])),
+    "NaN embeddings": (_EMB, "train_emb holds NaN or infinite values", lambda d: _edit_npz(
+        d / _EMB, train_emb=np.full((12, 4), np.nan, np.float32))),
+    "embeddings one column short": (_EMB, "train_emb has 3 columns and test_emb 4", lambda d: _edit_npz(
+        d / _EMB, train_emb=np.zeros((12, 3), np.float32))),
+    "embeddings rows unequal": (_EMB, "train_emb, train_logits and train_y have 11, 12 and 12 rows",
+                                lambda d: _edit_npz(d / _EMB, train_emb=np.zeros((11, 4), np.float32))),
+    "a label out of range": (_EMB, "test_y holds labels outside 0..2", lambda d: _edit_npz(
+        d / _EMB, test_y=np.array([0, 0, 1, 1, 2, 7]))),
+    "text labels": (_EMB, "train_y is not a 1-D integer array", lambda d: _edit_npz(
+        d / _EMB, train_y=np.array(["a"] * 12))),
+}
+
+
+def _edit_json(path, **fields) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+def _edit_npz(path, **arrays) -> None:
+    with np.load(path) as z:
+        old = {k: z[k] for k in z.files}
+    np.savez(path, **{**old, **arrays})
+
+
+@pytest.mark.parametrize("case", list(WRONG_TYPES))
+def test_valid_json_and_arrays_of_the_wrong_types_are_one_sentence(tmp_path, case):
+    store = RunStore(tmp_path)
+    keep, p1 = _phase1(store), _phase1(store)
+    save_method(store, p1.run_id, MethodResult("eos", {"per_class_recall": [1.0, 0.5, None]}, 2, 0.1,
+                                               np.ones((2, 4), np.float32), np.array([0, 1]), None))
+    file, reason, damage = WRONG_TYPES[case]
+    damage(store.run_dir(p1.run_id))
+    with pytest.raises(DamagedRun) as err:
+        load_phase1(store, p1.run_id)
+        load_methods(store, p1.run_id)
+    assert str(err.value) == _sentence(p1.run_id, file, reason)
+    assert (err.value.run_id, err.value.file, err.value.reason) == (p1.run_id, file, reason)
+    assert load_phase1(store, keep.run_id).classes == ["a", "b", "c"]  # the other run keeps working
 
 
 def test_map_round_trip_with_placed_rows(tmp_path):

@@ -129,9 +129,17 @@ def run_label(rec) -> str:
     d, t = cfg.get("data", {}), cfg.get("train", {})
     when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
     methods = cfg.get("methods") or []
-    return (f"{d.get('dataset', '?')} · ρ={fmt_ratio(d.get('ratio'))} {d.get('profile', '')} · "
+    return (f"{dataset_label(d)} · ρ={fmt_ratio(d.get('ratio'))} {d.get('profile', '')} · "
             f"{t.get('loss', '?')} · {t.get('epochs', '?')} ep · seed {t.get('seed', 0)} · "
             f"{len(methods)} method{'s' if len(methods) != 1 else ''} · {rec.status} · {when}")
+
+
+def dataset_label(d: dict) -> str:
+    """A run's dataset in labels: the id for built-in sets, the stored name for a user's images
+    ("cifar10-jpeg (zip)"), never an upload folder's hash."""
+    from eos_core.data import data_display_name
+
+    return data_display_name(d) if d.get("dataset") == "folder" else str(d.get("dataset", "?"))
 
 
 def fmt_ratio(r: Any) -> str:
@@ -235,3 +243,14 @@ def same_config_runs(rec) -> list:
         if r.id != rec.id and config_signature(r.config) == sig:
             out.append(r)
     return out
+
+
+@st.cache_data(max_entries=64, show_spinner="Timing a few training steps on this machine…")
+def phase1_estimate(train_cfg: dict, n_train: int, channels: int, image_size: int, num_classes: int):
+    """``eos_core.estimate.estimate_phase1`` for a form's TrainConfig dict (the engine also caches the
+    measured step time per model, device and image shape on disk)."""
+    from eos_core.config import TrainConfig
+    from eos_core.estimate import estimate_phase1
+
+    return estimate_phase1(TrainConfig.from_dict(train_cfg), n_train=n_train, channels=channels,
+                           image_size=image_size, num_classes=num_classes)

@@ -66,6 +66,7 @@ PHASE_TEXT: dict[str, str] = {
     "phase1_done": "phase 1 finished", "methods_done": "oversamplers finished",
     "map": "computing the UMAP map for the Embedding gap page", "map_done": "the UMAP map is saved",
     "map_failed": "the UMAP map failed",
+    "study_run": "the ratio study starts its next run",
 }
 
 def groups_note() -> str:

@@ -6,6 +6,7 @@ display only where stated), so the app tests compare them with the run folder ex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,3 +73,47 @@ def one_run_per_seed(runs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
         (repeats if s in seen else kept).append(r)
         seen.add(s)
     return kept, repeats
+
+
+def seed_runs(rec: Any) -> tuple[list[Any], list[Any], list[dict]]:
+    """``(kept, repeats, per_seed)``: the runs of ``rec``'s configuration, one per seed (``rec``
+    first), the later repeats of a seed, and the ``methods.json`` of every kept run that has one."""
+    kept, repeats = one_run_per_seed(cache.same_config_runs(rec))
+    return kept, repeats, [m for m in (cache.methods_summary(r.id) for r in kept) if m]
+
+
+def run_verdict(rec: Any, per_seed: list[dict] | None = None) -> dict:
+    """The engine's verdict (:func:`eos_core.verdict.verdict`) for the run shown: its own
+    ``gap.json``, and the heads of every seed of its configuration (one run per seed;
+    ``per_seed``: :func:`seed_runs`'s, when the page has them already)."""
+    from eos_core.verdict import verdict
+
+    if per_seed is None:
+        per_seed = seed_runs(rec)[2]
+    return verdict(cache.gap_report(rec.id), per_seed, classes=cache.phase1_summary(rec.id).get("classes"))
+
+
+# A class named in an oversampler's warning: ``class 7``, ``class '7'`` (imbalanced-learn's and the
+# pipeline's wordings); numbers elsewhere in a wording (counts of points) vary per class as well.
+_CLASS_REF = re.compile(r"class '([^']*)'|class (\S+?)(?=[:,.;)]?(?:\s|$))")
+_NUMBER = re.compile(r"\b\d+\b")
+
+
+def group_notices(notes: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """One entry per wording of a method's warnings, whatever class it names.
+
+    Returns
+    -------
+    list of (wording, classes)
+        ``wording``: the first such warning with its class and counts replaced by "…";
+        ``classes``: the classes it named, in order (empty when it names none). A wording repeated
+        for every class (ADASYN warns twice per skipped class) becomes one entry.
+    """
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        found = _CLASS_REF.search(note)
+        key = _NUMBER.sub("…", _CLASS_REF.sub("class …", note))
+        cls = groups.setdefault(key, [])
+        if found:
+            cls.append(found.group(1) if found.group(1) is not None else found.group(2))
+    return list(groups.items())

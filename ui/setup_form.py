@@ -1,4 +1,4 @@
-"""Page 1's job panel text and form restoration (Streamlit state, no drawing)."""
+"""Page 1's job panel text, form restoration and presets (Streamlit state, no drawing)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,24 @@ from ui.jobs import Job
 from ui.labels import LOG_RATIOS, PHASE_TEXT, method_name
 
 FORM_JOB_KEY = "eos_form_job"
+PRESET_KEY = "setup_preset"
+# The augmentation widget's choices: TrainConfig.augment None (the dataset's default), True, False.
+AUGMENT_CHOICES: dict[str, bool | None] = {"default": None, "on": True, "off": False}
+
+
+def augment_choice(value: bool | None) -> str:
+    """The augmentation widget's choice for a ``TrainConfig.augment`` value."""
+    return next(k for k, v in AUGMENT_CHOICES.items() if v is value)
+
+
+def augment_label(choice: str, dataset: str) -> str:
+    """How the augmentation widget names a choice; "default" says what the dataset's default is."""
+    if choice != "default":
+        return choice
+    from eos_core.config import DataConfig, RunConfig
+
+    on = RunConfig(data=DataConfig(dataset=dataset)).augment_enabled
+    return f"dataset default ({'on' if on else 'off'} for {dataset})"
 
 
 def form_values(cfg: dict) -> dict:
@@ -31,6 +49,8 @@ def form_values(cfg: dict) -> dict:
            "setup_loss": t.get("loss"), "setup_epochs": t.get("epochs"), "setup_seed": t.get("seed"),
            "setup_methods": list(cfg.get("methods") or []), "setup_k": cfg.get("k_neighbors"),
            "setup_cap_on": d.get("max_per_class") is not None}
+    if "augment" in t:  # None is a value here (the dataset's default), so it is not filtered out below
+        out["setup_augment"] = augment_choice(t["augment"])
     if d.get("max_per_class") is not None:
         out["setup_cap"] = int(d["max_per_class"])
     ratio = d.get("ratio")
@@ -48,11 +68,41 @@ def restore_form(job: Job | None) -> None:
     st.session_state[FORM_JOB_KEY] = job.id
     for key, value in form_values(job.config).items():
         st.session_state[key] = value
-    folder = (job.config.get("data") or {}).get("folder")
-    if folder and Path(folder).is_dir():  # an uploaded image set: keep using its folder
-        classes = sorted(p.name for p in Path(folder).iterdir() if p.is_dir())
-        st.session_state["eos_upload"] = {"file_id": None, "folder": folder, "classes": classes,
-                                          "name": "the running job's images"}
+    d = job.config.get("data") or {}
+    folder = d.get("folder")
+    if folder and Path(folder).is_dir():  # the job's own images: keep using its folder
+        from eos_core.data import data_display_name, is_upload_folder
+        from eos_core.errors import EOSError
+        from eos_core.folder_data import scan_image_folder
+
+        try:
+            layout = scan_image_folder(folder)
+        except EOSError:
+            return
+        source = "zip" if is_upload_folder(folder) else "local"
+        st.session_state["setup_source"] = source
+        st.session_state["eos_upload" if source == "zip" else "eos_local"] = {
+            "file_id": None, "folder": folder, "classes": list(layout.classes), "split": layout.split,
+            "source": source, "display_name": d.get("display_name"), "name": data_display_name(d), "typed": folder}
+        if source == "local":
+            st.session_state["setup_local_folder"] = folder
+
+
+def apply_preset() -> None:
+    """``on_change`` of the preset selector: set every widget of the form to the chosen preset.
+
+    A preset whose dataset must come from a folder (cifar10-lt without a downloaded CIFAR-10) sets
+    the dataset to "folder"; the folder itself is given in the Data block.
+    """
+    from eos_core.presets import preset_config
+    from ui.cache import data_dir
+
+    name = st.session_state.get(PRESET_KEY)
+    if not name:
+        return
+    cfg = preset_config(name, data_dir=data_dir(), folder_pending=True)
+    for key, value in form_values(cfg.to_dict()).items():
+        st.session_state[key] = value
 
 
 def overall_fraction(j: Job) -> float:

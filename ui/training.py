@@ -74,7 +74,7 @@ def train_runs(cfg_dict: dict, seeds: list[int] | None, *, store: Any, data_dir:
 
 def _label(cfg_dict: dict) -> str:
     d = cfg_dict.get("data", {})
-    return f"{d.get('dataset', '?')} · ρ={cache.fmt_ratio(d.get('ratio'))}"
+    return f"{cache.dataset_label(d)} · ρ={cache.fmt_ratio(d.get('ratio'))}"
 
 
 def _job_work(cfg_dict: dict, seeds: list[int] | None) -> Callable[[Job], dict]:
@@ -126,7 +126,7 @@ def start_seeds(cfg_dict: dict, seeds: list[int], *, meta: dict | None = None) -
     """Train the same config for several seeds, one after the other, in one background job."""
     work = _job_work(cfg_dict, list(seeds))
     import_engine()
-    label = f"{cfg_dict['data']['dataset']} · seeds {', '.join(map(str, seeds))}"
+    label = f"{cache.dataset_label(cfg_dict['data'])} · seeds {', '.join(map(str, seeds))}"
     return submit_followed("seeds", label, work, config=cfg_dict, result={"meta": meta or {}})
 
 
@@ -138,3 +138,28 @@ def free_seeds(taken: set[int], n: int) -> list[int]:
             seeds.append(s)
         s += 1
     return seeds
+
+
+def start_study(study_cfg: dict) -> Job:
+    """A ratio study (``eos_core.study.run_study``: every (ρ, seed) of the grid through
+    ``run_pipeline``) in one background job this session follows and this browser controls.
+    ``study_cfg`` is a ``StudyConfig`` dict; the job's result holds ``study_id`` and ``run_ids``."""
+    from eos_core.study import StudyConfig
+
+    cfg = StudyConfig.from_dict(study_cfg)
+    cfg.validate()  # a bad grid fails here, in the page, with one sentence
+    root, ddir = cache.runs_root(), cache.data_dir()
+
+    def work(job: Job) -> dict:
+        from eos_core.study import run_study
+
+        pin_torch_threads()
+        res = run_study(cfg, store=cache.plain_store(root), data_dir=ddir, progress=lambda e: job.push(e.to_dict()),
+                        cancel=job.cancel)
+        return {"study_id": res.record.study_id, "run_ids": [r["run_id"] for r in res.record.runs], "run_id": None}
+
+    import_engine()
+    d = study_cfg["base"]["data"]
+    label = (f"{d.get('dataset', '?')} · ratio study ρ " + ", ".join(cache.fmt_ratio(r) for r in cfg.ratios)
+             + f" · {len(cfg.seeds)} seed(s)")
+    return submit_followed("study", label, work, config=None, result={})

@@ -132,3 +132,38 @@ def lost_job_banner() -> None:
     if st.button("Dismiss", key="dismiss_lost_job"):
         st.session_state[state.LOST_JOB_KEY] = None
         st.rerun()
+
+
+def method_notices(method_label: str, notes: list[str], *, key: str) -> None:
+    """An oversampler's warnings as ONE collapsed notice with counts (ADASYN warns twice per class
+    it skips, in two wordings: 20 boxes became one): each wording once, with the classes it named."""
+    from ui.results import group_notices
+
+    if not notes:
+        return
+    groups = group_notices(notes)
+    classes = sorted({c for _, cls in groups for c in cls})
+    what = f"{len(notes)} notice{'s' if len(notes) > 1 else ''}" + (
+        f" about {len(classes)} class{'es' if len(classes) > 1 else ''}" if classes else "")
+    with st.expander(f"{method_label}: {what}", icon="⚠️", expanded=False, key=key):
+        for wording, cls in groups:
+            named = f" — class{'es' if len(cls) > 1 else ''} {', '.join(cls)}" if cls else ""
+            times = len(cls) if cls else sum(1 for n in notes if n == wording)
+            st.markdown(f"- **{max(times, 1)}×** {wording}{named}")
+
+
+VERDICT_TITLES = {"gap": "Does the gap widen for smaller classes?",
+                  "oversampling": "Does EOS beat the other oversamplers?"}
+
+
+def verdict_panel(v: dict, *, lead: str) -> None:
+    """The engine's verdict (``eos_core.verdict``), its sentences as written there, ``lead`` first;
+    the oversampling part is headed by its call."""
+    with st.container(border=True, key="verdict"):
+        for i, part in enumerate([lead, *(p for p in ("gap", "oversampling") if p != lead)]):
+            head = ("**Verdict.** " if i == 0 else "") + VERDICT_TITLES[part]
+            if part == "oversampling":
+                head += f" **{v[part]['call'][:1].upper() + v[part]['call'][1:]}.**"
+            with st.container(key=f"verdict_{part}"):
+                st.markdown(head)
+                st.markdown(v[part]["sentence"])

@@ -133,7 +133,7 @@ def test_digits_run_through_every_page(browser, streamlit_server) -> None:
     page.get_by_role("heading", name="Embedding gap", level=1).wait_for(timeout=90_000)
     wait_idle(page)
     nav = [a.inner_text().split("\n")[-1] for a in page.locator('[data-testid="stSidebarNav"] a').all()]
-    assert nav == [label for _, label, _, _ in PAGES], f"not app.py's navigation: {nav}"
+    assert nav == [label for _, label, _, _ in PAGES] + ["Ratio study"], f"not app.py's navigation: {nav}"
     assert page.title() == "EOS Explorer", page.title()  # app.py's page config
     assert not page.get_by_text("Page not found").count() and not problems_on(page)
 

@@ -47,6 +47,7 @@ def digits_server(tmp_path_factory):
                       "--methods", METHODS)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     server = StreamlitServer(runs, ARTIFACTS / "pages_map_streamlit.log")
+    server.runs = runs  # the verdict test reads the stored files
     try:
         server.wait_healthy()
         yield server, run_id
@@ -231,6 +232,67 @@ def test_synthetic_page_segments_hover_and_card(browser, digits_server) -> None:
         page.get_by_text("ROS adds copies of real points").wait_for(timeout=10000)
         wait_idle(page)
         page.screenshot(path=str(ARTIFACTS / "pages_map_synthetic_all_methods.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def _stored_verdict(runs: Path, run_id: str) -> dict:
+    """eos_core.verdict on the files the runs stored: ``run_id``'s gap and every run's heads (one per seed)."""
+    import json
+
+    from eos_core.verdict import verdict
+
+    def read(rid: str, name: str) -> dict:
+        return json.loads((runs / rid / f"{name}.json").read_text())
+
+    ids = [p.name for p in sorted(runs.iterdir()) if (p / "methods.json").exists()]
+    return verdict(read(run_id, "gap"), [read(r, "methods") for r in ids], classes=read(run_id, "phase1")["classes"])
+
+
+def _verdict_text(page, part: str) -> str:
+    """The verdict sentence of one part as the browser shows it (the paragraph after its heading)."""
+    paragraphs = page.locator(f".st-key-verdict_{part} p").all_inner_texts()
+    return paragraphs[-1].strip()
+
+
+def test_heads_verdict_matches_the_stored_numbers_and_follows_the_seeds(browser, digits_server) -> None:
+    """*Head accuracy* opens with the verdict: its sentences are the engine's on the stored run, every
+    number in them a stored value; the button trains the missing seeds and the verdict becomes a call
+    without a reload (the seeds section reruns the page when its job ends)."""
+    from verdict_check import check_sentences
+
+    server, run_id = digits_server
+    page = browser.new_page()
+    try:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(f"{server.url}/heads?run={run_id}")
+        page.locator(".st-key-verdict_oversampling").wait_for(timeout=60000)
+        wait_idle(page)
+        expected = _stored_verdict(server.runs, run_id)
+        assert expected["oversampling"]["call"] == "not yet a verdict"
+        shown = {p: _verdict_text(page, p) for p in ("gap", "oversampling")}
+        assert shown == {p: expected[p]["sentence"] for p in ("gap", "oversampling")}
+        check_sentences(expected, shown)
+        page.screenshot(path=str(ARTIFACTS / "pages_map_heads_verdict.png"))
+        page.get_by_role("button", name="Train 2 more seeds of this configuration for a verdict").click()
+        page.get_by_text("This page updates itself").first.wait_for(timeout=60000)
+        calls = ("EOS ahead.", "EOS behind.", "No clear difference.")
+        page.wait_for_function(  # no reload: the page must change by itself
+            "calls => calls.some(c => (document.querySelector('.st-key-verdict_oversampling') || {}).innerText"
+            "?.includes(c))", arg=list(calls), timeout=600000, polling=1000)
+        wait_idle(page)
+        expected = _stored_verdict(server.runs, run_id)
+        assert expected["oversampling"]["seeds"] == 3
+        shown = {p: _verdict_text(page, p) for p in ("gap", "oversampling")}
+        assert shown == {p: expected[p]["sentence"] for p in ("gap", "oversampling")}
+        check_sentences(expected, shown)
+        page.screenshot(path=str(ARTIFACTS / "pages_map_heads_verdict_3_seeds.png"), full_page=True)
+        page.goto(f"{server.url}/gap?run={run_id}")
+        page.locator(".st-key-verdict_gap").wait_for(timeout=60000)
+        map_frame(page, "gap_map")
+        wait_idle(page)
+        assert _verdict_text(page, "gap") == expected["gap"]["sentence"]
+        page.screenshot(path=str(ARTIFACTS / "pages_map_gap_verdict.png"))
     finally:
         page.close()
 

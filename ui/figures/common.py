@@ -55,6 +55,15 @@ def legend_name(name: str, n: int) -> str:
     return f"{name} · n={int(n)}"
 
 
+def epoch_axis(epochs: Sequence[int] | pd.Series, max_ticks: int = 10) -> dict:
+    """An x axis of whole epochs: ticks at 1, 1 + step, … (step a whole number), never 1, 2, 2, 3, 3
+    (what a "d" format of plotly's automatic half-epoch ticks gave early in a run)."""
+    last = int(max(epochs)) if len(epochs) else 1
+    step = max(1, math.ceil(last / max_ticks))
+    return dict(title="epoch", tickmode="linear", tick0=1, dtick=step, tickformat="d",
+                range=[0.5, last + 0.5])
+
+
 def order_by_size(train_counts: Sequence[int], *, ascending: bool = True) -> list[int]:
     """Class ids sorted by training count (ties by id). Ascending = minority first."""
     counts = np.asarray(train_counts)

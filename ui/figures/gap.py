@@ -18,7 +18,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures.common import apply_layout, class_color, class_names, legend_name, marker_sizes, order_by_size
+from ui.figures.common import (
+    apply_layout,
+    class_color,
+    class_names,
+    epoch_axis,
+    legend_name,
+    marker_sizes,
+    order_by_size,
+)
 from ui.labels import GAP_MEASURES, GAP_NAMES, GAP_NO_EFFECT, SIGNIFICANCE
 
 BAND_NAME = "null band: 5–95 % of train/test reshuffles within the class"
@@ -203,11 +211,11 @@ def gap_over_epochs(history: Sequence[Mapping[str, Any]], *, classes: Sequence[s
         ))
     fig.add_hline(y=GAP_NO_EFFECT.get(metric, 1.0), line=dict(color="#333", dash="dash", width=1.2),
                   annotation_text="no gap", annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(title="epoch", tickformat="d"), yaxis_title=GAP_NAMES.get(metric, metric))
+    fig.update_layout(xaxis=epoch_axis(df["epoch"]), yaxis_title=GAP_NAMES.get(metric, metric))
     fig = apply_layout(fig, title=title, height=height)
-    if legend == "below":
+    if legend == "below":  # entries as wide as their text: a fixed width cut "automobile · n=2397" to "n=23"
         fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0,
-                                      entrywidth=78, font=dict(size=11)))
+                                      font=dict(size=11)))
     return fig
 
 

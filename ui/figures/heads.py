@@ -8,6 +8,7 @@ The numbers are the engine's: ``eos_core.metrics`` and the pipeline's ``delta_vs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ import plotly.graph_objects as go
 
 from ui.figures.common import apply_layout, class_names, legend_name, order_by_size
 from ui.labels import CONTROL_METHOD, DELTA_COLUMNS, METRIC_COLUMNS, TABLE_COLUMNS, method_color, method_name
+
+NO_VALUE = "—"  # a cell with no value: cRT's difference from itself, an interval of one seed
 
 
 def metrics_table(methods: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -55,13 +58,39 @@ def metrics_view(table: pd.DataFrame) -> Any:
     best = set(best_methods(table))
     view = table.copy()
     view["method"] = [method_name(m) + (" ★" if m in best else "") for m in table["method"]]
-    view = view.rename(columns=TABLE_COLUMNS)
+    view = dash_missing(view.rename(columns=TABLE_COLUMNS), DELTA_COLUMNS.values())
     metric_cols = list(METRIC_COLUMNS.values())
     best_style = "background-color: #d7efd9; font-weight: 600"
     return (view.style
-            .format({**{c: "{:.4f}" for c in metric_cols}, **{c: "{:+.4f}" for c in DELTA_COLUMNS.values()},
-                     TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep="–")
+            .format({**{c: "{:.4f}" for c in metric_cols}, **{c: _signed for c in DELTA_COLUMNS.values()},
+                     TABLE_COLUMNS["seconds"]: "{:.2f}"}, na_rep=NO_VALUE)
             .apply(lambda col: np.where(_is_best(col), best_style, ""), subset=metric_cols))
+
+
+def dash_missing(df: pd.DataFrame, columns) -> pd.DataFrame:
+    """``columns`` as text: each value's exact ``repr`` (so a test reads back the stored float) or
+    "—" where there is none. ``st.dataframe`` draws an empty number cell as "None" whatever the
+    Styler's ``na_rep``; a text cell shows what it holds."""
+    out = df.copy()
+    for c in columns:
+        if c in out.columns:
+            out[c] = [NO_VALUE if v is None or (isinstance(v, float) and math.isnan(v)) else repr(float(v))
+                      for v in out[c]]
+    return out
+
+
+def _signed(v: Any) -> str:
+    """A Δ cell of :func:`dash_missing`: 4 signed decimals, or the dash."""
+    return NO_VALUE if v == NO_VALUE else f"{float(v):+.4f}"
+
+
+def seeds_view(view: pd.DataFrame) -> Any:
+    """The seeds table for display: 4 decimals (Δ columns signed), "—" where there is no value
+    (cRT's own Δ, the bounds of a single seed) instead of "None"."""
+    floats = [c for c in view.columns if view[c].dtype.kind == "f"]
+    out = dash_missing(view, floats)
+    fmt = {c: _signed if "Δ" in c else (lambda v: NO_VALUE if v == NO_VALUE else f"{float(v):.4f}") for c in floats}
+    return out.style.format(fmt)
 
 
 def _f(v: Any) -> float:

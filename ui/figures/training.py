@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from ui.figures.common import apply_layout, class_names
+from ui.figures.common import apply_layout, class_names, epoch_axis
 
 
 def count_bars(classes: Sequence[str], train_counts: Sequence[int], test_counts: Sequence[int] | None = None,
@@ -49,7 +49,7 @@ def training_curve(history: Sequence[Mapping[str, Any]], *, height: int = 340) -
                     line=dict(color="#e15759"),
                     hovertemplate="epoch %{x}<br>test balanced acc %{y:.3f}<extra></extra>")
     fig.update_layout(
-        xaxis=dict(title="epoch", tickformat="d"),
+        xaxis=epoch_axis(df["epoch"]),
         yaxis=dict(title="loss", rangemode="tozero"),
         yaxis2=dict(title="test balanced acc", overlaying="y", side="right", range=[0, 1], tickmode="linear",
                     tick0=0, dtick=0.2, tickformat=".1f", showgrid=False, zeroline=False),

@@ -1,0 +1,161 @@
+"""How long phase 1 will take on this machine, measured before training.
+
+The estimate times a few SGD steps of the model that would be built (forward + backward + update on
+random tensors of the dataset's shape, at the effective batch size, after one warm-up step) and
+scales the time per image by the images of one epoch and the epoch count. Why measure instead of a
+table: the same model runs 30x slower on a loaded 2-core box than on an idle one, and 100x faster on
+a GPU; only this machine knows. Step times are cached per (model, device, image size, channels) in
+memory and on disk (``<cache dir>/estimate/step_times.json``), so the form asks once per shape.
+
+What it leaves out: the per-epoch test evaluation, the gap snapshots, loading the data and phases
+2-3 (seconds on a CPU for the presets); ``bench/RESULTS.md`` compares it with measured runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import atomic_write_bytes
+from .config import TrainConfig
+
+__all__ = ["WARN_SECONDS", "Phase1Estimate", "cache_file", "estimate_phase1", "seconds_per_image"]
+
+WARN_SECONDS = 600.0  # above this the form warns before Train (10 minutes)
+TIMED_STEPS = 3       # steps timed after the warm-up step (the fastest is kept: other work only slows a step)
+TIME_BUDGET_S = 3.0   # stop timing once this much was spent (ResNet-32 on a CPU: ~5 s a step)
+
+_memory: dict[str, dict[str, float]] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Phase1Estimate:
+    """Phase 1's expected duration: ``seconds = seconds_per_image * images_per_epoch * epochs``."""
+
+    model: str                # the model that will be built ("auto" resolved)
+    device: str               # "cpu", "cuda", "mps"
+    batch_size: int           # the effective batch size the steps were timed at
+    seconds_per_image: float  # one image's share of a forward + backward + update step
+    steps_per_epoch: int
+    epochs: int
+    seconds: float
+
+    @property
+    def warn(self) -> bool:
+        """True when phase 1 is expected to take longer than :data:`WARN_SECONDS`."""
+        return self.seconds > WARN_SECONDS
+
+    def sentence(self) -> str:
+        """One sentence for the form (rounded for reading; the dataclass holds the numbers)."""
+        from .names import MODEL_LABELS
+
+        mins = self.seconds / 60
+        when = f"about {self.seconds:.0f} s" if self.seconds < 120 else f"about {mins:.0f} min"
+        model = MODEL_LABELS.get(self.model, self.model)
+        text = (f"Phase 1 should take {when} here: {model} on the {self.device.upper()}, {self.epochs} epochs × "
+                f"{self.steps_per_epoch} steps of {self.batch_size} images, "
+                "from a few training steps timed on this machine.")
+        if self.warn:
+            text += " That is over 10 minutes: fewer epochs, a class cap or the small CNN make it shorter."
+        return text
+
+
+def cache_file() -> Path:
+    """The disk cache of measured step times (under the engine's cache dir)."""
+    from .folder_cache import array_cache_dir
+
+    return array_cache_dir() / "estimate" / "step_times.json"
+
+
+def _key(model: str, device: str, image_size: int, channels: int) -> str:
+    return f"{model}|{device}|{int(image_size)}px|{int(channels)}ch"
+
+
+def _read_disk() -> dict[str, dict[str, float]]:
+    try:
+        data = json.loads(cache_file().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_disk(key: str, entry: dict[str, float]) -> None:
+    path = cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read_disk() | {key: entry}
+        atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+    except OSError:  # a read-only cache dir only costs a re-measurement next time
+        pass
+
+
+def _time_steps(model_name: str, device, *, channels: int, image_size: int, num_classes: int,
+                batch_size: int, steps: int) -> float:
+    """Seconds of the fastest of ``steps`` SGD steps after one warm-up step, on random data."""
+    import torch
+
+    from .models import build_model
+
+    model = build_model(model_name, in_channels=channels, num_classes=num_classes, image_size=image_size,
+                        device=device).to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch_size, channels, image_size, image_size, generator=gen).to(device)
+    y = torch.randint(0, num_classes, (batch_size,), generator=gen).to(device)
+    times: list[float] = []
+    start = time.perf_counter()
+    for i in range(steps + 1):  # step 0 warms up (allocations, kernel choice)
+        if len(times) >= 1 and time.perf_counter() - start > TIME_BUDGET_S:
+            break
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def seconds_per_image(model: str, *, device: str = "auto", channels: int, image_size: int, num_classes: int = 10,
+                      batch_size: int = 128, steps: int = TIMED_STEPS, use_cache: bool = True) -> tuple[float, str]:
+    """``(seconds per training image, resolved model)`` for ``model`` on ``device``, measured or cached."""
+    from .device import choose_device
+    from .models import resolve_model
+
+    dev = choose_device(device)
+    name = resolve_model(model, device=dev, in_channels=channels, image_size=image_size)
+    key = _key(name, dev.type, image_size, channels)
+    with _lock:
+        entry = _memory.get(key) or (_read_disk().get(key) if use_cache else None)
+        if not use_cache or not entry:
+            step = _time_steps(name, dev, channels=channels, image_size=image_size, num_classes=num_classes,
+                               batch_size=batch_size, steps=steps)
+            entry = {"seconds_per_image": step / batch_size, "batch_size": batch_size,
+                     "measured": time.time(), "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else -1}
+            if use_cache:
+                _write_disk(key, entry)
+        _memory[key] = entry
+    return float(entry["seconds_per_image"]), name
+
+
+def estimate_phase1(cfg: TrainConfig, *, n_train: int, channels: int, image_size: int, num_classes: int,
+                    use_cache: bool = True) -> Phase1Estimate:
+    """Phase 1's expected seconds for ``cfg`` on ``n_train`` images of shape ``(channels, image_size,
+    image_size)``: measured seconds per image x steps per epoch x batch size x epochs."""
+    from .device import choose_device
+
+    bs = cfg.effective_batch_size(int(n_train))
+    steps = max(1, math.ceil(int(n_train) / bs))
+    per_image, name = seconds_per_image(cfg.model, device=cfg.device, channels=channels, image_size=image_size,
+                                        num_classes=num_classes, batch_size=bs, use_cache=use_cache)
+    return Phase1Estimate(model=name, device=choose_device(cfg.device).type, batch_size=bs,
+                          seconds_per_image=per_image, steps_per_epoch=steps, epochs=int(cfg.epochs),
+                          seconds=per_image * bs * steps * int(cfg.epochs))
