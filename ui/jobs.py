@@ -1,4 +1,5 @@
-"""Background jobs on ``concurrent.futures`` with a cancel event, shared by every session.
+"""Background jobs (``concurrent.futures`` futures on daemon threads) with a cancel event, shared
+by every session.
 
 One process-wide :class:`JobManager` (:func:`registry`) runs long work on two thread pools:
 *heavy* jobs (training) on ``$EOS_MAX_JOBS`` workers (default 1: the CPU cores are shared by every

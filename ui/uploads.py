@@ -13,23 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import streamlit as st
-
 from eos_core.errors import DatasetUnavailable, EOSError
 from ui.cache import get_store, runs_root
 
-# Streamlit's server.address values that mean "only this machine can connect" (unset means every
-# interface, so it does not count).
-LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
 NOT_LOCAL = ("This app is shared on a network (its server address is not localhost), so it reads images only "
              "from .zip uploads, never from folders on the server.")
 MAX_TYPED = 1000  # characters of a typed folder path
 
 
 def server_is_local() -> bool:
-    """True when Streamlit's ``server.address`` is localhost, 127.0.0.1 or ::1."""
-    address = st.get_option("server.address")
-    return str(address or "").strip().strip("[]").lower() in LOCAL_ADDRESSES
+    """True when the server listens on this machine alone (:func:`ui.state.local_server`, the one
+    reading of Streamlit's ``server.address``: localhost or a loopback IP)."""
+    from ui.state import local_server
+
+    return local_server()
 
 
 def extract_image_zip(data: bytes) -> tuple[str, list[str]]:

@@ -24,6 +24,7 @@ from eos_core.store import RunStore
 from ui.shutdown import SERVER_STOPPED_TEXT
 
 from .conftest import ARTIFACTS, CHROMIUM_ARGS, StreamlitServer
+from .test_browser import full_page_screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,9 @@ CANCEL = ".st-key-cancel_button button >> nth=0"
 @pytest.fixture(scope="module")
 def chromium(playwright_api, chromium_path):
     """A plain browser: every test opens and closes its own contexts (fresh cookies each)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)  # a first page after a server start takes seconds on 2 cores
     browser = playwright_api.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
     try:
         yield browser
@@ -101,12 +105,12 @@ def test_a_new_browser_context_cancels_a_job_started_in_a_closed_one(chromium, s
         expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("Progress and Cancel are on Setup & train")
         expect(page.get_by_text("only that browser can cancel it")).to_have_count(0)
         assert "job=" in page.url  # re-attached: a reload keeps following it
-        page.screenshot(path=str(ARTIFACTS / "jobs_reattached.png"), full_page=True)
+        full_page_screenshot(page, ARTIFACTS / "jobs_reattached.png")
         assert _only_run(server.runs).status == "running"
         page.locator(CANCEL).click()
         expect(page.get_by_text("Training was cancelled.")).to_be_visible(timeout=60_000)
         expect(page.locator(PROGRESS)).to_have_count(0)
-        page.screenshot(path=str(ARTIFACTS / "jobs_cancelled.png"), full_page=True)
+        full_page_screenshot(page, ARTIFACTS / "jobs_cancelled.png")
     finally:
         second.close()
     run = _only_run(server.runs)
