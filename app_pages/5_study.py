@@ -79,7 +79,7 @@ with st.expander("Start a new study", expanded=not studies.list_studies()[0]):
         except EOSError as err:
             widgets.show_error(err)
 if running and job is not None and job.kind != "study":
-    st.caption(f"A training job of yours is running ({job.label}); a study can start when it ends.")
+    st.caption(f"A training job is running ({job.label}); a study can start when it ends.")
 
 
 @st.fragment(run_every=1.0 if running else None)

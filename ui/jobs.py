@@ -36,7 +36,7 @@ from ui.shutdown import stop_jobs_at_exit
 from ui.worker_pool import WorkerPool
 
 CANCELLED_TEXT = "Cancelled — nothing from this job was lost; finished runs stay in the store."
-TRAINING_KINDS = ("train", "seeds")  # the jobs a page follows (maps are light jobs of their own)
+TRAINING_KINDS = ("train", "seeds", "study")  # the jobs a page follows (maps are light jobs of their own)
 
 
 @dataclass

@@ -77,37 +77,51 @@ def _label(cfg_dict: dict) -> str:
     return f"{cache.dataset_label(d)} · ρ={cache.fmt_ratio(d.get('ratio'))}"
 
 
+def _job_progress(job: Job, store: Any) -> Callable[[dict], None]:
+    """The job's log as the engine's progress callback (events as dicts); each ``RunCreated``
+    also tags its run with the job id (:mod:`eos_core.job_tags`)."""
+    from eos_core.errors import EOSError
+    from eos_core.events import RunCreated
+    from eos_core.job_tags import tag_run
+
+    def progress(info: dict) -> None:
+        if info.get("phase") == RunCreated.kind:
+            try:
+                tag_run(store, info["run_id"], job.id)
+            except EOSError:  # only the message for a stale job= link needs the tag: train on
+                pass
+        job.push(info)
+
+    return progress
+
+
+def _note_stop_reason(job: Job, store: Any) -> None:
+    """After a cancel: a run cancelled because the server stopped says so in the run store (the
+    engine records every cancel as the user's)."""
+    from eos_core.errors import EOSError
+
+    if job.stop_reason and job.run_id:
+        try:
+            if store.get_run(job.run_id).status == "cancelled":
+                store.cancel_run(job.run_id, message=job.stop_reason)
+        except EOSError:  # the run stays recorded as cancelled, with the engine's words
+            pass
+
+
 def _job_work(cfg_dict: dict, seeds: list[int] | None) -> Callable[[Job], dict]:
-    """The body of a training job: :func:`train_runs` with the job's log and cancel event; every
-    run it creates is tagged with the job id, and a run cancelled because the server stopped says
-    so in the run store (the engine records a cancel as the user's)."""
+    """The body of a training job: :func:`train_runs` with the job's log and cancel event."""
     root, ddir = cache.runs_root(), cache.data_dir()
 
     def work(job: Job) -> dict:
-        from eos_core.errors import Cancelled, EOSError
-        from eos_core.events import RunCreated
-        from eos_core.job_tags import tag_run
+        from eos_core.errors import Cancelled
 
         pin_torch_threads()
         store = cache.plain_store(root)
-
-        def progress(info: dict) -> None:
-            if info.get("phase") == RunCreated.kind:
-                try:
-                    tag_run(store, info["run_id"], job.id)
-                except EOSError:  # only the message for a stale job= link needs the tag: train on
-                    pass
-            job.push(info)
-
         try:
-            ids = train_runs(cfg_dict, seeds, store=store, data_dir=ddir, progress=progress, cancel=job.cancel)
+            ids = train_runs(cfg_dict, seeds, store=store, data_dir=ddir, progress=_job_progress(job, store),
+                             cancel=job.cancel)
         except Cancelled:
-            if job.stop_reason and job.run_id:
-                try:
-                    if store.get_run(job.run_id).status == "cancelled":
-                        store.cancel_run(job.run_id, message=job.stop_reason)
-                except EOSError:  # the run stays recorded as cancelled, with the engine's words
-                    pass
+            _note_stop_reason(job, store)
             raise
         return {"run_id": ids[0] if seeds is None else None, "run_ids": ids}
 
@@ -151,11 +165,18 @@ def start_study(study_cfg: dict) -> Job:
     root, ddir = cache.runs_root(), cache.data_dir()
 
     def work(job: Job) -> dict:
+        from eos_core.errors import Cancelled
         from eos_core.study import run_study
 
         pin_torch_threads()
-        res = run_study(cfg, store=cache.plain_store(root), data_dir=ddir, progress=lambda e: job.push(e.to_dict()),
-                        cancel=job.cancel)
+        store = cache.plain_store(root)
+        progress = _job_progress(job, store)
+        try:
+            res = run_study(cfg, store=store, data_dir=ddir, progress=lambda e: progress(e.to_dict()),
+                            cancel=job.cancel)
+        except Cancelled:
+            _note_stop_reason(job, store)
+            raise
         return {"study_id": res.record.study_id, "run_ids": [r["run_id"] for r in res.record.runs], "run_id": None}
 
     import_engine()
