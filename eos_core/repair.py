@@ -115,9 +115,16 @@ def artifact_damage(store: RunStore, run_id: str) -> list[DamagedRun]:
         lambda: results.load_phase1(store, run_id) if results.has_phase1(store, run_id) else None,
         lambda: results.load_history(store, run_id), lambda: results.load_gap(store, run_id), summary,
         lambda: results.load_map(store, run_id)]
-    for stem in sorted(p.stem for p in store.run_dir(run_id).glob("*.pt")):
+    files = sorted(p for p in store.run_dir(run_id).iterdir() if not p.name.startswith(TMP_PREFIX))
+    for stem in [p.stem for p in files if p.suffix == ".pt"]:
         checks.append(lambda stem=stem: results.load_head(store, run_id, stem[len("head_"):])
                       if stem.startswith("head_") else store.load_state_dict(run_id, stem))
+    # every other file at least parses (e.g. the embeddings of a run that never finished phase 1)
+    for p in files:
+        if p.suffix == ".npz":
+            checks.append(lambda stem=p.stem: store.load_arrays(run_id, stem))
+        elif p.suffix == ".json" and p.stem not in ("config", "record"):
+            checks.append(lambda stem=p.stem: store.load_json(run_id, stem))
     found: list[DamagedRun] = []
     for check in checks:
         _collect(check, found)

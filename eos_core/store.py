@@ -49,6 +49,7 @@ STALE_BEATS = 6    # a lease lasts this many heartbeats: one missed beat (a busy
 _ARTIFACT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
 _COLUMNS = "id, kind, created, updated, status, config, metrics, timings, message, lease"
 T = TypeVar("T")
+_UNREADABLE = {".json": "not valid JSON", ".npz": "not a readable NumPy archive", ".pt": "not a readable weights file"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -367,7 +368,10 @@ class RunStore:
         except FileNotFoundError:
             raise missing_file(run_id, path.name) from None
         except Exception as err:  # noqa: BLE001 - any failure to parse a saved file means a damaged file
-            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            # Plain words, never the library's text: it can be long, technical, or hold a server path.
+            reason = _UNREADABLE.get(suffix, "unreadable")
+            if isinstance(err, OSError) and err.strerror:
+                reason = err.strerror.lower()  # "is a directory", "permission denied"
             raise damaged_run(run_id, path.name, reason) from None
 
     def save_json(self, run_id: str, name: str, obj: Any) -> None:

@@ -127,3 +127,18 @@ def test_quarantine_keeps_every_copy_with_its_reason(tmp_path):
     assert [line.split(" ", 2)[2] for line in log] == ["methods.json: it holds a string where an object belongs",
                                                        "methods.json: it holds a list where an object belongs"]
     assert store.get_run(rid).status == "finished"
+
+
+@pytest.mark.parametrize(("name", "suffix", "reason"), [
+    ("embeddings", ".npz", "not a readable NumPy archive"), ("model", ".pt", "not a readable weights file"),
+    ("phase1", ".json", "not valid JSON")])
+def test_an_unparsable_file_is_named_in_plain_words_without_a_path(tmp_path, name, suffix, reason):
+    store = RunStore(tmp_path)
+    rid = _run(store)
+    (tmp_path / rid / f"{name}{suffix}").write_bytes(b"\x00garbage" * 10)
+    load = {".npz": store.load_arrays, ".pt": store.load_state_dict, ".json": store.load_json}[suffix]
+    with pytest.raises(DamagedRun) as err:
+        load(rid, name)
+    assert str(err.value) == (f"Run {rid} cannot be opened: {name}{suffix} is damaged ({reason}); {REPAIR} moves it "
+                              "to the quarantine folder, and other runs are not affected.")
+    assert repair(store).lines() == [f"moved {name}{suffix} of run {rid} to quarantine/{rid}/ ({reason})"]
