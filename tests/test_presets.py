@@ -152,6 +152,11 @@ def test_estimate_scales_a_measured_step_and_caches_it(tmp_path, monkeypatch):
     assert len(calls) == 1
     est.estimate_phase1(cfg, n_train=100, channels=1, image_size=28, num_classes=10)
     assert calls[-1] == ("small_cnn", "cpu", 1, 28, 16) and len(calls) == 2
+    saved["small_cnn|cpu|32px|3ch"]["measured"] -= est.CACHE_MAX_AGE_S + 1  # an old disk entry: measured again
+    est.cache_file().write_text(json.dumps(saved))
+    monkeypatch.setattr(est, "_memory", {})
+    est.estimate_phase1(cfg, n_train=100, channels=3, image_size=32, num_classes=10)
+    assert len(calls) == 3
 
 
 def test_estimate_times_real_steps(tmp_path, monkeypatch):
