@@ -5,7 +5,8 @@ random tensors of the dataset's shape, at the effective batch size, after one wa
 scales the time per image by the images of one epoch and the epoch count. Why measure instead of a
 table: the same model runs 30x slower on a loaded 2-core box than on an idle one, and 100x faster on
 a GPU; only this machine knows. Step times are cached per (model, device, image size, channels) in
-memory and on disk (``<cache dir>/estimate/step_times.json``), so the form asks once per shape.
+memory and on disk (``<cache dir>/estimate/step_times.json``, re-measured after an hour), so the
+form asks once per shape.
 
 What it leaves out: the per-epoch test evaluation, the gap snapshots, loading the data and phases
 2-3 (seconds on a CPU for the presets); ``bench/RESULTS.md`` compares it with measured runs.
@@ -29,6 +30,8 @@ __all__ = ["WARN_SECONDS", "Phase1Estimate", "cache_file", "estimate_phase1", "s
 WARN_SECONDS = 600.0  # above this the form warns before Train (10 minutes)
 TIMED_STEPS = 10      # at most this many steps timed after the warm-up step; the fastest is kept (other work on
                       # a shared machine only slows a step, so the fastest is the least disturbed reading)
+CACHE_MAX_AGE_S = 3600.0  # a disk entry older than this is measured again: a step timed while the machine
+                          # was busy would otherwise stay in every later estimate
 TIME_BUDGET_S = 3.0   # stop timing once this much was spent (ResNet-32 on a CPU: ~5 s a step, so one step)
 
 _memory: dict[str, dict[str, float]] = {}
@@ -136,7 +139,11 @@ def seconds_per_image(model: str, *, device: str = "auto", channels: int, image_
     name = resolve_model(model, device=dev, in_channels=channels, image_size=image_size)
     key = _key(name, dev.type, image_size, channels)
     with _lock:
-        entry = _memory.get(key) or (_read_disk().get(key) if use_cache else None)
+        entry = _memory.get(key)
+        if entry is None and use_cache:
+            disk = _read_disk().get(key)
+            if isinstance(disk, dict) and time.time() - float(disk.get("measured", 0)) < CACHE_MAX_AGE_S:
+                entry = disk
         if not use_cache or not entry:
             step = _time_steps(name, dev, channels=channels, image_size=image_size, num_classes=num_classes,
                                batch_size=batch_size, steps=steps)

@@ -51,25 +51,24 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("digits", "digits ρ=50 (the default)",
-           "scikit-learn's 8×8 digits, ρ=50, the engine's defaults: seconds on any machine.",
+           "scikit-learn's 8×8 digits, ρ=50, the engine's defaults: the quickest run.",
            why="The engine's default phase 1 (30 epochs, no augmentation) reaches train recall >= 0.95 in "
                "every class."),
     Preset("cifar10-lt", "CIFAR-10-LT ρ=100",
            "CIFAR-10 made long-tailed (ρ=100, largest class capped at 2000), no augmentation, 20 epochs: "
-           "the small CNN on a CPU, ResNet-32 on a GPU; the set where the gap is wide and EOS leads.",
+           "the small CNN on a CPU, ResNet-32 on a GPU; the paper's long-tailed CIFAR setting.",
            data={"dataset": "cifar10", "ratio": 100.0, "max_per_class": 2000},
            train={"epochs": 20, "augment": False}, needs_folder="cifar10",
-           why="Chosen on training recall only: without augmentation the small CNN fits the training set "
-               "(smallest per-class train recall 1.000 after 30 epochs, 0.981 after 20, seed 0, on the JPEG "
-               "stand-in); 20 epochs is the shorter of the two that clear the 0.95 memorisation bar, and the "
-               "class cap keeps a CPU run within minutes."),
+           why="Chosen on training recall only: without augmentation the small CNN fits the training set; of "
+               "30 and 20 epochs (seed 0, JPEG stand-in) both left every class's train recall above 0.95, so the "
+               "shorter is the preset (bench/RESULTS.md, Presets); the class cap keeps a CPU run within minutes."),
     Preset("fashion-lt", "Fashion-MNIST-LT ρ=100",
            "Fashion-MNIST made long-tailed (ρ=100, largest class capped at 2000), no augmentation, 30 epochs: "
-           "the contrast where the gap is small and EOS does not help.",
+           "an easier set to contrast with CIFAR-10-LT.",
            data={"dataset": "fashion-mnist", "ratio": 100.0, "max_per_class": 2000},
            train={"epochs": 30, "augment": False},
-           why="Without augmentation phase 1 fits every training image (smallest per-class train recall "
-               "stored by bench/bench_presets.py)."),
+           why="Chosen on training recall only: without augmentation phase 1 fits the training set (its "
+               "smallest per-class train recall is in the paragraph below)."),
 )}
 DEFAULT_PRESET = "digits"
 
@@ -161,7 +160,8 @@ def what_you_should_see(name: str, measured: dict[str, Any] | None = None) -> st
     rho = m["size_gap_spearman"]
     parts = [
         f"Measured {m['date']} on {m['machine']} (load average {load[0]:.2f}), one seed: the run took "
-        f"{m['wall_s']:.0f} s with the {m['model']}.",
+        f"{m['wall_s']:.0f} s with the {m['model']}, whose smallest per-class train recall was "
+        f"{_f3(m['min_train_recall'])} (the CNN fitted its training set).",
         f"{method_name(CONTROL_METHOD)} (the control) scored balanced accuracy {_f3(crt)}; "
         f"EOS {_f3(eos['balanced_accuracy'])} ({_signed(eos['delta_vs_crt'])} vs cRT) and the best other "
         f"oversampler, {method_name(best)}, {_f3(methods[best]['balanced_accuracy'])} "

@@ -22,7 +22,8 @@ from eos_core.presets import (
 
 MEASURED = {"presets": {"cifar10-lt": {
     "date": "2026-12-04 01:00 UTC", "machine": "a 2-core x86_64 CPU", "loadavg": [3.25, 2.0, 1.0],
-    "wall_s": 171.4, "model": "small CNN", "size_gap_spearman": -0.9878787, "size_gap_spearman_p": 0.00497,
+    "wall_s": 171.4, "model": "small CNN", "min_train_recall": 0.98062,
+    "size_gap_spearman": -0.9878787, "size_gap_spearman_p": 0.00497,
     "methods": {"none": {"balanced_accuracy": 0.5012, "delta_vs_crt": 0.0031},
                 "crt": {"balanced_accuracy": 0.4981, "delta_vs_crt": None},
                 "ros": {"balanced_accuracy": 0.5302, "delta_vs_crt": 0.0321},
@@ -98,7 +99,8 @@ def test_paragraph_numbers_are_the_stored_ones():
     text = what_you_should_see("cifar10-lt", MEASURED)
     assert text == (
         "Measured 2026-12-04 01:00 UTC on a 2-core x86_64 CPU (load average 3.25), one seed: the run took 171 s "
-        "with the small CNN. cRT (the control) scored balanced accuracy 0.498; EOS 0.551 (+0.053 vs cRT) and the "
+        "with the small CNN, whose smallest per-class train recall was 0.981 (the CNN fitted its training set). "
+        "cRT (the control) scored balanced accuracy 0.498; EOS 0.551 (+0.053 vs cRT) and the "
         "best other oversampler, ROS, 0.530 (+0.032). EOS leads it by 0.021. The size–gap Spearman correlation "
         "is −0.988 (p = 0.005): the smaller the class, the wider the gap. One seed is a reading, not a verdict: "
         "train more seeds for intervals.")
@@ -117,7 +119,7 @@ def test_stored_paragraphs_quote_bench_results(name):
     text = what_you_should_see(name)
     methods = m["methods"]
     best = max(("ros", "smote", "bsmote", "adasyn"), key=lambda o: methods[o]["balanced_accuracy"])
-    expected = [f"{m['wall_s']:.0f}", f"{methods['crt']['balanced_accuracy']:.3f}",
+    expected = [f"{m['wall_s']:.0f}", f"{m['min_train_recall']:.3f}", f"{methods['crt']['balanced_accuracy']:.3f}",
                 f"{methods['eos']['balanced_accuracy']:.3f}", f"{methods['eos']['delta_vs_crt']:+.3f}",
                 f"{methods[best]['balanced_accuracy']:.3f}", f"{methods[best]['delta_vs_crt']:+.3f}",
                 f"{abs(methods['eos']['balanced_accuracy'] - methods[best]['balanced_accuracy']):.3f}",
@@ -152,6 +154,11 @@ def test_estimate_scales_a_measured_step_and_caches_it(tmp_path, monkeypatch):
     assert len(calls) == 1
     est.estimate_phase1(cfg, n_train=100, channels=1, image_size=28, num_classes=10)
     assert calls[-1] == ("small_cnn", "cpu", 1, 28, 16) and len(calls) == 2
+    saved["small_cnn|cpu|32px|3ch"]["measured"] -= est.CACHE_MAX_AGE_S + 1  # an old disk entry: measured again
+    est.cache_file().write_text(json.dumps(saved))
+    monkeypatch.setattr(est, "_memory", {})
+    est.estimate_phase1(cfg, n_train=100, channels=3, image_size=32, num_classes=10)
+    assert len(calls) == 3
 
 
 def test_estimate_times_real_steps(tmp_path, monkeypatch):
