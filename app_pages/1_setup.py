@@ -68,6 +68,10 @@ with left:
     if preset:
         st.caption(f"**{PRESETS[preset].title}.** {PRESETS[preset].summary}")
         st.info(f"**What you should see.** {what_you_should_see(preset)}")
+        if PRESETS[preset].needs_folder and st.session_state.get("setup_dataset") == "folder":
+            st.caption(f"{PRESETS[preset].needs_folder} is not downloaded on this server: give a folder of images "
+                       "with train/ and test/ sub-folders (such as the JPEG stand-in cifar10-jpeg) in the Data "
+                       "block below.")
     st.subheader("Data")
     dataset = st.selectbox("Dataset", labels.DATASETS, format_func=labels.DATASET_LABELS.get, key="setup_dataset",
                            persist_state="session",

@@ -37,6 +37,7 @@ def test_choosing_a_preset_sets_every_widget(runs_dir, tmp_path, shared_data_dir
     assert any(PRESETS[name].summary in c.value for c in at.caption)
     if name == "cifar10-lt":
         assert _value(at, "setup_dataset") == "folder" and at.button(key="train_button").disabled
+        assert any(c.value.startswith("cifar10 is not downloaded on this server: give a folder") for c in at.caption)
     else:
         assert not at.button(key="train_button").disabled
 
