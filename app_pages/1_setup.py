@@ -230,7 +230,7 @@ if form_error is not None:
 elif counts_info is not None and not running:
     try:
         est = cache.phase1_estimate(form_cfg.train.to_dict(), int(sum(counts_info["train"])), info["channels"],
-                                    info["image_size"], len(counts_info["classes"]))
+                                    info["image_size"], len(counts_info["classes"]), int(sum(counts_info["test"])))
         (st.warning if est.warn else st.caption)(est.sentence())
     except EOSError as err:
         widgets.show_error(err)

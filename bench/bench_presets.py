@@ -56,8 +56,9 @@ def phase1_estimate(name: str, folder: str | None) -> dict[str, Any]:
     n = int(class_counts(data.train_counts(), cfg.data.ratio, cfg.data.profile,
                          max_per_class=cfg.data.max_per_class).sum())
     e = estimate_phase1(cfg.train, n_train=n, channels=data.channels, image_size=data.image_size,
-                        num_classes=data.num_classes, use_cache=False)
+                        num_classes=data.num_classes, n_test=len(data.y_test), use_cache=False)
     return {"seconds": e.seconds, "seconds_per_image": e.seconds_per_image, "batch_size": e.batch_size,
+            "eval_seconds_per_image": e.eval_seconds_per_image, "eval_images_per_epoch": e.eval_images_per_epoch,
             "steps_per_epoch": e.steps_per_epoch, "epochs": e.epochs, "loadavg": loadavg()}
 
 

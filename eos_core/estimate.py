@@ -1,15 +1,17 @@
 """How long phase 1 will take on this machine, measured before training.
 
 The estimate times a few SGD steps of the model that would be built (forward + backward + update on
-random tensors of the dataset's shape, at the effective batch size, after one warm-up step) and
-scales the time per image by the images of one epoch and the epoch count. Why measure instead of a
-table: the same model runs 30x slower on a loaded 2-core box than on an idle one, and 100x faster on
-a GPU; only this machine knows. Step times are cached per (model, device, image size, channels) in
-memory and on disk (``<cache dir>/estimate/step_times.json``, re-measured after an hour), so the
-form asks once per shape.
+random tensors of the dataset's shape, at the effective batch size, after one warm-up step) and a
+few inference batches, then adds up one epoch: every training image once through a step, and the
+per-epoch scoring (the whole test set, plus the gap snapshot's training rows) through inference.
+Why measure instead of a table: the same model runs 30x slower on a loaded 2-core box than on an
+idle one, and 100x faster on a GPU; only this machine knows. Step times are cached per (model,
+device, image size, channels) in memory and on disk (``<cache dir>/estimate/step_times.json``,
+re-measured after an hour), so the form asks once per shape.
 
-What it leaves out: the per-epoch test evaluation, the gap snapshots, loading the data and phases
-2-3 (seconds on a CPU for the presets); ``bench/RESULTS.md`` compares it with measured runs.
+What it leaves out: loading the data, the snapshot's gap statistics and phases 2-3 (seconds on a CPU
+for the presets); ``bench/RESULTS.md`` compares it with measured runs. The median of the timed
+steps is kept, not the fastest: other work on a shared machine slows the real run as much.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -28,8 +31,7 @@ from .config import TrainConfig
 __all__ = ["WARN_SECONDS", "Phase1Estimate", "cache_file", "estimate_phase1", "seconds_per_image"]
 
 WARN_SECONDS = 600.0  # above this the form warns before Train (10 minutes)
-TIMED_STEPS = 10      # at most this many steps timed after the warm-up step; the fastest is kept (other work on
-                      # a shared machine only slows a step, so the fastest is the least disturbed reading)
+TIMED_STEPS = 10      # at most this many steps timed after the warm-up step; their median is kept
 CACHE_MAX_AGE_S = 3600.0  # a disk entry older than this is measured again: a step timed while the machine
                           # was busy would otherwise stay in every later estimate
 TIME_BUDGET_S = 3.0   # stop timing once this much was spent (ResNet-32 on a CPU: ~5 s a step, so one step)
@@ -47,6 +49,8 @@ class Phase1Estimate:
     batch_size: int           # the effective batch size the steps were timed at
     seconds_per_image: float  # one image's share of a forward + backward + update step
     steps_per_epoch: int
+    eval_images_per_epoch: int       # test images (+ snapshot training rows) scored after every epoch
+    eval_seconds_per_image: float    # one image's share of an inference batch
     epochs: int
     seconds: float
 
@@ -64,8 +68,8 @@ class Phase1Estimate:
         model = MODEL_LABELS.get(self.model, self.model)
         text = (f"Phase 1 should take {when} here: {model} on the {self.device.upper()}, {self.epochs} epochs × "
                 f"{self.steps_per_epoch} steps of {self.batch_size} images, "
-                "from a few training steps timed on this machine (the per-epoch test scoring and other work "
-                "on the machine add to it).")
+                f"plus {self.eval_images_per_epoch} images scored after each epoch, "
+                "from a few steps timed on this machine now (data loading and phases 2–3 come on top).")
         if self.warn:
             text += " That is over 10 minutes: fewer epochs, a class cap or the small CNN make it shorter."
         return text
@@ -126,12 +130,37 @@ def _time_steps(model_name: str, device, *, channels: int, image_size: int, num_
             torch.cuda.synchronize()
         if i:
             times.append(time.perf_counter() - t0)
-    return min(times)
+    return statistics.median(times)
+
+
+def _time_eval(model_name: str, device, *, channels: int, image_size: int, num_classes: int,
+               batch_size: int = 256, steps: int = 3) -> float:
+    """Seconds per image of the median of ``steps`` inference batches after one warm-up batch."""
+    import torch
+
+    from .models import build_model
+
+    model = build_model(model_name, in_channels=channels, num_classes=num_classes, image_size=image_size,
+                        device=device).to(device).eval()
+    x = torch.rand(batch_size, channels, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    x = x.to(device)
+    times: list[float] = []
+    with torch.no_grad():
+        for i in range(steps + 1):  # batch 0 warms up
+            t0 = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                times.append(time.perf_counter() - t0)
+    return statistics.median(times) / batch_size
 
 
 def seconds_per_image(model: str, *, device: str = "auto", channels: int, image_size: int, num_classes: int = 10,
-                      batch_size: int = 128, steps: int = TIMED_STEPS, use_cache: bool = True) -> tuple[float, str]:
-    """``(seconds per training image, resolved model)`` for ``model`` on ``device``, measured or cached."""
+                      batch_size: int = 128, steps: int = TIMED_STEPS,
+                      use_cache: bool = True) -> tuple[float, float, str]:
+    """``(seconds per training image, seconds per scored image, resolved model)`` for ``model`` on
+    ``device``, measured or cached."""
     from .device import choose_device
     from .models import resolve_model
 
@@ -147,24 +176,33 @@ def seconds_per_image(model: str, *, device: str = "auto", channels: int, image_
         if not use_cache or not entry:
             step = _time_steps(name, dev, channels=channels, image_size=image_size, num_classes=num_classes,
                                batch_size=batch_size, steps=steps)
-            entry = {"seconds_per_image": step / batch_size, "batch_size": batch_size,
+            per_eval = _time_eval(name, dev, channels=channels, image_size=image_size, num_classes=num_classes)
+            entry = {"seconds_per_image": step / batch_size, "eval_seconds_per_image": per_eval,
+                     "batch_size": batch_size,
                      "measured": time.time(), "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else -1}
             if use_cache:
                 _write_disk(key, entry)
         _memory[key] = entry
-    return float(entry["seconds_per_image"]), name
+    # an entry without an inference time (written before it was measured) counts a third of a step:
+    # a forward pass without the backward
+    per_eval = float(entry.get("eval_seconds_per_image", float(entry["seconds_per_image"]) / 3))
+    return float(entry["seconds_per_image"]), per_eval, name
 
 
 def estimate_phase1(cfg: TrainConfig, *, n_train: int, channels: int, image_size: int, num_classes: int,
-                    use_cache: bool = True) -> Phase1Estimate:
-    """Phase 1's expected seconds for ``cfg`` on ``n_train`` images of shape ``(channels, image_size,
-    image_size)``: measured seconds per image x steps per epoch x batch size x epochs."""
+                    n_test: int = 0, use_cache: bool = True) -> Phase1Estimate:
+    """Phase 1's expected seconds for ``cfg`` on ``n_train`` training and ``n_test`` test images of
+    shape ``(channels, image_size, image_size)``: per epoch, the measured step time per image x steps x
+    batch size, plus the inference time per image x (``n_test`` + the gap snapshot's training rows)."""
     from .device import choose_device
 
     bs = cfg.effective_batch_size(int(n_train))
     steps = max(1, math.ceil(int(n_train) / bs))
-    per_image, name = seconds_per_image(cfg.model, device=cfg.device, channels=channels, image_size=image_size,
-                                        num_classes=num_classes, batch_size=bs, use_cache=use_cache)
+    per_image, per_eval, name = seconds_per_image(cfg.model, device=cfg.device, channels=channels,
+                                                  image_size=image_size, num_classes=num_classes, batch_size=bs,
+                                                  use_cache=use_cache)
+    scored = int(n_test) + (min(int(n_train), int(cfg.snapshot_size)) if cfg.gap_snapshots else 0)
+    epoch_s = per_image * bs * steps + per_eval * scored
     return Phase1Estimate(model=name, device=choose_device(cfg.device).type, batch_size=bs,
-                          seconds_per_image=per_image, steps_per_epoch=steps, epochs=int(cfg.epochs),
-                          seconds=per_image * bs * steps * int(cfg.epochs))
+                          seconds_per_image=per_image, steps_per_epoch=steps, eval_images_per_epoch=scored,
+                          eval_seconds_per_image=per_eval, epochs=int(cfg.epochs), seconds=epoch_s * int(cfg.epochs))

@@ -72,21 +72,26 @@ def test_the_form_shows_phase1_estimate(runs_dir, tmp_path, monkeypatch):
 
     monkeypatch.setenv("EOS_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(estimate, "_time_steps", lambda *a, **k: 0.016)  # 1 ms per image at batch 16
+    monkeypatch.setattr(estimate, "_time_eval", lambda *a, **k: 0.0001)  # 0.1 ms per scored image
     monkeypatch.setattr(estimate, "_memory", {})
     from ui import cache
 
     cache.phase1_estimate.clear()  # a measured estimate from an earlier test in this process
     at = app()
     ok(at)
-    # digits rho=50: 342 images, batch 16 -> 22 steps; 0.001 s x 16 x 22 x 30 epochs = 10.56 s
-    assert any(c.value.startswith("Phase 1 should take about 11 s here: small CNN on the CPU, 30 epochs × 22 "
-                                  "steps of 16 images") for c in at.caption)
-    at.number_input(key="setup_epochs").set_value(1000).run()  # 352 s: still under 10 minutes
+    # digits rho=50: 342 images, batch 16 -> 22 steps; scored after each epoch: 540 test images + the
+    # snapshot's 342 training rows = 882; (0.001 x 16 x 22 + 0.0001 x 882) x 30 epochs = 13.2 s
+    assert [c.value for c in at.caption if c.value.startswith("Phase 1 should take")] == [
+        "Phase 1 should take about 13 s here: small CNN on the CPU, 30 epochs × 22 steps of 16 images, plus 882 "
+        "images scored after each epoch, from a few steps timed on this machine now (data loading and phases 2–3 "
+        "come on top)."]
+    at.number_input(key="setup_epochs").set_value(1000).run()  # 440 s: still under 10 minutes
     assert not at.warning
     monkeypatch.setattr(estimate, "_memory", {"small_cnn|cpu|8px|1ch": {"seconds_per_image": 0.01}})
-    at.number_input(key="setup_epochs").set_value(999).run()  # 0.01 x 16 x 22 x 999 = 3517 s
+    # an entry without an inference time counts a third of a step per scored image:
+    # (0.01 x 16 x 22 + 0.01 / 3 x 882) x 999 = 6453 s
+    at.number_input(key="setup_epochs").set_value(999).run()
     assert [w.value for w in at.warning] == [
-        "Phase 1 should take about 59 min here: small CNN on the CPU, 999 epochs × 22 steps of 16 images, from a "
-        "few training steps timed on this machine (the per-epoch test scoring and other work on the machine add to "
-        "it). That is over 10 minutes: fewer epochs, a class cap or the small "
-        "CNN make it shorter."]
+        "Phase 1 should take about 108 min here: small CNN on the CPU, 999 epochs × 22 steps of 16 images, plus 882 "
+        "images scored after each epoch, from a few steps timed on this machine now (data loading and phases 2–3 "
+        "come on top). That is over 10 minutes: fewer epochs, a class cap or the small CNN make it shorter."]

@@ -139,16 +139,22 @@ def test_estimate_scales_a_measured_step_and_caches_it(tmp_path, monkeypatch):
         return 0.064  # seconds per step of 128 images -> 0.0005 s per image
 
     monkeypatch.setattr(est, "_time_steps", fake_steps)
+    monkeypatch.setattr(est, "_time_eval", lambda *a, **k: 0.0001)  # seconds per scored image
     cfg = TrainConfig(epochs=30, device="cpu")
-    e = est.estimate_phase1(cfg, n_train=4958, channels=3, image_size=32, num_classes=10)
+    e = est.estimate_phase1(cfg, n_train=4958, channels=3, image_size=32, num_classes=10, n_test=10_000)
     assert calls == [("small_cnn", "cpu", 3, 32, 128)]
     assert (e.model, e.batch_size, e.steps_per_epoch, e.epochs) == ("small_cnn", 128, 39, 30)
-    assert e.seconds == pytest.approx(0.0005 * 128 * 39 * 30) and not e.warn
+    assert e.eval_images_per_epoch == 10_000 + 1000  # the test set + the gap snapshot's 1000 training rows
+    assert e.seconds == pytest.approx((0.0005 * 128 * 39 + 0.0001 * 11_000) * 30) and not e.warn  # 182.8 s
+    no_snap = est.estimate_phase1(TrainConfig(epochs=30, device="cpu", gap_snapshots=False), n_train=4958,
+                                  channels=3, image_size=32, num_classes=10, n_test=10_000)
+    assert no_snap.eval_images_per_epoch == 10_000
     assert est.estimate_phase1(TrainConfig(epochs=300, device="cpu"), n_train=4958, channels=3, image_size=32,
-                               num_classes=10).warn  # 749 s > 10 min
+                               num_classes=10).warn  # (2.496 + 0.1) x 300 = 779 s > 10 min
     assert len(calls) == 1  # the same model, device and shape: measured once
     saved = json.loads(est.cache_file().read_text())
     assert saved["small_cnn|cpu|32px|3ch"]["seconds_per_image"] == pytest.approx(0.0005)
+    assert saved["small_cnn|cpu|32px|3ch"]["eval_seconds_per_image"] == pytest.approx(0.0001)
     monkeypatch.setattr(est, "_memory", {})  # a new process reads the disk cache
     est.estimate_phase1(cfg, n_train=100, channels=3, image_size=32, num_classes=10)
     assert len(calls) == 1

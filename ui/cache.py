@@ -254,11 +254,12 @@ def same_config_runs(rec) -> list:
 
 
 @st.cache_data(max_entries=64, show_spinner="Timing a few training steps on this machine…")
-def phase1_estimate(train_cfg: dict, n_train: int, channels: int, image_size: int, num_classes: int):
+def phase1_estimate(train_cfg: dict, n_train: int, channels: int, image_size: int, num_classes: int,
+                    n_test: int = 0):
     """``eos_core.estimate.estimate_phase1`` for a form's TrainConfig dict (the engine also caches the
     measured step time per model, device and image shape on disk)."""
     from eos_core.config import TrainConfig
     from eos_core.estimate import estimate_phase1
 
     return estimate_phase1(TrainConfig.from_dict(train_cfg), n_train=n_train, channels=channels,
-                           image_size=image_size, num_classes=num_classes)
+                           image_size=image_size, num_classes=num_classes, n_test=n_test)
