@@ -46,6 +46,19 @@ def _make_zip(tmp: Path) -> Path:
     return archive
 
 
+def _open_my_images(browser, server):
+    """A new page on Setup & train with the dataset set to the user's own images."""
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(server.url + "/")
+    page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first.wait_for(timeout=90_000)
+    wait_idle(page)
+    page.locator(".st-key-setup_dataset").get_by_role("button", name="Open").click()
+    page.get_by_role("option", name=DATASET_LABELS["folder"]).click()
+    wait_idle(page)
+    return page
+
+
 def _table(page) -> list[list[str]]:
     """The "Images per class, as given" table: header row, then one row per class."""
     table = page.locator('[data-testid="stTable"] table').first
@@ -55,14 +68,7 @@ def _table(page) -> list[list[str]]:
 def test_a_train_test_zip_shows_its_classes_and_counts_as_given(browser, streamlit_server, tmp_path) -> None:
     server = streamlit_server
     archive = _make_zip(tmp_path)
-    page = browser.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(server.url + "/")
-    page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first.wait_for(timeout=90_000)
-    wait_idle(page)
-    page.locator(".st-key-setup_dataset").get_by_role("button", name="Open").click()
-    page.get_by_role("option", name=DATASET_LABELS["folder"]).click()
-    wait_idle(page)
+    page = _open_my_images(browser, server)
     uploader = page.locator(".st-key-setup_zip input[type=file]")
     uploader.wait_for(state="attached", timeout=60_000)
     uploader.set_input_files(str(archive))
@@ -98,14 +104,7 @@ def test_a_folder_on_this_machine_shows_its_counts_and_a_bad_path_one_sentence(b
             (root / split / cls).mkdir(parents=True)
             for i in range(n):
                 Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
-    page = browser.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(server.url + "/")
-    page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first.wait_for(timeout=90_000)
-    wait_idle(page)
-    page.locator(".st-key-setup_dataset").get_by_role("button", name="Open").click()
-    page.get_by_role("option", name=DATASET_LABELS["folder"]).click()
-    wait_idle(page)
+    page = _open_my_images(browser, server)
     page.locator(".st-key-setup_source").get_by_text("a folder on this machine").click()
     field = page.locator(".st-key-setup_local_folder input")
     field.wait_for()
