@@ -150,7 +150,9 @@ def test_digits_run_through_every_page(browser, streamlit_server) -> None:
     epochs.press("Enter")
     wait_idle(page)
     assert epochs.input_value() == str(EPOCHS)
-    assert train.is_enabled(), "the Train button is disabled on a fresh digits setup"
+    from playwright.sync_api import expect
+
+    expect(train).to_be_enabled(timeout=60_000)  # after the phase-1 estimate is timed (a spinner until then)
 
     t0 = time.monotonic()
     train.click()

@@ -44,7 +44,10 @@ def test_choosing_a_preset_sets_the_form(browser, streamlit_server, shared_data_
     assert "100" in page.locator(".st-key-setup_ratio").inner_text()
     paragraph = page.locator('[data-testid="stAlertContentInfo"]').first.inner_text()
     assert " ".join(paragraph.split()) == " ".join(f"What you should see. {what_you_should_see('fashion-lt')}".split())
-    assert not problems_on(page) and train.is_enabled()
+    from playwright.sync_api import expect
+
+    assert not problems_on(page)
+    expect(train).to_be_enabled(timeout=60_000)  # after the phase-1 estimate is timed (a spinner until then)
 
     epochs = page.locator(".st-key-setup_epochs input")
     epochs.fill("5000")

@@ -87,7 +87,10 @@ def test_a_train_test_zip_shows_its_classes_and_counts_as_given(browser, streaml
     # The chart's caption counts the test set as given (the training set is shown after the imbalance).
     page.get_by_text(f"· {sum(COUNTS['test'].values())} test images ·").wait_for(timeout=10_000)
     train = page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first
-    assert train.is_enabled(), "Train stays disabled after a good upload"
+    from playwright.sync_api import expect
+
+    # Train is enabled once the script has also timed the phase-1 estimate (a spinner until then)
+    expect(train).to_be_enabled(timeout=60_000)
     page.close()
 
 
