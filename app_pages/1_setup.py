@@ -11,7 +11,7 @@ import streamlit as st
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.data import data_display_name
 from eos_core.errors import EOSError
-from eos_core.events import EpochDone
+from eos_core.events import EpochDone, MapStarted
 from ui import cache, jobs, labels, state, training, uploads, widgets
 from ui.figures import heads
 from ui.figures import training as training_figs
@@ -300,6 +300,10 @@ def job_panel(was_running: bool) -> None:
                 st.caption("No gap snapshots in this run's history.")
     if was_running and not j.active:
         st.rerun()  # full rerun: stop polling and show the results
+    if j.active and j.run_id and j.last(MapStarted.kind) and st.session_state.get("eos_results_shown") != j.run_id:
+        # Phases 1-3 are saved once the map starts: show the results now, not after the map.
+        st.session_state["eos_results_shown"] = j.run_id
+        st.rerun()
 
 
 if job is not None:
@@ -339,6 +343,9 @@ if results is not None:
                "class of the phase-1 head and of each re-trained head (one column per method); "
                f"**{gap_column()}**: {labels.GAP_LABELS[labels.DEFAULT_GAP_MEASURE]} (bands and p-values on "
                "**Embedding gap**).")
+    if job is not None and job.active and job.run_id == run_id and job.last(MapStarted.kind):
+        st.caption("Phases 1–3 are saved; the run's 2-D map is still being computed (**Embedding gap** shows it "
+                   "when it is ready).")
     st.dataframe(results.table, hide_index=True, key="results_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in results.table.columns if results.table[c].dtype.kind == "f"})

@@ -9,9 +9,12 @@ idle one, and 100x faster on a GPU; only this machine knows. Step times are cach
 device, image size, channels) in memory and on disk (``<cache dir>/estimate/step_times.json``,
 re-measured after an hour), so the form asks once per shape.
 
-What it leaves out: loading the data, the snapshot's gap statistics and phases 2-3 (seconds on a CPU
-for the presets); ``bench/RESULTS.md`` compares it with measured runs. The median of the timed
-steps is kept, not the fastest: other work on a shared machine slows the real run as much.
+Timed steps miss what a real epoch also pays (Python per step, the loss's weights, the snapshot's gap
+statistics), so every finished phase 1 records how many times longer it took than its timed estimate
+(:func:`record_phase1`, per model, device and image shape, the median of the last five); later
+estimates are scaled by that ratio and say so. What it leaves out: loading the data and phases 2-3
+(seconds on a CPU for the presets); ``bench/RESULTS.md`` compares it with measured runs. The median
+of the timed steps is kept, not the fastest: other work on a shared machine slows the real run too.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from pathlib import Path
 from .atomic import atomic_write_bytes
 from .config import TrainConfig
 
-__all__ = ["WARN_SECONDS", "Phase1Estimate", "cache_file", "estimate_phase1", "seconds_per_image"]
+__all__ = ["WARN_SECONDS", "Phase1Estimate", "cache_file", "estimate_phase1", "record_phase1", "seconds_per_image"]
 
 WARN_SECONDS = 600.0  # above this the form warns before Train (10 minutes)
 TIMED_STEPS = 10      # at most this many steps timed after the warm-up step; their median is kept
 CACHE_MAX_AGE_S = 3600.0  # a disk entry older than this is measured again: a step timed while the machine
                           # was busy would otherwise stay in every later estimate
+OBSERVED_KEEP = 5     # finished runs whose measured / estimated ratio is kept per key (their median is used)
 TIME_BUDGET_S = 3.0   # stop timing once this much was spent (ResNet-32 on a CPU: ~5 s a step, so one step)
 
 _memory: dict[str, dict[str, float]] = {}
@@ -53,6 +57,8 @@ class Phase1Estimate:
     eval_seconds_per_image: float    # one image's share of an inference batch
     epochs: int
     seconds: float
+    calibration: float | None = None  # measured / timed of earlier finished runs here (``seconds`` includes it)
+    calibration_runs: int = 0
 
     @property
     def warn(self) -> bool:
@@ -69,7 +75,15 @@ class Phase1Estimate:
         text = (f"Phase 1 should take {when} here: {model} on the {self.device.upper()}, {self.epochs} epochs × "
                 f"{self.steps_per_epoch} steps of {self.batch_size} images, "
                 f"plus {self.eval_images_per_epoch} images scored after each epoch, "
-                "from a few steps timed on this machine now (data loading and phases 2–3 come on top).")
+                "from a few steps timed on this machine now")
+        if self.calibration is not None:
+            runs = f"{self.calibration_runs} finished run{'s' if self.calibration_runs != 1 else ''}"
+            text += (f", scaled ×{self.calibration:.1f}: what phase 1 of the last {runs} of this model and image "
+                     "size took here, over its own timed estimate")
+        else:
+            text += ("; no run of this model and image size has finished here yet, and a real epoch costs more "
+                     "than its timed steps (the first finished run calibrates later estimates)")
+        text += ". Data loading and phases 2–3 come on top."
         if self.warn:
             text += " That is over 10 minutes: fewer epochs, a class cap or the small CNN make it shorter."
         return text
@@ -80,6 +94,22 @@ def cache_file() -> Path:
     from .folder_cache import array_cache_dir
 
     return array_cache_dir() / "estimate" / "step_times.json"
+
+
+def observed_file() -> Path:
+    """Measured / estimated phase-1 ratios of finished runs (kept without expiry: a ratio, not a time)."""
+    return cache_file().parent / "observed.json"
+
+
+def _read_observed() -> dict[str, list[float]]:
+    try:
+        data = json.loads(observed_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: [float(r) for r in v if isinstance(r, (int, float)) and math.isfinite(r) and r > 0]
+            for k, v in data.items() if isinstance(v, list)}
 
 
 def _key(model: str, device: str, image_size: int, channels: int) -> str:
@@ -189,6 +219,20 @@ def seconds_per_image(model: str, *, device: str = "auto", channels: int, image_
     return float(entry["seconds_per_image"]), per_eval, name
 
 
+def _epoch_shape(cfg: TrainConfig, *, n_train: int, n_test: int) -> tuple[int, int, int]:
+    """``(batch size, steps per epoch, images scored after each epoch)`` of phase 1 on these sizes."""
+    bs = cfg.effective_batch_size(int(n_train))
+    steps = max(1, math.ceil(int(n_train) / bs))
+    scored = int(n_test) + (min(int(n_train), int(cfg.snapshot_size)) if cfg.gap_snapshots else 0)
+    return bs, steps, scored
+
+
+def _timed_seconds(cfg: TrainConfig, per_image: float, per_eval: float, *, n_train: int, n_test: int) -> float:
+    """Phase 1's seconds from the timed steps alone: per epoch, the training steps and the scoring."""
+    bs, steps, scored = _epoch_shape(cfg, n_train=n_train, n_test=n_test)
+    return (per_image * bs * steps + per_eval * scored) * int(cfg.epochs)
+
+
 def estimate_phase1(cfg: TrainConfig, *, n_train: int, channels: int, image_size: int, num_classes: int,
                     n_test: int = 0, use_cache: bool = True) -> Phase1Estimate:
     """Phase 1's expected seconds for ``cfg`` on ``n_train`` training and ``n_test`` test images of
@@ -196,13 +240,48 @@ def estimate_phase1(cfg: TrainConfig, *, n_train: int, channels: int, image_size
     batch size, plus the inference time per image x (``n_test`` + the gap snapshot's training rows)."""
     from .device import choose_device
 
-    bs = cfg.effective_batch_size(int(n_train))
-    steps = max(1, math.ceil(int(n_train) / bs))
+    bs, steps, scored = _epoch_shape(cfg, n_train=n_train, n_test=n_test)
     per_image, per_eval, name = seconds_per_image(cfg.model, device=cfg.device, channels=channels,
                                                   image_size=image_size, num_classes=num_classes, batch_size=bs,
                                                   use_cache=use_cache)
-    scored = int(n_test) + (min(int(n_train), int(cfg.snapshot_size)) if cfg.gap_snapshots else 0)
-    epoch_s = per_image * bs * steps + per_eval * scored
-    return Phase1Estimate(model=name, device=choose_device(cfg.device).type, batch_size=bs,
+    epoch_s = _timed_seconds(cfg, per_image, per_eval, n_train=n_train, n_test=n_test) / int(cfg.epochs)
+    dev = choose_device(cfg.device).type
+    ratios = _read_observed().get(_key(name, dev, image_size, channels), []) if use_cache else []
+    calibration = statistics.median(ratios) if ratios else None
+    return Phase1Estimate(model=name, device=dev, batch_size=bs,
                           seconds_per_image=per_image, steps_per_epoch=steps, eval_images_per_epoch=scored,
-                          eval_seconds_per_image=per_eval, epochs=int(cfg.epochs), seconds=epoch_s * int(cfg.epochs))
+                          eval_seconds_per_image=per_eval, epochs=int(cfg.epochs),
+                          seconds=epoch_s * int(cfg.epochs) * (calibration or 1.0), calibration=calibration,
+                          calibration_runs=len(ratios))
+
+
+def record_phase1(cfg: TrainConfig, seconds: float, *, n_train: int, channels: int, image_size: int,
+                  num_classes: int, n_test: int) -> float | None:
+    """After a finished phase 1: store ``seconds`` over its uncalibrated estimate (the step times
+    cached for this model and shape; none are timed here, so a run never waits for this) and return
+    that ratio, or None when no step time is cached for the shape or the cache cannot be written."""
+    from .device import choose_device
+    from .models import resolve_model
+
+    dev = choose_device(cfg.device)
+    name = resolve_model(cfg.model, device=dev, in_channels=channels, image_size=image_size)
+    key = _key(name, dev.type, image_size, channels)
+    with _lock:
+        entry = _memory.get(key) or _read_disk().get(key)
+        if not isinstance(entry, dict) or "seconds_per_image" not in entry:
+            return None
+        _memory[key] = entry
+    per_eval = float(entry.get("eval_seconds_per_image", float(entry["seconds_per_image"]) / 3))
+    timed = _timed_seconds(cfg, float(entry["seconds_per_image"]), per_eval, n_train=n_train, n_test=n_test)
+    if not timed > 0 or not seconds > 0:
+        return None
+    ratio = float(seconds) / timed
+    try:
+        with _lock:
+            data = _read_observed()
+            data[key] = (data.get(key, []) + [round(ratio, 4)])[-OBSERVED_KEEP:]
+            observed_file().parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(observed_file(), json.dumps(data, indent=1).encode())
+    except OSError:  # a read-only cache only costs the calibration
+        return None
+    return ratio

@@ -93,6 +93,7 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
 def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device, finalize) -> Phase1Result:
     from .augment import SPECS
     from .embeddings import compute_embeddings
+    from .estimate import record_phase1
     from .gap import generalization_gap, snapshot_subsample
     from .metrics import classification_report_dict, finite_or_none, per_class_recall
     from .models import build_model, resolve_model
@@ -127,6 +128,9 @@ def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device,
     train_model(model, x_tr, y_tr, data.x_test, data.y_test, train_cfg, num_classes=c, device=device,
                 augment=SPECS.get(data.name), progress=on_epoch, cancel=cancel, snapshot_idx=snap)
     phase1_s = time.perf_counter() - t0
+    # what this phase 1 took over its timed estimate calibrates the form's later estimates (no timing here)
+    record_phase1(train_cfg, phase1_s, n_train=len(y_tr), channels=data.channels, image_size=data.image_size,
+                  num_classes=c, n_test=len(data.y_test))
     emit(progress, Embedding())
     t0 = time.perf_counter()
     tr_emb, tr_logits = compute_embeddings(model, x_tr, device=device, cancel=cancel)

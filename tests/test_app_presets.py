@@ -83,8 +83,9 @@ def test_the_form_shows_phase1_estimate(runs_dir, tmp_path, monkeypatch):
     # snapshot's 342 training rows = 882; (0.001 x 16 x 22 + 0.0001 x 882) x 30 epochs = 13.2 s
     assert [c.value for c in at.caption if c.value.startswith("Phase 1 should take")] == [
         "Phase 1 should take about 13 s here: small CNN on the CPU, 30 epochs × 22 steps of 16 images, plus 882 "
-        "images scored after each epoch, from a few steps timed on this machine now (data loading and phases 2–3 "
-        "come on top)."]
+        "images scored after each epoch, from a few steps timed on this machine now; no run of this model and image "
+        "size has finished here yet, and a real epoch costs more than its timed steps (the first finished run "
+        "calibrates later estimates). Data loading and phases 2–3 come on top."]
     at.number_input(key="setup_epochs").set_value(1000).run()  # 440 s: still under 10 minutes
     assert not at.warning
     monkeypatch.setattr(estimate, "_memory", {"small_cnn|cpu|8px|1ch": {"seconds_per_image": 0.01}})
@@ -93,5 +94,7 @@ def test_the_form_shows_phase1_estimate(runs_dir, tmp_path, monkeypatch):
     at.number_input(key="setup_epochs").set_value(999).run()
     assert [w.value for w in at.warning] == [
         "Phase 1 should take about 108 min here: small CNN on the CPU, 999 epochs × 22 steps of 16 images, plus 882 "
-        "images scored after each epoch, from a few steps timed on this machine now (data loading and phases 2–3 "
-        "come on top). That is over 10 minutes: fewer epochs, a class cap or the small CNN make it shorter."]
+        "images scored after each epoch, from a few steps timed on this machine now; no run of this model and image "
+        "size has finished here yet, and a real epoch costs more than its timed steps (the first finished run "
+        "calibrates later estimates). Data loading and phases 2–3 come on top. That is over 10 minutes: fewer "
+        "epochs, a class cap or the small CNN make it shorter."]

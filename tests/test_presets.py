@@ -167,6 +167,33 @@ def test_estimate_scales_a_measured_step_and_caches_it(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
+def test_a_finished_phase1_calibrates_later_estimates(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(est, "_memory", {})
+    monkeypatch.setattr(est, "_time_steps", lambda *a, **k: 0.016)  # 0.001 s per training image at batch 16
+    monkeypatch.setattr(est, "_time_eval", lambda *a, **k: 0.0001)
+    cfg = TrainConfig(epochs=30, device="cpu")
+    sizes = {"n_train": 342, "channels": 1, "image_size": 8, "num_classes": 10, "n_test": 540}
+    timed = (0.001 * 16 * 22 + 0.0001 * (540 + 342)) * 30  # 13.2 s
+    first = est.estimate_phase1(cfg, **sizes)
+    assert first.calibration is None and first.seconds == pytest.approx(timed)
+    # nothing timed yet for another shape: nothing recorded
+    assert est.record_phase1(cfg, 10.0, **(sizes | {"image_size": 28})) is None
+    assert est.record_phase1(cfg, 3 * timed, **sizes) == pytest.approx(3.0)
+    assert est.record_phase1(cfg, 5 * timed, **sizes) == pytest.approx(5.0)
+    later = est.estimate_phase1(cfg, **sizes)
+    assert later.calibration == pytest.approx(4.0) and later.calibration_runs == 2  # the median of 3 and 5
+    assert later.seconds == pytest.approx(4 * timed)
+    assert later.sentence() == (
+        "Phase 1 should take about 53 s here: small CNN on the CPU, 30 epochs × 22 steps of 16 images, plus 882 "
+        "images scored after each epoch, from a few steps timed on this machine now, scaled ×4.0: what phase 1 of "
+        "the last 2 finished runs of this model and image size took here, over its own timed estimate. Data "
+        "loading and phases 2–3 come on top.")
+    for ratio in (1, 1, 1, 1, 1):  # only the last five runs count
+        est.record_phase1(cfg, ratio * timed, **sizes)
+    assert est.estimate_phase1(cfg, **sizes).calibration == pytest.approx(1.0)
+
+
 def test_estimate_times_real_steps(tmp_path, monkeypatch):
     monkeypatch.setenv("EOS_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(est, "_memory", {})
