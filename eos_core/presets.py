@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DatasetUnavailable
-from .names import CONTROL_METHOD, method_name
+from .names import CONTROL_METHOD, GAP_NAMES, method_name
 
 __all__ = ["DEFAULT_PRESET", "MEASUREMENTS", "PRESETS", "Preset", "get_preset", "load_measurements",
            "preset_config", "resolve_dataset", "what_you_should_see"]
@@ -158,8 +158,10 @@ def what_you_should_see(name: str, measured: dict[str, Any] | None = None) -> st
     lead = eos["balanced_accuracy"] - methods[best]["balanced_accuracy"]
     load = m.get("loadavg") or [float("nan")]
     rho = m["size_gap_spearman"]
+    data = " on the CIFAR-10 JPEG stand-in (cifar10-jpeg)" if m.get("dataset") == "folder" else ""
+    measure = GAP_NAMES.get(m.get("gap_measure", ""), "")
     parts = [
-        f"Measured {m['date']} on {m['machine']} (load average {load[0]:.2f}), one seed: the run took "
+        f"Measured {m['date']}{data} on {m['machine']} (load average {load[0]:.2f}), one seed: the run took "
         f"{m['wall_s']:.0f} s with the {m['model']}, whose smallest per-class train recall was "
         f"{_f3(m['min_train_recall'])} (the CNN fitted its training set).",
         f"{method_name(CONTROL_METHOD)} (the control) scored balanced accuracy {_f3(crt)}; "
@@ -167,9 +169,11 @@ def what_you_should_see(name: str, measured: dict[str, Any] | None = None) -> st
         f"oversampler, {method_name(best)}, {_f3(methods[best]['balanced_accuracy'])} "
         f"({_signed(methods[best]['delta_vs_crt'])}).",
         f"EOS {'leads' if lead > 0 else 'trails'} it by {_f3(abs(lead))}.",
-        f"The size–gap Spearman correlation is {_signed(rho)} (p = {_f3(m['size_gap_spearman_p'])}): "
+        f"The size–gap Spearman correlation{f' ({measure})' if measure else ''} is {_signed(rho)} "
+        f"(p = {_f3(m['size_gap_spearman_p'])}): "
         + ("the smaller the class, the wider the gap." if rho < 0 and m["size_gap_spearman_p"] < 0.05
            else "no clear link between class size and gap in this run."),
-        "One seed is a reading, not a verdict: train more seeds for intervals.",
+        "One seed is a reading, not a verdict: another seed, or another number of torch threads (the app uses "
+        "one fewer than the command line), moves these numbers by a few points; train more seeds for intervals.",
     ]
     return " ".join(parts)

@@ -23,7 +23,7 @@ from eos_core.presets import (
 MEASURED = {"presets": {"cifar10-lt": {
     "date": "2026-12-04 01:00 UTC", "machine": "a 2-core x86_64 CPU", "loadavg": [3.25, 2.0, 1.0],
     "wall_s": 171.4, "model": "small CNN", "min_train_recall": 0.98062,
-    "size_gap_spearman": -0.9878787, "size_gap_spearman_p": 0.00497,
+    "size_gap_spearman": -0.9878787, "size_gap_spearman_p": 0.00497, "dataset": "folder", "gap_measure": "nn_ratio",
     "methods": {"none": {"balanced_accuracy": 0.5012, "delta_vs_crt": 0.0031},
                 "crt": {"balanced_accuracy": 0.4981, "delta_vs_crt": None},
                 "ros": {"balanced_accuracy": 0.5302, "delta_vs_crt": 0.0321},
@@ -98,12 +98,14 @@ def _numbers(text: str) -> list[str]:
 def test_paragraph_numbers_are_the_stored_ones():
     text = what_you_should_see("cifar10-lt", MEASURED)
     assert text == (
-        "Measured 2026-12-04 01:00 UTC on a 2-core x86_64 CPU (load average 3.25), one seed: the run took 171 s "
+        "Measured 2026-12-04 01:00 UTC on the CIFAR-10 JPEG stand-in (cifar10-jpeg) on a 2-core x86_64 CPU (load "
+        "average 3.25), one seed: the run took 171 s "
         "with the small CNN, whose smallest per-class train recall was 0.981 (the CNN fitted its training set). "
         "cRT (the control) scored balanced accuracy 0.498; EOS 0.551 (+0.053 vs cRT) and the "
         "best other oversampler, ROS, 0.530 (+0.032). EOS leads it by 0.021. The size–gap Spearman correlation "
-        "is −0.988 (p = 0.005): the smaller the class, the wider the gap. One seed is a reading, not a verdict: "
-        "train more seeds for intervals.")
+        "(nearest-neighbour ratio) is −0.988 (p = 0.005): the smaller the class, the wider the gap. One seed is a "
+        "reading, not a verdict: another seed, or another number of torch threads (the app uses one fewer than the "
+        "command line), moves these numbers by a few points; train more seeds for intervals.")
     behind = json.loads(json.dumps(MEASURED))
     behind["presets"]["cifar10-lt"]["methods"]["eos"] = {"balanced_accuracy": 0.52, "delta_vs_crt": 0.0219}
     behind["presets"]["cifar10-lt"]["size_gap_spearman_p"] = 0.2
