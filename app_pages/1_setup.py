@@ -176,7 +176,8 @@ counts_info = None
 with right:
     st.subheader("Class sizes before training")
     if dataset == "folder" and folder is None:
-        st.info("Upload a .zip of your images, or name a folder, to see their class sizes.")
+        st.info("Upload a .zip of your images, or name a folder (**Images from**, on the left), to see their class "
+                "sizes; Train waits for them.")
     else:
         try:
             info = cache.dataset_counts(dataset, folder, cache.data_dir())

@@ -182,3 +182,16 @@ def test_page2_without_runs_or_heads_still_says_so(one_run) -> None:
     assert shown["oversampling"].endswith("no re-trained heads are stored yet, so there is nothing to compare.")
     gap = json.loads((one_run["runs"] / p1.run_id / "gap.json").read_text())
     assert shown["gap"] == verdict(gap, [], classes=p1.classes)["gap"]["sentence"]
+
+
+@pytest.mark.parametrize("link", ["nonexistent", "20990101-000000-abcdef"])
+def test_a_link_to_a_run_the_store_lacks_says_so(one_run, link) -> None:
+    """A ``?run=`` the store does not hold (garbage, or a well-formed id of no run): one sentence, then
+    the newest run, never a silent switch."""
+    at = app(PAGE4, run=link)
+    ok(at)
+    assert [w.value for w in at.warning if "There is no run" in w.value] == [
+        f"There is no run “{link}” in this run store; showing the newest run."]
+    assert at.query_params["run"] == at.selectbox(key="run_pick_widget").value
+    at.run()  # said once: the page now shows the newest run without repeating it
+    assert not [w for w in at.warning if "There is no run" in w.value]

@@ -103,6 +103,12 @@ def apply_preset() -> None:
     cfg = preset_config(name, data_dir=data_dir(), folder_pending=True)
     for key, value in form_values(cfg.to_dict()).items():
         st.session_state[key] = value
+    if cfg.data.dataset == "folder" and cfg.data.folder is None:
+        from ui.state import local_server
+
+        # the preset's images are a folder with train/ and test/ (the CIFAR-10 JPEG stand-in): on
+        # this machine's own server the path field is the short way in; shared, only a .zip is read
+        st.session_state["setup_source"] = "local" if local_server() else "zip"
 
 
 def overall_fraction(j: Job) -> float:

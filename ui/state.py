@@ -25,6 +25,9 @@ RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 _XSRF_COOKIE = "_streamlit_xsrf"
 
 
+BAD_RUN_KEY = "eos_bad_run_param"
+
+
 def sync_session() -> None:
     """Restore the run / job ids from the URL into the session (after a reload) and write the
     session's choices back into the URL (page switches drop query parameters)."""
@@ -34,6 +37,8 @@ def sync_session() -> None:
     if RUN_KEY not in ss:
         q = st.query_params.get("run")
         ss[RUN_KEY] = q if isinstance(q, str) and RUN_ID_RE.match(q) else None
+        # a run id in the URL that is no run id at all: the run picker says so instead of switching silently
+        ss[BAD_RUN_KEY] = q[:40] if isinstance(q, str) and q and ss[RUN_KEY] is None else None
     if JOBS_KEY not in ss:
         q = st.query_params.get("job")
         known = isinstance(q, str) and JOB_ID_RE.match(q) is not None

@@ -62,7 +62,12 @@ def run_picker(*, need: str | None = "embeddings", where=None, key: str = "run_p
     where.selectbox("Run", ids, key=widget_key, format_func=lambda i: cache.run_label(by_id[i]),
                     on_change=_changed, help="Past runs from the run store (newest first). "
                     "The run you pick here stays picked on every page and in the page URL.")
-    if chosen is not None and chosen != cur and not damaged:
+    bad = st.session_state.pop(state.BAD_RUN_KEY, None)
+    known = chosen is None or chosen in by_id or any(r.id == chosen for r in cache.list_runs(need=None))
+    if bad or not known:  # a link to a run this store does not hold
+        where.warning(f"There is no run “{bad or chosen}” in this run store; showing the newest run.", icon="ℹ️")
+        state.set_run(cur)
+    elif chosen is not None and chosen != cur and not damaged:
         where.caption(f"The run chosen elsewhere ({chosen}) has nothing to show here yet; showing the newest run "
                       "that has.")
     return by_id[cur]
