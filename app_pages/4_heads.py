@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from eos_core.compare import control_missed_classes
 from eos_core.errors import EOSError
 from eos_core.events import RunDone
 from eos_core.verdict import MIN_SEEDS
@@ -107,6 +108,11 @@ st.dataframe(heads.metrics_view(table), hide_index=True, key="metrics_table",
              column_config=right_aligned(DELTA_COLUMNS.values()))
 st.caption(f"{STAR_NOTE} · the best value of each score is highlighted · Δ vs cRT: the method's score minus "
            "cRT's in this run (same phase 1, same head seed); cRT itself has none.")
+missed = control_missed_classes(summary)
+if missed:
+    names = ", ".join(f"“{classes[c]}”" if c < len(classes) else str(c) for c in missed)
+    st.caption(f"⚠️ cRT's head gets recall 0 on {names} (too few training images for a fresh head), so cRT's "
+               "g-mean is 0 and every Δ g-mean is just the method's own g-mean: compare balanced accuracy here.")
 for m in summary:  # what an oversampler skipped (e.g. ADASYN on a class without enemies nearby)
     widgets.method_notices(method_name(m), selection.method_warnings(summary, m), key=f"notices_{m}")
 d1, d2 = st.columns([1, 3])

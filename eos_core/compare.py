@@ -120,3 +120,13 @@ def aggregate(per_seed: Sequence[MethodMetrics], *, control: str = CONTROL_METHO
                              {k: mean_interval(deltas[m][k], confidence) for k in keys}),
         }
     return {"n_seeds": len(per_seed), "control": control, "confidence": confidence, "methods": out}
+
+
+def control_missed_classes(summary: dict[str, dict[str, Any]], *, control: str = "crt") -> list[int]:
+    """Classes the control's head never predicts right on the test set (recall exactly 0).
+
+    Such a class makes the control's g-mean 0, so every method's Δ g-mean is its own g-mean: a page
+    says so beside the table rather than let the difference read as an effect.
+    """
+    recall = (summary.get(control) or {}).get("per_class_recall") or []
+    return [c for c, r in enumerate(recall) if r is not None and r == 0]

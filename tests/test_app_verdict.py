@@ -195,3 +195,21 @@ def test_a_link_to_a_run_the_store_lacks_says_so(one_run, link) -> None:
     assert at.query_params["run"] == at.selectbox(key="run_pick_widget").value
     at.run()  # said once: the page now shows the newest run without repeating it
     assert not [w for w in at.warning if "There is no run" in w.value]
+
+
+def test_page4_names_the_classes_crt_misses_from_the_stored_recalls(one_run) -> None:
+    from eos_core.compare import control_missed_classes
+
+    methods = json.loads((one_run["runs"] / one_run["run"] / "methods.json").read_text())
+    classes = json.loads((one_run["runs"] / one_run["run"] / "phase1.json").read_text())["classes"]
+    missed = control_missed_classes(methods)
+    at = app(PAGE4, run=one_run["run"])
+    ok(at)
+    notes = [c.value for c in at.caption if c.value.startswith("⚠️ cRT's head gets recall 0 on")]
+    if missed:
+        names = ", ".join(f"“{classes[c]}”" for c in missed)
+        assert notes == [f"⚠️ cRT's head gets recall 0 on {names} (too few training images for a fresh head), so "
+                         "cRT's g-mean is 0 and every Δ g-mean is just the method's own g-mean: compare balanced "
+                         "accuracy here."]
+    else:
+        assert notes == []

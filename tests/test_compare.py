@@ -78,3 +78,12 @@ def test_missing_control_is_one_sentence():
         paired_deltas([RUNS[0], {"eos": RUNS[1]["eos"]}])
     with pytest.raises(ConfigError, match="No runs"):
         aggregate([])
+
+
+def test_control_missed_classes_are_the_zero_recalls_of_the_control():
+    from eos_core.compare import control_missed_classes
+
+    summary = {"crt": {"per_class_recall": [0.9, 0.0, None, 0.5, 0.0]}, "eos": {"per_class_recall": [0.0] * 5}}
+    assert control_missed_classes(summary) == [1, 4]  # None (no test sample) is not a miss
+    assert control_missed_classes(summary, control="eos") == [0, 1, 2, 3, 4]
+    assert control_missed_classes({"eos": {}}) == []
