@@ -193,7 +193,8 @@ for i, method in enumerate(methods):
         else:
             st.caption(f"Dashed: base → partner of {0 if segments is None else len(segments)} synthetic points "
                        "(a random sample plus the selected ones); × marks the partner. Partners from other classes "
-                       "(the enemies EOS reaches toward) are drawn as training points of their class.")
+                       f"({'the enemies EOS reaches toward' if method.startswith('eos') else 'enemies'}) are drawn "
+                       "as training points of their class.")
         selection.selection_panel(points, sel, key=f"syn_panel_{method}", thumbs=thumbs if images is not None else None,
                                   neighbours=functools.partial(neighbours_of, syn),
                                   card=functools.partial(syn_card, method, syn))
