@@ -65,6 +65,18 @@ class SeedStarted(Event):
 
 
 @dataclass(frozen=True)
+class StudyRunStarted(Event):
+    """Study ``study_id`` starts run ``index`` of ``total`` (0-based): ratio ``ratio``, seed ``seed``."""
+
+    kind: ClassVar[str] = "study_run"
+    study_id: str
+    ratio: float
+    seed: int
+    index: int
+    total: int
+
+
+@dataclass(frozen=True)
 class RunDone(Event):
     """Phases 1–3 of run ``run_id`` are finished and saved (its map may follow)."""
 
@@ -144,7 +156,7 @@ Progress = Callable[[Event], None]
 
 _KINDS: dict[str, type[Event]] = {c.kind: c for c in (RunCreated, SeedStarted, RunDone, DataLoading, EpochDone,
                                                       Embedding, MethodStarted, HeadEpoch, MapStarted, MapDone,
-                                                      MapFailed)}
+                                                      MapFailed, StudyRunStarted)}
 
 
 def emit(progress: Progress | None, event: Event) -> None:

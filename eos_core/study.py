@@ -20,12 +20,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .atomic import atomic_write_bytes
 from .config import RunConfig
 from .errors import Cancelled, ConfigError, EOSError
-from .events import Event, Progress, emit
+from .events import Event, Progress, StudyRunStarted, emit
 from .names import GAP_MEASURES
 from .store import RUN_ID_RE, RunStore, new_run_id
 
@@ -39,18 +39,6 @@ STATUSES = ("running", "finished", "failed", "cancelled")
 
 class DamagedStudy(EOSError):
     """A study record that cannot be read (other studies and every run keep working)."""
-
-
-@dataclass(frozen=True)
-class StudyRunStarted(Event):
-    """Study ``study_id`` starts run ``index`` of ``total`` (0-based): ratio ``ratio``, seed ``seed``."""
-
-    kind: ClassVar[str] = "study_run"
-    study_id: str
-    ratio: float
-    seed: int
-    index: int
-    total: int
 
 
 @dataclass

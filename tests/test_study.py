@@ -206,3 +206,11 @@ def test_a_running_study_whose_newest_run_was_interrupted_reads_interrupted(tmp_
     assert current_status(store, rec) == "interrupted"
     rec.status = "finished"
     assert current_status(store, rec) == "finished"
+
+
+def test_study_event_round_trips_through_its_json_form():
+    from eos_core.events import StudyRunStarted, from_dict
+
+    ev = StudyRunStarted("s1", 10.0, 2, 1, 6)
+    assert ev.to_dict() == {"phase": "study_run", "study_id": "s1", "ratio": 10.0, "seed": 2, "index": 1, "total": 6}
+    assert from_dict(ev.to_dict()) == ev
