@@ -48,6 +48,7 @@ class StreamlitServer:
     def __init__(self, runs_dir: Path, log_path: Path, *, env: dict | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.runs_dir = runs_dir
         self.log_path = log_path
         full_env = dict(os.environ, **(env or {}))
         full_env["EOS_RUNS_DIR"] = str(runs_dir)  # EOS_DATA_DIR is inherited as is

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from .conftest import ARTIFACTS, StreamlitServer
+from .conftest import ARTIFACTS
 from .test_browser import EXCEPTION, full_page_screenshot, problems_on, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -32,18 +32,6 @@ TRACES_JS = """key => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def study_server(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("study-e2e-runs")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    server = StreamlitServer(runs, ARTIFACTS / "study_streamlit.log")
-    try:
-        server.wait_healthy()
-        yield server, runs
-    finally:
-        server.stop()
-
-
 def tags(page, key: str) -> list[str]:
     """The values a multiselect shows as chosen (its tags), in order."""
     return [t.get_attribute("aria-label") for t in page.locator(f".st-key-{key} [data-tag]").all()]
@@ -55,11 +43,11 @@ def close(a, b) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True))
 
 
-def test_three_ratio_study_from_the_app(browser, study_server) -> None:
+def test_three_ratio_study_from_the_app(browser, streamlit_server) -> None:
     from eos_core.store import RunStore
     from eos_core.study import list_studies
 
-    server, runs = study_server
+    server, runs = streamlit_server, streamlit_server.runs_dir
     page = browser.new_page()
     page.set_default_timeout(60_000)
     page.goto(server.url + "/study")
