@@ -153,9 +153,11 @@ measure = st.segmented_control("Gap measure", list(labels.GAP_MEASURES), default
                                format_func=labels.GAP_NAMES.get, key="study_measure") or labels.DEFAULT_GAP_MEASURE
 fig_gap = study_figs.gap_by_size(summary, measure)
 st.plotly_chart(fig_gap, key="study_gap", config={"displaylogo": False})
-rho = [(r["ratio"], min(r["train_count"]), max(r["train_count"]), r["size_gap_spearman"].get(measure))
-       for r in rows]
-defined = [f"{ratio_label(r)} (class sizes {lo}–{hi}): {v:+.2f}" for r, lo, hi, v in rho if v is not None]
+rho = [(r["ratio"], min(r["train_count"]), max(r["train_count"]), r["size_gap_spearman"].get(measure),
+        [p for p in (r.get("size_gap_spearman_p") or {}).get(measure, []) if p is not None]) for r in rows]
+defined = [f"{ratio_label(r)} (class sizes {lo}–{hi}): {v:+.2f}"
+           + (f", permutation p {'per seed ' if len(ps) > 1 else ''}{', '.join(f'{p:.3f}' for p in ps)}" if ps else "")
+           for r, lo, hi, v, ps in rho if v is not None]
 st.caption(f"{labels.GAP_NAMES[measure].capitalize()}: {labels.GAP_LABELS[measure]}. Each point is one class "
            "(mean over seeds); pale bars: the class's null band (5–95 % of train/test reshuffles, mean over seeds); "
            "dashed: no gap. Spearman correlation of class size and gap, mean over seeds: "

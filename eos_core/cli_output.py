@@ -175,10 +175,18 @@ def print_study(rec) -> None:
 
     rows = rec.summary.get("ratios", [])
     print(f"study {rec.study_id}: {len(rec.runs)} runs ({rec.status})")
+    def cell(r: dict, m: str) -> str:
+        rho, ps = r["size_gap_spearman"].get(m), (r.get("size_gap_spearman_p") or {}).get(m) or []
+        if rho is None:
+            return "-"
+        return f"{rho:+.2f}" + (f" (p {', '.join(f'{p:.3f}' for p in ps if p is not None)})"
+                                 if any(p is not None for p in ps) else "")
+
     print(table(["ρ", "seeds", "smallest class n", *(f"Spearman {GAP_NAMES[m]}" for m in GAP_MEASURES)],
-                [(f"{r['ratio']:g}", len(r["seeds"]), min(r["train_count"]),
-                  *(r["size_gap_spearman"].get(m) for m in GAP_MEASURES)) for r in rows]))
-    print("Spearman(train size, gap), mean over seeds: negative = the smaller the class, the wider the gap.")
+                [(f"{r['ratio']:g}", len(r["seeds"]), min(r["train_count"]), *(cell(r, m) for m in GAP_MEASURES))
+                 for r in rows]))
+    print("Spearman(train size, gap), mean over seeds, with each seed's permutation p: negative = the smaller "
+          "the class, the wider the gap.")
     print()
     methods = [m for m in (rows[0]["methods"] if rows else {}) if m != CONTROL_METHOD]
     cells = [(method_name(m), *(interval((r["methods"].get(m) or {}).get("delta_vs_crt", {}).get("balanced_accuracy"))

@@ -226,6 +226,8 @@ def _ratio_summary(ratio: float, runs: list[dict[str, Any]], phase1: list[dict],
         "gap_p95": {m: per_class(f"{m}_p95") for m in GAP_MEASURES},
         "size_gap_spearman": {m: _mean([(g.get("size_gap_spearman") or {}).get(m) for g in gaps])
                               for m in GAP_MEASURES},
+        # each seed's permutation p-value of that correlation (a mean of p-values is no p-value)
+        "size_gap_spearman_p": {m: [(g.get("size_gap_spearman_p") or {}).get(m) for g in gaps] for m in GAP_MEASURES},
         "n_seeds": agg["n_seeds"],
         "methods": agg["methods"],
     }

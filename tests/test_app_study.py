@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -31,7 +32,7 @@ def study(tmp_path_factory):
 
 
 def test_page_shows_the_stored_study(study):
-    rec, _ = study
+    rec, runs_dir = study
     at = app(PAGE5, study=rec.study_id)
     ok(at)
     assert at.selectbox(key="study_pick").value == rec.study_id
@@ -64,6 +65,10 @@ def test_page_shows_the_stored_study(study):
     caption = next(c.value for c in at.caption if "Spearman" in c.value)
     sizes = f"{min(rows[1]['train_count'])}–{max(rows[1]['train_count'])}"
     assert f"ρ=10 (class sizes {sizes}): {rho:+.2f}" in caption
+    ps = rows[1]["size_gap_spearman_p"]["nn_ratio"]  # each seed's p, from that seed's gap.json
+    gaps = [json.loads((runs_dir / rid / "gap.json").read_text()) for rid in rows[1]["run_ids"]]
+    assert ps == [g["size_gap_spearman_p"]["nn_ratio"] for g in gaps] and len(ps) == 2
+    assert f"{rho:+.2f}, permutation p per seed {ps[0]:.3f}, {ps[1]:.3f}" in caption
     assert "undefined where every class has the same size" in caption  # ρ=1 with a 30-image cap
     ticks = specs["study_gap"]["layout"]["xaxis"]["tickvals"]
     assert min(ticks) <= min(rows[1]["train_count"]) * 1.5 and max(ticks) >= 30 / 1.5
