@@ -181,7 +181,7 @@ with right:
     else:
         try:
             info = cache.dataset_counts(dataset, folder, cache.data_dir())
-            from eos_core.imbalance import class_counts
+            from eos_core.data import class_counts
 
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

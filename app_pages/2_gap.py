@@ -54,7 +54,7 @@ territory, which is exactly where they get misclassified. That difference is the
 
 rec, p1 = widgets.require_phase1("a digits run takes well under a minute.")
 
-# The engine's verdict on this run (eos_core.verdict), the gap first; the rest is on Head accuracy.
+# The engine's verdict on this run (eos_core.evaluation._verdict), the gap first; the rest is on Head accuracy.
 verdict = run_verdict(rec)
 widgets.verdict_panel(verdict, lead="gap")
 if verdict["oversampling"]["call"] == "not yet a verdict":

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from eos_core.compare import control_missed_classes
 from eos_core.errors import EOSError
+from eos_core.evaluation import MIN_SEEDS, control_missed_classes
 from eos_core.events import RunDone
-from eos_core.verdict import MIN_SEEDS
 from ui import cache, jobs, selection, training, widgets
 from ui.figures import common, heads
 from ui.labels import CONTROL_METHOD, DELTA_COLUMNS, METRIC_COLUMNS, STAR_NOTE, groups_note, method_name
@@ -174,7 +173,7 @@ per_seed = pd.DataFrame(rows)
 n_seeds = len(runs_methods)
 agg = None
 if n_seeds >= 2:
-    from eos_core.compare import aggregate
+    from eos_core.evaluation import aggregate
 
     try:
         agg = aggregate(runs_methods)  # the engine's paired deltas and t-intervals (what the CLI prints)
@@ -199,7 +198,7 @@ if agg is not None:
     st.caption(f"Dots: mean over {n_seeds} runs of this configuration, seeds {', '.join(map(str, sorted(seen_seeds)))} "
                "(each its own phase 1"
                + (f"; {repeats} repeated run(s) of a seed left out" if repeats else "") + "); "
-               "whiskers: 95 % Student-t interval of the mean (eos_core.compare.aggregate); open grey circles: "
+               "whiskers: 95 % Student-t interval of the mean (eos_core.evaluation.aggregate); open grey circles: "
                "single seeds. Left: each seed's paired difference from cRT, so what differs between phase-1 runs "
                "cancels; an interval that crosses the dashed 0 line means no difference from cRT is shown. "
                "The value axis fits the values; it does not start at 0.")

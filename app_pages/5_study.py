@@ -173,7 +173,7 @@ fig_delta = study_figs.delta_vs_ratio(summary, metric)
 st.plotly_chart(fig_delta, key="study_delta", config={"displaylogo": False})
 st.caption(f"Each method's {labels.METRIC_COLUMNS[metric]} minus cRT's in the same run (same phase 1, same head "
            f"seed), mean over seeds"
-           + (" with the 95 % Student-t interval (eos_core.compare.aggregate)" if n_seeds > 1 else
+           + (" with the 95 % Student-t interval (eos_core.evaluation.aggregate)" if n_seeds > 1 else
               "; one seed per ratio, so no interval: raise *Seeds per ratio* for error bars")
            + ". Dashed: 0 = cRT.")
 table = pd.DataFrame([{"method": labels.method_name(m),

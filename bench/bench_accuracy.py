@@ -15,7 +15,7 @@ and of their *paired* difference from ``crt`` (same phase 1, same head seed); pe
 measure with its permutation null band (p5-p95) and p-value; the size-gap Spearman correlation with
 its permutation p-value. Nothing is tuned: whatever the numbers say is the result.
 
-The statistics come from the engine (``eos_core.compare`` for the intervals, ``gap.json``'s fields
+The statistics come from the engine (``eos_core.evaluation._compare`` for the intervals, ``gap.json``'s fields
 for the bands); this script only runs and tabulates. The functions marked "adapter" are the only
 places that know those field names.
 
@@ -105,13 +105,13 @@ def gap_measures(gap: dict[str, Any]) -> list[str]:
 def summarize_methods(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """Adapter: mean and 95 % t-interval of every headline metric and of its paired Δ vs crt.
 
-    Delegates to ``eos_core.compare.aggregate`` (sci-methods). Without it, or without a ``crt``
+    Delegates to ``eos_core.evaluation.aggregate`` (sci-methods). Without it, or without a ``crt``
     head in every seed, only the per-seed values are reported (``available: False``).
     """
     try:
-        from eos_core.compare import aggregate
+        from eos_core.evaluation import aggregate
     except ImportError:
-        return {"available": False, "note": "eos_core.compare is not available: no intervals."}
+        return {"available": False, "note": "eos_core.evaluation._compare is not available: no intervals."}
     if not per_seed or any(CONTROL not in run for run in per_seed):
         return {"available": False, "note": f"no {CONTROL!r} head in every seed: no paired differences."}
     return {"available": True} | aggregate(per_seed)
@@ -341,7 +341,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from eos_core.device import configure_threads
+    from eos_core.phase1 import configure_threads
 
     configure_threads()
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else available_methods()

@@ -503,9 +503,9 @@ step("import ui.figures (pandas, plotly)", lambda: __import__("ui.figures.maps")
 step("import ui.state, ui.cache", lambda: [__import__(m) for m in ("ui.state", "ui.cache")])
 step("import ui.map_component, ui.selection", lambda: [__import__(m) for m in ("ui.map_component", "ui.selection")])
 step("import eos_core.config/imbalance/data",
-     lambda: [__import__(m) for m in ("eos_core.config", "eos_core.imbalance", "eos_core.data")])
+     lambda: [__import__(m) for m in ("eos_core.config", "eos_core.data._imbalance", "eos_core.data._datasets")])
 step("load_dataset('digits') (imports sklearn)",
-     lambda: sys.modules["eos_core.data"].load_dataset("digits"))
+     lambda: sys.modules["eos_core.data._datasets"].load_dataset("digits"))
 step("import eos_core.pipeline (torch; deferred warm-up)", lambda: __import__("eos_core.pipeline"))
 step("import umap (numba, pynndescent)", lambda: __import__("umap"))
 print("PROFILE" + json.dumps(t))

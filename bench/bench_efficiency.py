@@ -26,14 +26,11 @@ def main() -> None:
     import torch
     from imblearn.over_sampling import RandomOverSampler
 
-    from eos_core.augment import SPECS
     from eos_core.config import DataConfig, RunConfig, TrainConfig
     from eos_core.data import load_dataset
-    from eos_core.device import choose_device
-    from eos_core.metrics import classification_report_dict
-    from eos_core.models import build_model
+    from eos_core.evaluation import classification_report_dict
+    from eos_core.phase1 import SPECS, build_model, choose_device, train_model
     from eos_core.pipeline import run_method, run_phase1
-    from eos_core.train import train_model
 
     cfg = RunConfig(data=DataConfig(dataset="fashion-mnist", ratio=100, profile="exp", seed=args.seed),
                     train=TrainConfig(epochs=args.epochs, seed=args.seed, gap_snapshots=False))

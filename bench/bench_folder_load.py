@@ -24,7 +24,7 @@ from common import ROOT, data_dir, loadavg, machine, write_result
 _CHILD = """
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
-from eos_core.folder_data import load_image_folder
+from eos_core.data import load_image_folder
 d = load_image_folder(sys.argv[1])
 print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                   "n_train": int(len(d.y_train)), "n_test": int(len(d.y_test)), "shape": list(d.x_train.shape)}))

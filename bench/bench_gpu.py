@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 from prepare_gpu_bundle import load_bundle  # noqa: E402
 
-from eos_core.augment import SPECS  # noqa: E402
 from eos_core.config import TrainConfig  # noqa: E402
-from eos_core.device import Accel  # noqa: E402
-from eos_core.models import build_model  # noqa: E402
+from eos_core.phase1._augment import SPECS  # noqa: E402
+from eos_core.phase1._device import Accel  # noqa: E402
+from eos_core.phase1._models import build_model  # noqa: E402
 
 SEP = 0.5  # bench_eos.py's class-centre spread at d = 64 (scaled by (64 / d) ** 0.25)
 
@@ -127,7 +127,7 @@ STEPS: list[tuple[str, Accel]] = [
 
 
 def bench_throughput(data: dict, device: torch.device, epochs: int, steps: list[str], budget_s: float) -> dict:
-    from eos_core.train import train_model
+    from eos_core.phase1 import train_model
 
     x, y = data["x_train"], data["y_train"]
     xe, ye = data["x_test"][::20], data["y_test"][::20]
@@ -169,10 +169,8 @@ def _best_compile(throughput: dict | None) -> str | None:
 def bench_full(data: dict, device: torch.device, epochs: int, compile_mode: str | None) -> dict:
     from sklearn.metrics import balanced_accuracy_score
 
-    from eos_core.device import accel_for
-    from eos_core.embeddings import compute_embeddings
-    from eos_core.metrics import classification_report_dict
-    from eos_core.train import train_model
+    from eos_core.evaluation import classification_report_dict
+    from eos_core.phase1 import accel_for, compute_embeddings, train_model
 
     x, y, xe, ye = data["x_train"], data["y_train"], data["x_test"], data["y_test"]
     base = accel_for(device)

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eos_core.config import HeadConfig  # noqa: E402
-from eos_core.head import predict_head, train_head  # noqa: E402
-from eos_core.models import build_model  # noqa: E402
+from eos_core.evaluation._head import predict_head, train_head  # noqa: E402
+from eos_core.phase1._models import build_model  # noqa: E402
 
 
 def machine() -> dict:

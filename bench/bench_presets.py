@@ -45,10 +45,9 @@ def machine_line() -> str:
 
 
 def phase1_estimate(name: str, folder: str | None) -> dict[str, Any]:
-    """What the app's form would have shown before Train: ``eos_core.estimate`` measured afresh."""
-    from eos_core.data import load_dataset
-    from eos_core.estimate import estimate_phase1
-    from eos_core.imbalance import class_counts
+    """What the app's form would have shown before Train: ``eos_core.phase1._estimate`` measured afresh."""
+    from eos_core.data import class_counts, load_dataset
+    from eos_core.phase1 import estimate_phase1
     from eos_core.presets import preset_config
 
     cfg = preset_config(name, data_dir=data_dir(), folder=folder)

@@ -26,7 +26,7 @@ from common import ROOT, machine, write_result
 
 sys.path.insert(0, str(ROOT))
 
-from eos_core.store import RunStore  # noqa: E402
+from eos_core.store._store import RunStore  # noqa: E402
 from tests.e2e.conftest import CHROMIUM_ARGS, StreamlitServer, find_chromium  # noqa: E402
 
 

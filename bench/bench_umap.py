@@ -1,4 +1,4 @@
-"""Benchmark the UMAP map of eos_core.projection on CPU.
+"""Benchmark the UMAP map of eos_core.maps._projection on CPU.
 
 Data: 10,000 train + 2,000 test 64-d embeddings, Gaussian clusters, 10 classes with an exponential
 long tail (imbalance ratio 100), like a penultimate layer after phase 1.
@@ -76,8 +76,8 @@ def worker_map(data_path: str) -> None:
     sys.path.insert(0, str(ROOT))
     import umap  # noqa: F401
 
-    from eos_core import neighbors  # noqa: F401  (faiss, as the app would load it)
-    from eos_core.projection import fit_projection
+    import eos_core.neighbors._factory  # noqa: F401  (faiss, as the app would load it)
+    from eos_core.maps import fit_projection
 
     t1, c1 = time.perf_counter(), time.process_time()
     d = np.load(data_path)
@@ -94,7 +94,7 @@ def worker_load(map_path: str) -> None:
     """Fresh process: import + load a saved map. Prints one JSON line."""
     t0 = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    from eos_core.projection import Projection
+    from eos_core.maps import Projection
 
     t1 = time.perf_counter()
     p = Projection.load(map_path)
@@ -126,7 +126,7 @@ def bench_cold(data_path: Path, tmp: Path) -> dict:
 
 
 def bench_warm(d: dict, repeats: int = 3) -> tuple[dict, object]:
-    from eos_core.projection import fit_projection, warm_up_umap
+    from eos_core.maps import fit_projection, warm_up_umap
 
     warm_up_s = warm_up_umap()
     totals, fits, cpus, last = [], [], [], None
@@ -149,7 +149,7 @@ def bench_warm(d: dict, repeats: int = 3) -> tuple[dict, object]:
 
 
 def bench_load(projection, tmp: Path, d: dict, repeats: int = 5) -> dict:
-    from eos_core.projection import Projection
+    from eos_core.maps import Projection
 
     path = projection.save(tmp / "projection_bench.npz")
     loads = []
@@ -175,7 +175,7 @@ def _load_and_figure(path: Path, train_y: np.ndarray, test_y: np.ndarray) -> flo
     """Load + one Scattergl trace per class and set + JSON, what the app sends to the browser."""
     import plotly.graph_objects as go
 
-    from eos_core.projection import Projection
+    from eos_core.maps import Projection
 
     go.Figure(go.Scattergl(x=[0], y=[0])).to_json()  # plotly's own first-use cost, not ours
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Data: the CIFAR-10 JPEG stand-in, ``$EOS_DATA_DIR/cifar10-jpeg`` (train/ and test/), zipped with
 ``zip -qr`` (60,000 images plus 23 folder entries, one wrapping folder) unless ``--zip`` names an
-archive. A fresh process unpacks it with :func:`eos_core.uploads.ingest_zip` (what the app's
+archive. A fresh process unpacks it with :func:`eos_core.data.ingest_zip` (what the app's
 uploader calls) into a temporary uploads folder, then loads it with an empty decoded-array cache
 (what the app's class-size chart does next). Records the classes and per-split counts found, the
 wall and CPU seconds of each step and the load average. ``--app`` also uploads the archive to
@@ -29,10 +29,10 @@ _CHILD = """
 import json, sys, time
 from pathlib import Path
 t0, c0 = time.perf_counter(), time.process_time()
-from eos_core.uploads import ingest_zip
+from eos_core.data import ingest_zip
 folder, classes = ingest_zip(Path(sys.argv[1]), sys.argv[2])
 t1, c1 = time.perf_counter(), time.process_time()
-from eos_core.folder_data import load_image_folder, scan_image_folder
+from eos_core.data import load_image_folder, scan_image_folder
 split = scan_image_folder(folder).split
 d = load_image_folder(folder)
 t2, c2 = time.perf_counter(), time.process_time()

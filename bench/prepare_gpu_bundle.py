@@ -6,7 +6,7 @@ travels to it (this checkout plus the carried folder) is limited to 64 MiB. So t
 into the git-ignored ``.whl/`` folder (see bench/README.md for the layout):
 
 * ``cifar10_lt_r100.npz`` — the CIFAR-10-LT rho = 100 training subset (exponential profile, the
-  engine's own :func:`eos_core.imbalance.make_imbalanced`, seed 0: 12,406 images) and the whole test
+  engine's own :func:`eos_core.data.make_imbalanced`, seed 0: 12,406 images) and the whole test
   set (10,000) of the JPEG stand-in ``cifar10-jpeg/{train,test}/<class>/*.jpg``, kept as the JPEG
   files' bytes (19 MiB; the decoded pixels compress to 61 MiB, too much to carry):
   ``train_jpeg`` / ``test_jpeg`` uint8 (all files' bytes end to end), ``train_offsets`` /
@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eos_core.imbalance import make_imbalanced  # noqa: E402
+from eos_core.data._imbalance import make_imbalanced  # noqa: E402
 
 BUNDLE = "cifar10_lt_r100.npz"
 LIMIT_BYTES = 64 << 20  # what the device tool carries: the tree and this folder together

@@ -14,7 +14,7 @@ class ConfigError(EOSError, ValueError):
     """A parameter or an input is out of range, of the wrong type or inconsistent.
 
     Also a ``ValueError``: scikit-learn's estimator contract (bad input raises ``ValueError``)
-    holds for :class:`~eos_core.eos.EOS`, whose checks raise this.
+    holds for :class:`~eos_core.oversampling.EOS`, whose checks raise this.
     """
 
 

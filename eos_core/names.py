@@ -101,7 +101,7 @@ def method_name(method: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# generalization gap in embedding space (eos_core.gap): keys saved in gap.json / history.json
+# generalization gap in embedding space (eos_core.gap._report): keys saved in gap.json / history.json
 # --------------------------------------------------------------------------------------------
 # Each measure compares a test point and a training point of one class against the SAME number of
 # reference points (the class's other n-1 training points), so it reads "no gap" on average when
@@ -124,7 +124,7 @@ GAP_LABELS: dict[str, str] = {
 # The value each measure has, on average, when there is no gap.
 GAP_NO_EFFECT: dict[str, float] = {"centroid_ratio": 1.0, "nn_ratio": 1.0, "nn1_recall_gap": 0.0}
 
-# How synthetic points change the gap (eos_core.closure): keys saved per method in methods.json.
+# How synthetic points change the gap (eos_core.gap._closure): keys saved per method in methods.json.
 CLOSURE_LABELS: dict[str, str] = {
     "nn_gap_closed": "share of the class's nearest-neighbour gap the synthetic points close "
                      "(0 = none, 1 = all)",

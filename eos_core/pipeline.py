@@ -2,8 +2,8 @@
 
 ``run_phase1`` trains the CNN on the imbalanced training set and saves its embeddings;
 ``run_methods`` balances those embeddings with each oversampler and re-trains the head;
-``run_pipeline`` does both, then fits the run's 2-D map (:mod:`eos_core.maps`). Every result is
-saved in the run store as it is produced (through :mod:`eos_core.results`, the one reader and
+``run_pipeline`` does both, then fits the run's 2-D map (:mod:`eos_core.maps._compute`). Every result is
+saved in the run store as it is produced (through :mod:`eos_core.store._results`, the one reader and
 writer of the format), so the app can reopen any run without recomputing it. Progress is reported
 as the typed events of :mod:`eos_core.events`.
 """
@@ -24,8 +24,8 @@ import torch
 from .config import RunConfig
 from .errors import Cancelled, EOSError
 from .events import DataLoading, Embedding, EpochDone, MapFailed, MethodStarted, Progress, RunCreated, emit
-from .results import Embeddings, MethodResult, Phase1Result, load_head, save_history, save_method, save_phase1
-from .store import RunStore
+from .store._results import Embeddings, MethodResult, Phase1Result, load_head, save_history, save_method, save_phase1
+from .store._store import RunStore
 
 __all__ = ["Embeddings", "MethodResult", "Phase1Result", "PipelineResult", "run_phase1", "run_method", "run_methods",
            "run_pipeline"]
@@ -70,9 +70,9 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
     finalize : bool
         Mark the stored run finished at the end (``run_pipeline`` finishes it after phase 3).
     """
-    from .data import load_dataset
-    from .device import choose_device
-    from .imbalance import make_imbalanced
+    from .data._datasets import load_dataset
+    from .data._imbalance import make_imbalanced
+    from .phase1._device import choose_device
 
     cfg.validate()
     emit(progress, DataLoading())
@@ -91,13 +91,13 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
 
 
 def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device, finalize) -> Phase1Result:
-    from .augment import SPECS
-    from .embeddings import compute_embeddings
-    from .estimate import record_phase1
-    from .gap import generalization_gap, snapshot_subsample
-    from .metrics import classification_report_dict, finite_or_none, per_class_recall
-    from .models import build_model, resolve_model
-    from .train import train_model
+    from .evaluation._metrics import classification_report_dict, finite_or_none, per_class_recall
+    from .gap._report import generalization_gap, snapshot_subsample
+    from .phase1._augment import SPECS
+    from .phase1._embeddings import compute_embeddings
+    from .phase1._estimate import record_phase1
+    from .phase1._models import build_model, resolve_model
+    from .phase1._train import train_model
 
     c = data.num_classes
     x_tr, y_tr = data.x_train[idx], data.y_train[idx]
@@ -174,15 +174,15 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     on the real embeddings only. Every re-trained head (``"crt"`` included) uses the same recipe
     and seed, ``cfg.head``; the draws of phase 2 use ``cfg.head.seed`` too, so one phase-3 seed
     fixes a method's whole result. ``metrics["partner_share"]`` is the share of enemy / self /
-    same-class partners (:func:`eos_core.eos.partner_share`) for every method that makes rows (ROS:
+    same-class partners (:func:`eos_core.oversampling.partner_share`) for every method that makes rows (ROS:
     all "self"; SMOTE family: all "same_class"; EOS: all "enemy"), ``None`` for ``none``/``crt``.
     The paired difference from ``"crt"`` is added by :func:`run_methods`.
     """
-    from .closure import closure_measures, synthetic_enemy_share
-    from .eos import partner_share
-    from .head import predict_head, train_head
-    from .metrics import classification_report_dict, finite_or_none
-    from .oversampling import resample
+    from .evaluation._head import predict_head, train_head
+    from .evaluation._metrics import classification_report_dict, finite_or_none
+    from .gap._closure import closure_measures, synthetic_enemy_share
+    from .oversampling._eos import partner_share
+    from .oversampling._resample import resample
 
     e = phase1.embeddings
     c = phase1.num_classes
@@ -250,10 +250,10 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
 
     The control ``"crt"`` is added (and run first) whenever another method is requested, so every
     other method's ``metrics["delta_vs_crt"]`` — its balanced accuracy, g-mean and macro-F1 minus
-    those of ``"crt"`` on the same phase 1 with the same head seed (:func:`eos_core.compare.delta_vs`)
+    those of ``"crt"`` on the same phase 1 with the same head seed (:func:`eos_core.evaluation.delta_vs`)
     — always exists. The returned dict follows the request order (``"crt"`` placed after ``"none"``).
     """
-    from .compare import delta_vs
+    from .evaluation._compare import delta_vs
     from .names import CONTROL_METHOD, METHODS
 
     names = list(dict.fromkeys(methods if methods is not None else cfg.methods))
@@ -265,7 +265,7 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
     if names and CONTROL_METHOD not in names:
         names.insert(1 if names[0] == "none" else 0, CONTROL_METHOD)
     order = [CONTROL_METHOD] + [m for m in names if m != CONTROL_METHOD] if names else []
-    from .device import choose_device
+    from .phase1._device import choose_device
 
     device = choose_device(cfg.train.device)
     rid = phase1.run_id if store is not None else None
@@ -316,7 +316,7 @@ def run_pipeline(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str
     gap["closure"] = {name: m.metrics["nn_gap_closed"] for name, m in methods.items()}
     gap["nn1_recall_change"] = {name: m.metrics["nn1_recall_change"] for name, m in methods.items()}
     if store is not None and with_map and not (cancel is not None and cancel.is_set()):
-        from .maps import compute_map
+        from .maps._compute import compute_map
 
         try:
             compute_map(store, p1.run_id, p1=p1, progress=progress, cancel=cancel)

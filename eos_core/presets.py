@@ -94,7 +94,7 @@ def resolve_dataset(preset: Preset, *, data_dir: str | os.PathLike | None = None
         return "folder", folder
     if preset.needs_folder is None:
         return dataset, None
-    from .data import default_data_dir
+    from .data._datasets import default_data_dir
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if (root / CIFAR10_MARKER).is_dir():

@@ -7,7 +7,7 @@ each a normal saved run, and keeps a small study record (``<runs>/studies/<id>.j
 the engine's atomic writer after every run, so a crash keeps what finished). :func:`summarize`
 computes every number the study view draws from the runs' own saved files: per ρ, each class's
 gap by training size (mean over seeds, with the mean of the per-seed null bands) and each
-method's paired difference from cRT (:func:`eos_core.compare.aggregate`, t-intervals over seeds).
+method's paired difference from cRT (:func:`eos_core.evaluation.aggregate`, t-intervals over seeds).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_bytes
 from .config import RunConfig
 from .errors import Cancelled, ConfigError, EOSError
 from .events import Event, Progress, StudyRunStarted, emit
 from .names import GAP_MEASURES
-from .store import RUN_ID_RE, RunStore, new_run_id
+from .store._atomic import atomic_write_bytes
+from .store._store import RUN_ID_RE, RunStore, new_run_id
 
 __all__ = ["DamagedStudy", "StudyConfig", "StudyRecord", "StudyResult", "StudyRunStarted", "current_status",
            "list_studies", "load_study", "run_study", "save_study", "summarize"]
@@ -205,7 +205,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 def _ratio_summary(ratio: float, runs: list[dict[str, Any]], phase1: list[dict], gaps: list[dict],
                    methods: list[dict]) -> dict[str, Any]:
-    from .compare import aggregate
+    from .evaluation._compare import aggregate
 
     rows = [g["per_class"] for g in gaps]
     n_classes = len(rows[0])
@@ -249,10 +249,10 @@ def summarize(store: RunStore, runs: Sequence[dict[str, Any]]) -> dict[str, Any]
         ``gap`` / ``gap_p5`` / ``gap_p95``: ``{measure: (C,) mean over seeds of the class's value,
         and of its null band's 5th / 95th percentile}`` (None where undefined),
         ``size_gap_spearman``: ``{measure: mean over seeds}``, ``n_seeds``, and ``methods``:
-        :func:`eos_core.compare.aggregate`'s per-method dict (``metrics`` and ``delta_vs_crt``
+        :func:`eos_core.evaluation.aggregate`'s per-method dict (``metrics`` and ``delta_vs_crt``
         intervals; an interval needs two seeds). Runs that did not finish are left out.
     """
-    from .results import load_gap, load_method_summary, load_phase1_summary
+    from .store._results import load_gap, load_method_summary, load_phase1_summary
 
     by_ratio: dict[float, list[tuple[dict, dict, dict, dict]]] = {}
     for r in runs:

@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 
 from eos_core.config import RunConfig, check_seed
-from eos_core.data import load_dataset
-from eos_core.eos import EOS
+from eos_core.data import load_dataset, make_imbalanced
 from eos_core.errors import ConfigError
-from eos_core.imbalance import make_imbalanced
-from eos_core.oversampling import make_sampler, resample
+from eos_core.oversampling import EOS, make_sampler, resample
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(60, 4)).astype(np.float32)

@@ -48,9 +48,9 @@ def trained(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     runs = tmp_path_factory.mktemp("app-runs")
     mp.setenv("EOS_RUNS_DIR", str(runs))
-    import eos_core.maps
+    import eos_core.maps._compute
 
-    mp.setattr(eos_core.maps, "MAP_SYNTHETIC_MAX", MAP_CAP)  # digits makes ~900 per method: exercise the sample
+    mp.setattr(eos_core.maps._compute, "MAP_SYNTHETIC_MAX", MAP_CAP)  # ~900 per method on digits: sample them
     try:
         at = app()
         at.select_slider(key="setup_ratio").set_value(20)
@@ -155,8 +155,7 @@ def test_page2_gap_bars_equal_gap_json(trained) -> None:
     pts = m["points"]
     assert pts["id"].is_unique and set(pts["split"]) == {"train", "test"}
     # every point sits where the run's saved map put it (ids: train row r -> r, test row r -> n_train + r)
-    from eos_core.results import load_map
-    from eos_core.store import RunStore
+    from eos_core.store import RunStore, load_map
 
     saved = load_map(RunStore(trained["runs"]), trained["run"])
     n_train = len(saved.train)
@@ -207,8 +206,7 @@ def test_page3_synthetic_inspector(trained) -> None:
     ok(at)
     charts, maps = chart_specs(at), map_specs(at)
     assert {"syn_enemy_share", "syn_closure"} <= set(charts) and {"syn_sel_eos", "syn_sel_smote"} <= set(maps)
-    from eos_core.results import load_map
-    from eos_core.store import RunStore
+    from eos_core.store import RunStore, load_map
 
     saved = load_map(RunStore(trained["runs"]), trained["run"])
     n_real = len(saved.train) + len(saved.test)
@@ -295,7 +293,7 @@ def test_start_seeds_stores_what_the_cli_pipeline_computes(trained, second_seed)
 
 
 def test_page4_table_equals_methods_json(trained, second_seed) -> None:
-    from eos_core.compare import aggregate
+    from eos_core.evaluation import aggregate
 
     at = app(PAGE4, run=trained["run"])
     ok(at)

@@ -170,7 +170,7 @@ def test_count_bars_show_the_counts_given() -> None:
 
 
 def test_seed_intervals_are_the_engines_aggregate() -> None:
-    from eos_core.compare import aggregate
+    from eos_core.evaluation import aggregate
 
     runs = [{"crt": {"balanced_accuracy": b, "g_mean": 0.0, "macro_f1": 0.0},
              "eos": {"balanced_accuracy": b + d, "g_mean": 0.0, "macro_f1": 0.0}}

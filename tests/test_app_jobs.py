@@ -75,7 +75,7 @@ import numpy as np
 if sys.argv[1] == "warm":
     from ui.warmup import start_warm_up
     start_warm_up().join()
-from eos_core.projection import fit_projection
+from eos_core.maps import fit_projection
 x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
 t0 = time.perf_counter()
 fit_projection(x, method="umap", seed=0, n_epochs=20)
@@ -257,8 +257,7 @@ def test_the_process_exits_when_its_main_thread_ends_and_its_jobs_are_cancelled(
 # ------------------------------------------------------------------ which job made a run
 
 def test_runs_record_the_job_that_made_them(tmp_path) -> None:
-    from eos_core.job_tags import job_of_run, run_of_job, tag_run
-    from eos_core.store import RunStore
+    from eos_core.store import RunStore, job_of_run, run_of_job, tag_run
 
     store = RunStore(tmp_path)
     first, second, cli = (store.create_run({}, kind="pipeline") for _ in range(3))

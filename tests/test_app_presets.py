@@ -68,7 +68,7 @@ def test_augmentation_switch_names_the_datasets_default_and_reaches_the_config(r
 
 
 def test_the_form_shows_phase1_estimate(runs_dir, tmp_path, monkeypatch):
-    from eos_core import estimate
+    from eos_core.phase1 import _estimate as estimate
 
     monkeypatch.setenv("EOS_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(estimate, "_time_steps", lambda *a, **k: 0.016)  # 1 ms per image at batch 16

@@ -76,7 +76,7 @@ def test_page_shows_the_stored_study(study):
     runs = at.dataframe[1].value
     assert list(runs["run"]) == ["ρ=1 · seed 0", "ρ=1 · seed 1", "ρ=10 · seed 0", "ρ=10 · seed 1"]
     assert not any(r["run_id"] in " ".join(c.value for c in at.caption) for r in rec.runs)
-    from eos_core.results import load_method_summary, load_phase1_summary
+    from eos_core.store import load_method_summary, load_phase1_summary
 
     store = RunStore(study[1])
     assert list(runs["phase-1 head balanced acc"]) == [
@@ -111,7 +111,7 @@ def test_compare_runs_table_names_runs_by_what_differs(study):
     assert list(table.columns) == ["ρ=1 · seed 0", "ρ=1 · seed 1", "ρ=10 · seed 0", "ρ=10 · seed 1"]
     store = RunStore(study[1])
     assert list(table.columns) == run_labels([store.get_run(r["run_id"]).config for r in rec.runs])
-    from eos_core.results import load_method_summary
+    from eos_core.store import load_method_summary
 
     for col, r in zip(table.columns, rec.runs, strict=True):
         stored = load_method_summary(store, r["run_id"])["eos"]["balanced_accuracy"]

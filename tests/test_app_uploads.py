@@ -141,7 +141,7 @@ def _restore_script(folder: str, display_name: str | None) -> None:
 def test_a_reload_while_training_restores_the_jobs_images(tmp_path) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from eos_core.uploads import ingest_zip
+    from eos_core.data import ingest_zip
 
     upload, _ = ingest_zip(_train_test_zip(), tmp_path / "uploads")
     at = AppTest.from_function(_restore_script, args=(upload, "myset (zip)")).run()

@@ -3,7 +3,7 @@ collapsed notice per method, the seeds section that follows its job, "—" for c
 epoch ticks and unclipped legends on the gap-over-epochs chart.
 
 The runs are real (a short digits pipeline with SMOTE, ADASYN and EOS); every sentence a page shows
-is compared with :func:`eos_core.verdict.verdict` on the files the runs stored.
+is compared with :func:`eos_core.evaluation.verdict` on the files the runs stored.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from apptest_helpers import JOB_TIMEOUT_S, PAGE2, PAGE4, app, ok
 from verdict_check import check_sentences
 
-from eos_core.verdict import verdict
+from eos_core.evaluation import verdict
 from ui.jobs import registry
 
 METHODS = ["smote", "adasyn", "eos"]
@@ -116,7 +116,7 @@ def test_the_verdict_button_trains_the_missing_seeds_and_the_page_follows(one_ru
     assert shown_verdict(at) == {p: expected[p]["sentence"] for p in ("gap", "oversampling")}
     check_sentences(expected)
     assert "verdict_seeds_button" not in [b.key for b in at.button]
-    from eos_core.compare import aggregate
+    from eos_core.evaluation import aggregate
 
     seeds = at.dataframe[-1].value.set_index("method")  # cRT's own Δ reads "—", the others the stored numbers
     agg = aggregate([json.loads((runs / r / "methods.json").read_text()) for r in ids])["methods"]
@@ -198,7 +198,7 @@ def test_a_link_to_a_run_the_store_lacks_says_so(one_run, link) -> None:
 
 
 def test_page4_names_the_classes_crt_misses_from_the_stored_recalls(one_run) -> None:
-    from eos_core.compare import control_missed_classes
+    from eos_core.evaluation import control_missed_classes
 
     methods = json.loads((one_run["runs"] / one_run["run"] / "methods.json").read_text())
     classes = json.loads((one_run["runs"] / one_run["run"] / "phase1.json").read_text())["classes"]

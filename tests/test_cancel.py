@@ -10,10 +10,8 @@ import pytest
 import torch
 
 from eos_core.config import TrainConfig
-from eos_core.embeddings import compute_embeddings
 from eos_core.errors import Cancelled
-from eos_core.models import build_model
-from eos_core.train import train_model
+from eos_core.phase1 import build_model, compute_embeddings, train_model
 
 
 def _model() -> torch.nn.Module:

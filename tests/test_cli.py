@@ -128,7 +128,7 @@ def test_bad_seeds_are_refused_before_any_work(tmp_path, name):
 
 
 def test_seed_alone_and_seeds_alone_are_both_fine():
-    from eos_core.cli import build_parser, check_args, config_from_args
+    from eos_core.cli._main import build_parser, check_args, config_from_args
 
     args = build_parser().parse_args(["run", "--seed", "5"])
     check_args(args)
@@ -143,7 +143,9 @@ def test_torchrun_workers_train_one_phase1_per_seed(monkeypatch):
     """Under torchrun, ranks > 0 follow rank 0 through every seed of --seeds, in order."""
     from types import SimpleNamespace
 
-    from eos_core import cli, distributed, pipeline
+    from eos_core import pipeline
+    from eos_core.cli import _main as cli
+    from eos_core.phase1 import _distributed as distributed
 
     seen = []
     monkeypatch.setattr(distributed, "init_from_env", lambda device: SimpleNamespace(is_main=False))
@@ -221,7 +223,7 @@ def test_an_error_in_a_later_seed_names_the_finished_runs(tmp_path, monkeypatch,
 
 
 def test_ctrl_c_outside_a_run_has_a_reason(tmp_path, monkeypatch, capsys):
-    from eos_core import cli
+    from eos_core.cli import _main as cli
 
     def interrupted(args):
         raise KeyboardInterrupt()
@@ -232,10 +234,10 @@ def test_ctrl_c_outside_a_run_has_a_reason(tmp_path, monkeypatch, capsys):
 
 
 def test_run_json_verdict_is_the_stored_runs(tmp_path):
-    """``run --json``'s verdict is eos_core.verdict's on the files the run saved, numbers and sentences."""
+    """``run --json``'s verdict is eos_core.evaluation._verdict's on the files the run saved, numbers and sentences."""
     from verdict_check import check_sentences
 
-    from eos_core.verdict import verdict
+    from eos_core.evaluation import verdict
 
     out = _cli("run", *TINY, "--methods", "smote,eos", "--no-map", "--json", runs_dir=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from eos_core.compare import HEADLINE, aggregate, delta_vs, mean_interval, paired_deltas
 from eos_core.errors import ConfigError
+from eos_core.evaluation import HEADLINE, aggregate, delta_vs, mean_interval, paired_deltas
 
 T_975_2 = 4.302652729749462  # scipy.stats.t.ppf(0.975, 2)
 
@@ -81,7 +81,7 @@ def test_missing_control_is_one_sentence():
 
 
 def test_control_missed_classes_are_the_zero_recalls_of_the_control():
-    from eos_core.compare import control_missed_classes
+    from eos_core.evaluation import control_missed_classes
 
     summary = {"crt": {"per_class_recall": [0.9, 0.0, None, 0.5, 0.0]}, "eos": {"per_class_recall": [0.0] * 5}}
     assert control_missed_classes(summary) == [1, 4]  # None (no test sample) is not a miss

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from eos_core import config, names
-from eos_core.cli import build_parser, config_from_args
+from eos_core.cli._main import build_parser, config_from_args
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.errors import ConfigError
 

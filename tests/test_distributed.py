@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from eos_core.distributed import current, gather_rows, shard_bounds, split_global_batch
+from eos_core.phase1 import current, gather_rows, shard_bounds, split_global_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +50,7 @@ def test_single_process_gathers_locally():
 
 @pytest.mark.slow
 def test_torchrun_two_gloo_processes_train_and_rank0_saves(tmp_path):
-    from eos_core.results import load_phase1
-    from eos_core.store import RunStore
+    from eos_core.store import RunStore, load_phase1
 
     runs = tmp_path / "runs"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "EOS_TORCH_THREADS": "1", "PYTHONPATH": str(ROOT)}

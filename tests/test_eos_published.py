@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eos_core.eos import EOS, partner_share
 from eos_core.errors import ConfigError
-from eos_core.oversampling import make_sampler, resample
+from eos_core.oversampling import EOS, make_sampler, partner_share, resample
 
 # Class 1 (5 points) is filled; class 0 (8 points) is the majority. With k = 3 the self-excluded
 # neighbour lists are (distances in brackets, E = enemy, S = same class):

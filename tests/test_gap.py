@@ -10,17 +10,25 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from eos_core.closure import closure_measures, nn1_recall, synthetic_enemy_share, synthetic_enemy_share_per_class
 from eos_core.errors import Cancelled, ConfigError
 from eos_core.gap import (
+    closure_measures,
+    distance_floor,
+    enemy_distances,
+    knn,
+    nn1_recall,
+    observed_measures,
+    pool_measures,
+    synthetic_enemy_share,
+    synthetic_enemy_share_per_class,
+)
+from eos_core.gap._report import (
     GAP_MEASURES,
     generalization_gap,
     per_class_cap,
     snapshot_subsample,
     spearman_rho,
 )
-from eos_core.gap_measures import distance_floor, knn, observed_measures
-from eos_core.gap_null import enemy_distances, pool_measures
 
 
 def pts(*xs: float, y: float = 0.0) -> np.ndarray:

@@ -34,8 +34,7 @@ def _assert_same_up_to_ties(i_a, d_a, i_b, d_b, atol=1e-5):
 
 
 def test_knn_on_cuda_equals_cpu_and_faiss():
-    from eos_core.neighbors import faiss_available, make_nn_estimator, nn_backend
-    from eos_core.torch_neighbors import TorchNearestNeighbors
+    from eos_core.neighbors import TorchNearestNeighbors, faiss_available, make_nn_estimator, nn_backend
 
     assert nn_backend("auto") in ("torch-cuda", "faiss-gpu")
     assert make_nn_estimator(3).get_params()["device"] == "cuda"
@@ -46,7 +45,7 @@ def test_knn_on_cuda_equals_cpu_and_faiss():
     # faiss keeps the GEMM formula's rounding: sqrt of ~1e-4 where the exact distance is 0 (duplicates).
     refs = [(cpu, 1e-5)]
     if faiss_available():
-        from eos_core.faiss_neighbors import FaissNearestNeighbors
+        from eos_core.neighbors import FaissNearestNeighbors
 
         refs.append((FaissNearestNeighbors(10, device="cpu").fit(X), 2e-2))
     for q in (None, Q):
@@ -60,7 +59,7 @@ def test_knn_on_cuda_equals_cpu_and_faiss():
 def test_knn_on_cuda_is_exact_against_float64_bruteforce():
     from sklearn.neighbors import NearestNeighbors
 
-    from eos_core.torch_neighbors import TorchNearestNeighbors
+    from eos_core.neighbors import TorchNearestNeighbors
 
     X = _points(2, 60_000, 64) + 3.0  # offset: the GEMM formula alone would lose digits
     Q = _points(3, 400, 64) + 3.0
@@ -84,9 +83,8 @@ def test_nearest_enemies_on_cuda_equal_cpu(monkeypatch):
 
 
 def test_eos_on_gpu_pairs_every_base_with_an_enemy_among_its_neighbours():
-    from eos_core.neighbors import make_nn_estimator
+    from eos_core.neighbors import TorchNearestNeighbors, make_nn_estimator
     from eos_core.oversampling import EOS
-    from eos_core.torch_neighbors import TorchNearestNeighbors
 
     rng = np.random.default_rng(5)
     counts = (5000 * 100.0 ** (-np.arange(10) / 9)).astype(int)
@@ -123,10 +121,8 @@ def _bundle(cap: int | None = 600):
 
 
 def _train(data, epochs: int, seed: int = 0):
-    from eos_core.augment import SPECS
     from eos_core.config import TrainConfig
-    from eos_core.models import build_model
-    from eos_core.train import train_model
+    from eos_core.phase1 import SPECS, build_model, train_model
 
     x = data["x_train"]
     torch.manual_seed(seed)
@@ -140,10 +136,8 @@ def _train(data, epochs: int, seed: int = 0):
 
 def test_short_resnet32_run_learns_with_head_and_metrics_on_gpu():
     from eos_core.config import HeadConfig
-    from eos_core.device import accel_for
-    from eos_core.embeddings import compute_embeddings
-    from eos_core.head import predict_head, train_head
-    from eos_core.metrics import classification_report_dict
+    from eos_core.evaluation import classification_report_dict, predict_head, train_head
+    from eos_core.phase1 import accel_for, compute_embeddings
 
     assert accel_for(torch.device("cuda")).bf16  # the fast path is the one being tested
     data = _bundle()

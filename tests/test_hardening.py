@@ -134,14 +134,14 @@ def _symlink_zip() -> bytes:
     return buf.getvalue()
 
 
-# Caps small enough for fast tests; the defaults are documented in eos_core.uploads.
+# Caps small enough for fast tests; the defaults are documented in eos_core.data._uploads.
 UPLOAD_CAPS = {"max_zip_bytes": 8 << 20, "max_images": 50, "max_bytes": 4 << 20, "max_pixels": 4096 * 4096}
 
 
 def _ingest(data: bytes, root: Path):
     try:
-        from eos_core.uploads import ingest_zip
-    except ImportError:  # before eos_core.uploads existed: the app's extractor
+        from eos_core.data import ingest_zip
+    except ImportError:  # before eos_core.data._uploads existed: the app's extractor
         os.environ["EOS_RUNS_DIR"] = str(root)
         import app_state
 
@@ -307,7 +307,7 @@ def test_full_disk_is_one_sentence(tmp_path, monkeypatch):
 
 
 def test_full_disk_in_the_cli_is_one_line(tmp_path, monkeypatch, capsys):
-    from eos_core import cli
+    from eos_core.cli import _main as cli
 
     monkeypatch.setattr(os, "fsync", _disk_full)
     code = cli.main(["train", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")])

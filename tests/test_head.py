@@ -12,8 +12,8 @@ from torch import nn
 
 from eos_core.config import HeadConfig
 from eos_core.errors import Cancelled, ConfigError, TrainingDiverged
-from eos_core.head import attach_head, predict_head, train_head
-from eos_core.models import SmallCNN
+from eos_core.evaluation import attach_head, predict_head, train_head
+from eos_core.phase1 import SmallCNN
 
 
 def _blobs(n_per_class: int = 200, num_classes: int = 4, dim: int = 16, seed: int = 0):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from eos_core.data import class_counts, make_imbalanced
 from eos_core.errors import ConfigError
-from eos_core.imbalance import class_counts, make_imbalanced
 
 
 def test_cifar10_exp_rho100_exact_counts():

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from eos_core.errors import ConfigError
-from eos_core.losses import (
+from eos_core.phase1 import (
     LDAMDRWLoss,
     build_loss,
     drw_start_epoch,

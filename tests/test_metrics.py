@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eos_core.errors import ConfigError
-from eos_core.metrics import class_groups, classification_report_dict, per_class_recall
+from eos_core.evaluation import class_groups, classification_report_dict, per_class_recall
 
 # Confusion (rows = true): [[3, 1, 0], [1, 1, 0], [0, 0, 2]]
 Y_TRUE = [0, 0, 0, 0, 1, 1, 2, 2]

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from eos_core.errors import ConfigError
-from eos_core.models import ResNet32, SmallCNN, build_model
+from eos_core.phase1 import ResNet32, SmallCNN, build_model
 
 CASES = [  # (channels, image size, model name)
     (1, 8, "small_cnn"),
@@ -75,7 +75,7 @@ def test_build_model_auto_choice(c, size, expected):
 @pytest.mark.parametrize("device,expected", [("cpu", "small_cnn"), ("cuda", "resnet32"), ("mps", "resnet32"),
                                              (torch.device("cuda", 1), "resnet32")])
 def test_resolve_model_auto_is_resnet32_only_on_a_gpu(device, expected):
-    from eos_core.models import resolve_model
+    from eos_core.phase1 import resolve_model
 
     assert resolve_model("auto", device=device, in_channels=3, image_size=32) == expected
     assert resolve_model("auto", device=device, in_channels=1, image_size=32) == "small_cnn"

@@ -159,7 +159,7 @@ def test_nearest_enemies_errors(data):
 def test_search_thread_choice(monkeypatch, data):
     import faiss
 
-    from eos_core import faiss_neighbors as nb
+    from eos_core.neighbors import _faiss as nb
 
     X, Q, _ = data
     monkeypatch.delenv("EOS_FAISS_THREADS", raising=False)

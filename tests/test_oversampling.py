@@ -13,7 +13,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from eos_core.errors import ConfigError
 from eos_core.neighbors import FaissNearestNeighbors
-from eos_core.oversampling import EOS, METHODS, make_sampler, resample
+from eos_core.oversampling._resample import EOS, METHODS, make_sampler, resample
 
 K = 5
 COUNTS = [120, 60, 25, 8]

@@ -10,10 +10,9 @@ import torch
 
 from eos_core.config import METHODS, DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.data import load_dataset
-from eos_core.head import attach_head, predict_head, train_head
+from eos_core.evaluation import attach_head, predict_head, train_head
 from eos_core.pipeline import run_method, run_methods, run_pipeline
-from eos_core.results import load_map, load_methods, load_phase1
-from eos_core.store import RunStore
+from eos_core.store import RunStore, load_map, load_methods, load_phase1
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from eos_core import estimate as est
-from eos_core.cli import apply_preset, build_parser, config_from_args, main
+from eos_core.cli._main import apply_preset, build_parser, config_from_args, main
 from eos_core.config import RunConfig, TrainConfig
 from eos_core.errors import ConfigError, DatasetUnavailable
+from eos_core.phase1 import _estimate as est
 from eos_core.presets import (
     CIFAR10_MARKER,
     PRESETS,

@@ -9,7 +9,7 @@ import pytest
 from sklearn.manifold import trustworthiness
 
 from eos_core.errors import ConfigError
-from eos_core.projection import Projection, fit_projection, fit_rows
+from eos_core.maps import Projection, fit_projection, fit_rows
 
 D = 16
 

@@ -7,7 +7,7 @@ import pytest
 from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
 
 from eos_core.neighbors import FaissNearestNeighbors
-from eos_core.provenance import concat_provenance, copies_provenance, fit_resample_with_provenance, reconstruct
+from eos_core.oversampling import concat_provenance, copies_provenance, fit_resample_with_provenance, reconstruct
 
 
 def _data(seed: int = 0):

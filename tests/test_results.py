@@ -1,4 +1,4 @@
-"""The saved-run format (eos_core.results), the map placement and the progress events, without training."""
+"""The saved-run format (eos_core.store._results), the map placement and the progress events, without training."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch
 from eos_core.config import RunConfig
 from eos_core.errors import DamagedRun
 from eos_core.events import EpochDone, EpochStats, HeadEpoch, MethodStarted, RunCreated, from_dict
-from eos_core.maps import map_sample, place_by_neighbors
-from eos_core.projection import fit_projection
-from eos_core.results import (
+from eos_core.maps import fit_projection, map_sample, place_by_neighbors
+from eos_core.store import (
     Embeddings,
     MethodResult,
     Phase1Result,
+    RunStore,
     load_map,
     load_method_summary,
     load_methods,
@@ -25,7 +25,6 @@ from eos_core.results import (
     save_method,
     save_phase1,
 )
-from eos_core.store import RunStore
 
 RNG = np.random.default_rng(0)
 

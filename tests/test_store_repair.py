@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from eos_core.errors import DamagedRun
-from eos_core.repair import repair
-from eos_core.store import RunStore
+from eos_core.store import RunStore, repair
 
 REPAIR = "`python -m eos_core repair`"
 

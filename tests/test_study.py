@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from eos_core.compare import mean_interval
 from eos_core.config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from eos_core.errors import Cancelled, ConfigError
+from eos_core.evaluation import mean_interval
 from eos_core.run_labels import differing_fields, run_labels
 from eos_core.store import RunStore
 from eos_core.study import (

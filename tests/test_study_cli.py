@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from eos_core.cli_output import METHOD_KEYS
+from eos_core.cli._output import METHOD_KEYS
 
 
 def _cli(*args, runs_dir, timeout=300):

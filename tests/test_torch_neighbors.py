@@ -10,11 +10,16 @@ import torch
 from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 
-from eos_core import neighbors as nbs
 from eos_core.errors import ConfigError
-from eos_core.faiss_neighbors import FaissNearestNeighbors
-from eos_core.neighbors import make_nn_estimator, nearest_enemies, nn_backend
-from eos_core.torch_neighbors import TorchNearestNeighbors, knn_search
+from eos_core.neighbors import (
+    FaissNearestNeighbors,
+    TorchNearestNeighbors,
+    knn_search,
+    make_nn_estimator,
+    nearest_enemies,
+    nn_backend,
+)
+from eos_core.neighbors import _factory as nbs
 
 
 def _data(seed: int, n: int, d: int, n_dup: int = 0):
@@ -203,7 +208,7 @@ def test_engine_runs_without_faiss():
         "import numpy as np\n"
         "from eos_core.errors import ConfigError\n"
         "from eos_core.neighbors import FaissNearestNeighbors, make_nn_estimator, nn_backend, nearest_enemies\n"
-        "from eos_core.oversampling import EOS\n"
+        "from eos_core.oversampling._resample import EOS\n"
         "assert nn_backend('auto') in ('torch-cpu', 'torch-cuda'), nn_backend('auto')\n"
         "rng = np.random.default_rng(0); X = rng.normal(size=(120, 8)).astype(np.float32)\n"
         "y = np.repeat([0, 1], [100, 20])\n"

@@ -4,15 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from eos_core.augment import AugmentSpec, augment_batch
 from eos_core.config import DataConfig, RunConfig, TrainConfig
-from eos_core.embeddings import compute_embeddings
 from eos_core.errors import Cancelled, TrainingDiverged
 from eos_core.events import DataLoading, Embedding, EpochDone, RunCreated
+from eos_core.phase1 import AugmentSpec, augment_batch, compute_embeddings, lr_at, train_model
 from eos_core.pipeline import run_phase1
-from eos_core.results import load_phase1
-from eos_core.store import RunStore
-from eos_core.train import lr_at, train_model
+from eos_core.store import RunStore, load_phase1
 
 
 def test_lr_schedule_warmup_then_late_decay():
@@ -75,7 +72,7 @@ def test_same_seed_same_history():
 
 
 def test_nan_loss_stops_with_clear_message():
-    from eos_core.models import build_model
+    from eos_core.phase1 import build_model
 
     x = np.full((32, 1, 8, 8), np.nan, np.float32)
     y = np.arange(32) % 4

@@ -17,11 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from eos_core import folder_data, uploads
-from eos_core.data import dataset_display_name, load_dataset, zip_display_name
+from eos_core.data import (
+    MAX_IMAGES,
+    dataset_display_name,
+    ingest_zip,
+    load_dataset,
+    marker_path,
+    max_entries,
+    sweep_uploads,
+    unique_class_names,
+    zip_display_name,
+)
+from eos_core.data import _folder as folder_data
+from eos_core.data import _uploads as uploads
 from eos_core.errors import UploadRejected
-from eos_core.imagefiles import MAX_IMAGES
-from eos_core.uploads import ingest_zip, marker_path, max_entries, sweep_uploads, unique_class_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +155,7 @@ _BOMB_CHILD = textwrap.dedent("""
     import json, os, resource, sys, tracemalloc
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
-    import eos_core.uploads as up
+    import eos_core.data._uploads as up
     from eos_core.errors import UploadRejected
     data, dest = Path(sys.argv[2]).read_bytes(), Path(sys.argv[3])
     caps = {"max_bytes": int(sys.argv[4])} if int(sys.argv[4]) else {}  # 0: the defaults
@@ -234,8 +243,8 @@ def test_a_member_longer_than_declared_stops_before_the_extra_bytes(tmp_path, mo
 
 
 def test_budget_is_counted_over_all_members(tmp_path, monkeypatch):
-    monkeypatch.setattr("eos_core.uploads._check_image", lambda *a: None)  # zeros are not an image
-    monkeypatch.setattr("eos_core.uploads._check_declared", lambda *a: None)  # as if the headers were believed
+    monkeypatch.setattr("eos_core.data._uploads._check_image", lambda *a: None)  # zeros are not an image
+    monkeypatch.setattr("eos_core.data._uploads._check_declared", lambda *a: None)  # as if the headers were believed
     with pytest.raises(UploadRejected, match="more than 3 MB"):
         ingest_zip(_raw_bomb(2), tmp_path, max_bytes=3 << 20)  # 2 MB + 2 MB: the second member crosses it
     assert [p.name for p in tmp_path.iterdir()] == []

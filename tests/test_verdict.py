@@ -1,4 +1,4 @@
-"""eos_core.verdict: the gap and oversampling verdicts, their calls, their sentences and edge cases."""
+"""eos_core.evaluation._verdict: the gap and oversampling verdicts, their calls, their sentences and edge cases."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from verdict_check import check_sentences, sentence_numbers
 
-from eos_core.compare import mean_interval
+from eos_core.evaluation import gap_verdict, mean_interval, oversampling_verdict, verdict
 from eos_core.names import GAP_MEASURES
-from eos_core.verdict import gap_verdict, oversampling_verdict, verdict
 
 
 def gap_json(rho, p, *, nn=(1.31, 1.12, 1.02), counts=(5, 30, 100)) -> dict:
@@ -152,11 +151,11 @@ def test_null_data_reads_no_evidence_and_a_real_gap_reads_holds() -> None:
     ("cifar", "holds", "no clear difference", "+0.024", ("−0.008", "+0.056")),
 ])
 def test_the_verdict_on_the_recorded_accuracy_study(name, status, call, delta, interval) -> None:
-    """bench/RESULTS.md's verdict table is eos_core.verdict on the stored per-seed runs of the study."""
+    """bench/RESULTS.md's verdict table is eos_core.evaluation._verdict on the stored per-seed runs of the study."""
     import json
     from pathlib import Path
 
-    from eos_core.verdict import fmt_signed
+    from eos_core.evaluation._verdict import fmt_signed
 
     study = json.loads((Path(__file__).resolve().parents[1] / "bench/results/accuracy.json").read_text())
     runs = study["settings"][name]["per_seed"]

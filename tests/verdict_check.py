@@ -2,7 +2,7 @@
 
 Every number a verdict sentence prints must be a value of the verdict dict at the printed
 precision: :func:`sentence_numbers` parses them, :func:`stored_numbers` formats the dict's values
-the way :mod:`eos_core.verdict` prints them, and :func:`check_sentences` compares the two.
+the way :mod:`eos_core.evaluation._verdict` prints them, and :func:`check_sentences` compares the two.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from eos_core.evaluation._verdict import ALPHA, MIN_SEEDS, fmt_p, fmt_ratio, fmt_rho, fmt_signed
 from eos_core.names import GAP_NAMES
-from eos_core.verdict import ALPHA, MIN_SEEDS, fmt_p, fmt_ratio, fmt_rho, fmt_signed
 
 NUMBER = re.compile(r"[−+-]?\d+(?:\.\d+)?")
 QUOTED = re.compile(r"“[^”]*”")  # class names may hold digits; they are quoted

@@ -1,5 +1,5 @@
 """Store and data wrappers with Streamlit caches: the run store, datasets, run lists and a run's
-saved results, read through the engine's one reader (``eos_core.results``, torch-free).
+saved results, read through the engine's one reader (``eos_core.store._results``, torch-free).
 
 ``st.cache_resource`` holds objects (the store, datasets, loaded runs), ``st.cache_data`` small
 derived tables. Heavy engine modules (torch, umap) are imported inside functions, never at import
@@ -20,8 +20,8 @@ from typing import Any
 
 import streamlit as st
 
-from eos_core.atomic import atomic_write_bytes
 from eos_core.errors import DamagedRun, EOSError
+from eos_core.store import atomic_write_bytes
 
 
 def runs_root() -> str:
@@ -159,23 +159,23 @@ def version(store, run_id: str) -> float:
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the run…")
 def phase1_cached(root: str, run_id: str, version: float):
-    """``eos_core.results.load_phase1`` (torch-free: no head, no model), cached per run version."""
-    from eos_core.results import load_phase1
+    """``eos_core.store.load_phase1`` (torch-free: no head, no model), cached per run version."""
+    from eos_core.store import load_phase1
 
     return load_phase1(store_for(root), run_id)
 
 
 def load_phase1(run_id: str):
-    """The run's phase 1 (an ``eos_core.results.Phase1Result``: embeddings, counts, history, gap)."""
+    """The run's phase 1 (an ``eos_core.store.Phase1Result``: embeddings, counts, history, gap)."""
     store = get_store()
     return phase1_cached(runs_root(), run_id, version(store, run_id))
 
 
 def _summary(reader: str, run_id: str, root: str | None = None) -> dict:
-    """An ``eos_core.results`` summary reader's dict, empty when the run lacks it (phase 1 not
+    """An ``eos_core.store._results`` summary reader's dict, empty when the run lacks it (phase 1 not
     finished); a damaged file raises its ``DamagedRun``, so a page never mistakes damage for
     absence ("no phase-3 results yet" for a finished run)."""
-    from eos_core import results
+    from eos_core.store import _results as results
 
     try:
         return getattr(results, reader)(store_for(root or runs_root()), run_id)
@@ -191,7 +191,7 @@ def damaged_runs() -> dict[str, str]:
 
 
 def methods_summary(run_id: str, root: str | None = None) -> dict:
-    """``methods.json`` of a run (method -> metrics), via ``eos_core.results``; {} when absent."""
+    """``methods.json`` of a run (method -> metrics), via ``eos_core.store._results``; {} when absent."""
     return _summary("load_method_summary", run_id, root)
 
 
@@ -256,10 +256,10 @@ def same_config_runs(rec) -> list:
 @st.cache_data(max_entries=64, show_spinner="Timing a few training steps on this machine…")
 def phase1_estimate(train_cfg: dict, n_train: int, channels: int, image_size: int, num_classes: int,
                     n_test: int = 0):
-    """``eos_core.estimate.estimate_phase1`` for a form's TrainConfig dict (the engine also caches the
+    """``eos_core.phase1.estimate_phase1`` for a form's TrainConfig dict (the engine also caches the
     measured step time per model, device and image shape on disk)."""
     from eos_core.config import TrainConfig
-    from eos_core.estimate import estimate_phase1
+    from eos_core.phase1 import estimate_phase1
 
     return estimate_phase1(TrainConfig.from_dict(train_cfg), n_train=n_train, channels=channels,
                            image_size=image_size, num_classes=num_classes, n_test=n_test)

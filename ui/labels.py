@@ -70,9 +70,9 @@ PHASE_TEXT: dict[str, str] = {
 }
 
 def groups_note() -> str:
-    """One line on the long-tail groups of ``methods.json`` ``groups`` (thresholds of eos_core.metrics,
+    """One line on the long-tail groups of ``methods.json`` ``groups`` (thresholds of eos_core.evaluation._metrics,
     imported here only when asked: that module pulls in scikit-learn)."""
-    from eos_core.metrics import FEW_THRESHOLD, MANY_THRESHOLD
+    from eos_core.evaluation import FEW_THRESHOLD, MANY_THRESHOLD
 
     return (f"many / medium / few: classes with more than {MANY_THRESHOLD}, {FEW_THRESHOLD}–{MANY_THRESHOLD}, "
             f"fewer than {FEW_THRESHOLD} training images (mean test recall of those classes).")

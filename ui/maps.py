@@ -1,7 +1,7 @@
 """The run's 2-D map as the pages read it: the saved UMAP map, or a PCA preview.
 
 The engine computes and saves the map as the last step of a run (``eos_core.maps.compute_map``,
-CLI runs included) and owns its format (``eos_core.results.load_map``); this module only reads
+CLI runs included) and owns its format (``eos_core.store.load_map``); this module only reads
 it. For an older run saved without a map, :func:`get_map` starts a light background job that calls
 the same engine function, and shows a PCA preview meanwhile.
 """
@@ -18,7 +18,7 @@ from ui.warmup import import_engine
 
 def map_mtime(store, run_id: str) -> float:
     """Modification time of the run's saved map (0.0 when there is none): the cache key of a map."""
-    from eos_core.results import MAP_NAME
+    from eos_core.store import MAP_NAME
 
     path = store.run_dir(run_id) / f"{MAP_NAME}.npz"
     return path.stat().st_mtime if path.exists() else 0.0
@@ -28,7 +28,7 @@ def map_mtime(store, run_id: str) -> float:
 def saved_map(root: str, run_id: str, mtime: float) -> dict[str, np.ndarray]:
     """The saved map as arrays by name: ``train`` (N, 2), ``test`` (M, 2), ``synthetic_<m>``
     (S_m, 2) and ``synthetic_<m>_rows`` (S_m,), the rows of each synthetic set it placed."""
-    from eos_core.results import load_map
+    from eos_core.store import load_map
 
     m = load_map(cache.store_for(root), run_id)
     if m is None:
@@ -42,7 +42,7 @@ def saved_map(root: str, run_id: str, mtime: float) -> dict[str, np.ndarray]:
 
 @st.cache_data(max_entries=8, show_spinner="Computing a PCA preview…")
 def pca_map(root: str, run_id: str, version: float) -> dict[str, np.ndarray]:
-    from eos_core.projection import fit_projection
+    from eos_core.maps import fit_projection
 
     p1 = cache.phase1_cached(root, run_id, version)
     emb = p1.embeddings

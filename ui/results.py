@@ -92,10 +92,10 @@ def seed_runs(rec: Any) -> tuple[list[Any], list[Any], list[dict]]:
 
 
 def run_verdict(rec: Any, per_seed: list[dict] | None = None) -> dict:
-    """The engine's verdict (:func:`eos_core.verdict.verdict`) for the run shown: its own
+    """The engine's verdict (:func:`eos_core.evaluation.verdict`) for the run shown: its own
     ``gap.json``, and the heads of every seed of its configuration (one run per seed;
     ``per_seed``: :func:`seed_runs`'s, when the page has them already)."""
-    from eos_core.verdict import verdict
+    from eos_core.evaluation import verdict
 
     if per_seed is None:
         per_seed = seed_runs(rec)[2]

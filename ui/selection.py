@@ -142,7 +142,7 @@ def method_warnings(methods: dict | None, method: str) -> list[str]:
 # ------------------------------------------------------------------------------------ run data (cached)
 def run_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], str, Any]:
     """The run's 2-D map ``(arrays, kind, job)``: the one place the pages read it. ``ui.maps.get_map``
-    reads the map the engine saved with the run (``eos_core.results.load_map``); only an old run
+    reads the map the engine saved with the run (``eos_core.store.load_map``); only an old run
     without one gets a PCA preview and a job that computes it with ``eos_core.maps.compute_map``."""
     from ui import maps
 

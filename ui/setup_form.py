@@ -71,9 +71,8 @@ def restore_form(job: Job | None) -> None:
     d = job.config.get("data") or {}
     folder = d.get("folder")
     if folder and Path(folder).is_dir():  # the job's own images: keep using its folder
-        from eos_core.data import data_display_name, is_upload_folder
+        from eos_core.data import data_display_name, is_upload_folder, scan_image_folder
         from eos_core.errors import EOSError
-        from eos_core.folder_data import scan_image_folder
 
         try:
             layout = scan_image_folder(folder)

@@ -2,8 +2,8 @@
 positions on the map, their nearest real neighbours and quality figures.
 
 The numbers come from the engine: ``eos_core.oversampling.resample`` (the samplers the pipeline
-used), ``eos_core.neighbors``, ``eos_core.closure`` (closure, 1-NN recall, enemy share) and
-``eos_core.eos.partner_share``; this module caches them per run version and k. Points the
+used), ``eos_core.neighbors._factory``, ``eos_core.gap._closure`` (closure, 1-NN recall, enemy share) and
+``eos_core.oversampling.partner_share``; this module caches them per run version and k. Points the
 saved map did not place go where the engine's ``eos_core.maps.place_by_neighbors`` puts them
 (:func:`place_synthetic`).
 """
@@ -21,7 +21,7 @@ from ui.maps import map_mtime, pca_map, saved_map
 
 @st.cache_data(max_entries=24, show_spinner="Over-sampling the embeddings…")
 def _synthetic(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, np.ndarray]:
-    from eos_core.results import load_synthetic, synthetic_arrays
+    from eos_core.store import load_synthetic, synthetic_arrays
 
     store = cache.store_for(root)
     p1 = cache.phase1_cached(root, run_id, version)
@@ -97,7 +97,7 @@ def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarr
     return _placed(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k), map_kind, mtime)
 
 
-# The per-method fields of methods.json that page 3 shows (eos_core.closure, eos_core.eos).
+# The per-method fields of methods.json that page 3 shows (eos_core.gap._closure, eos_core.oversampling._eos).
 QUALITY_KEYS: tuple[str, ...] = ("nn_gap_closed", "nn_gap_closed_note", "nn1_recall", "nn1_recall_change",
                                  "enemy_share", "partner_share")
 
@@ -126,15 +126,15 @@ def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dic
         out = {key: stored[key] for key in QUALITY_KEYS}
         out["source"] = "stored"
     else:
-        from eos_core.closure import closure_measures, synthetic_enemy_share
-        from eos_core.eos import partner_share
+        from eos_core.gap import closure_measures, synthetic_enemy_share
+        from eos_core.oversampling import partner_share
 
         out = closure_measures(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
         out["enemy_share"] = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else None
         out["partner_share"] = (partner_share(e.train_y, prov["base"], prov["partner"])
                                 if prov else None)
         out["source"] = "computed"
-    from eos_core.closure import synthetic_enemy_share_per_class
+    from eos_core.gap import synthetic_enemy_share_per_class
 
     per_class = (synthetic_enemy_share_per_class(e.train_emb, e.train_y, x, y, num_classes=c) if len(x)
                  else np.full(c, np.nan))
@@ -148,7 +148,7 @@ def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dic
 
 def synthetic_quality(run_id: str, method: str, k: int) -> dict[str, Any]:
     """Per class ``nn_gap_closed`` (with ``nn_gap_closed_note``), ``nn1_recall`` and
-    ``nn1_recall_change`` (:func:`eos_core.closure.closure_measures`), the share of synthetic points
+    ``nn1_recall_change`` (:func:`eos_core.gap.closure_measures`), the share of synthetic points
     whose nearest real neighbour is an enemy (overall and per class), ``partner_share`` (EOS
     variants, else None), ``n`` synthetic points and ``source`` ("stored": methods.json at the run's
     k; "computed": by the engine's functions for another k)."""

@@ -5,7 +5,7 @@ The app runs exactly what the CLI's ``run`` command runs — :func:`train_runs` 
 and one trained from the CLI with the same config hold the same numbers. The app adds only the
 map is computed by ``run_pipeline`` itself. Progress is the engine's typed events
 (:mod:`eos_core.events`), kept in the job's log as their ``to_dict()`` form; each run records the
-job that made it (:mod:`eos_core.job_tags`), so a ``job=`` link outliving a server restart is told
+job that made it (:mod:`eos_core.store._job_tags`), so a ``job=`` link outliving a server restart is told
 from one that never existed.
 """
 
@@ -79,10 +79,10 @@ def _label(cfg_dict: dict) -> str:
 
 def _job_progress(job: Job, store: Any) -> Callable[[dict], None]:
     """The job's log as the engine's progress callback (events as dicts); each ``RunCreated``
-    also tags its run with the job id (:mod:`eos_core.job_tags`)."""
+    also tags its run with the job id (:mod:`eos_core.store._job_tags`)."""
     from eos_core.errors import EOSError
     from eos_core.events import RunCreated
-    from eos_core.job_tags import tag_run
+    from eos_core.store import tag_run
 
     def progress(info: dict) -> None:
         if info.get("phase") == RunCreated.kind:

@@ -1,7 +1,7 @@
 """A user's own images on page 1: a .zip upload, or a folder on the machine that runs the app.
 
 ``extract_image_zip(data) -> (folder, class_names)`` stores the archive under the run store's
-``uploads/`` through :func:`eos_core.uploads.ingest_zip` (size, image, byte and pixel budgets;
+``uploads/`` through :func:`eos_core.data.ingest_zip` (size, image, byte and pixel budgets;
 duplicates reuse their folder) after sweeping abandoned upload folders. ``from_upload`` and
 ``from_local_folder`` turn either source into the page's record of the chosen image set (folder,
 classes, layout, display name). A typed folder is read only when the server listens on this
@@ -30,12 +30,12 @@ def server_is_local() -> bool:
 
 
 def extract_image_zip(data: bytes) -> tuple[str, list[str]]:
-    """Unpack an uploaded .zip (one sub-folder per class, or train/ + test/; see ``eos_core.uploads``).
+    """Unpack an uploaded .zip (one sub-folder per class, or train/ + test/; see ``eos_core.data._uploads``).
 
     Returns ``(folder, class_names)``; raises ``DatasetUnavailable`` (``UploadRejected``) with one
     sentence. Abandoned upload folders (not used by a saved run for a day) are swept first.
     """
-    from eos_core.uploads import ingest_zip, sweep_uploads
+    from eos_core.data import ingest_zip, sweep_uploads
 
     root = Path(runs_root()) / "uploads"
     try:
@@ -70,8 +70,7 @@ def from_local_folder(typed: str) -> dict[str, Any]:
 
 
 def _record(folder: str, *, display_name: str | None, source: str, file_id: str | None) -> dict[str, Any]:
-    from eos_core.data import dataset_display_name
-    from eos_core.folder_data import scan_image_folder
+    from eos_core.data import dataset_display_name, scan_image_folder
 
     layout = scan_image_folder(folder)  # no decoding: classes and layout in well under a second
     return {"folder": folder, "classes": list(layout.classes), "split": layout.split, "source": source,
@@ -81,7 +80,7 @@ def _record(folder: str, *, display_name: str | None, source: str, file_id: str 
 
 def layout_sentence(record: dict[str, Any]) -> str:
     """How the test set is made, in one sentence, from the record's layout."""
-    from eos_core.folder_data import HOLDOUT_TEST_SIZE
+    from eos_core.data import HOLDOUT_TEST_SIZE
 
     if record.get("split") == "given":
         return "Its train/ and test/ folders are used as given: the imbalance is applied to train/ only."

@@ -58,7 +58,7 @@ def pin_torch_threads() -> None:
 
 
 def _compile_umap() -> None:
-    from eos_core.projection import warm_up_umap
+    from eos_core.maps import warm_up_umap
 
     try:
         warm_up_umap()
@@ -70,7 +70,7 @@ def _compile_umap() -> None:
 
 def start_warm_up() -> threading.Thread | None:
     """Once per process: import torch here (see :func:`import_engine`), then compile UMAP
-    (``eos_core.projection.warm_up_umap``) in a background thread. Returns that thread (the same
+    (``eos_core.maps.warm_up_umap``) in a background thread. Returns that thread (the same
     one on every call; ``join()`` it to wait), or None when ``EOS_NO_WARMUP=1``."""
     global _WARM_THREAD
     if os.environ.get("EOS_NO_WARMUP") == "1":

@@ -135,7 +135,7 @@ def lost_job_banner() -> None:
     if not lost:
         return
     if "made" not in lost:  # once per session: it reads one small file per run
-        from eos_core.job_tags import run_of_job
+        from eos_core.store import run_of_job
 
         lost["made"] = run_of_job(cache.get_store(), lost["job"], hint=lost.get("run"))
     run = lost["made"]
@@ -176,7 +176,7 @@ VERDICT_TITLES = {"gap": "Does the gap widen for smaller classes?",
 
 
 def verdict_panel(v: dict, *, lead: str) -> None:
-    """The engine's verdict (``eos_core.verdict``), its sentences as written there, ``lead`` first;
+    """The engine's verdict (``eos_core.evaluation._verdict``), its sentences as written there, ``lead`` first;
     the oversampling part is headed by its call."""
     with st.container(border=True, key="verdict"):
         for i, part in enumerate([lead, *(p for p in ("gap", "oversampling") if p != lead)]):

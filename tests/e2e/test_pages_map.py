@@ -237,10 +237,10 @@ def test_synthetic_page_segments_hover_and_card(browser, digits_server) -> None:
 
 
 def _stored_verdict(runs: Path, run_id: str) -> dict:
-    """eos_core.verdict on the files the runs stored: ``run_id``'s gap and every run's heads (one per seed)."""
+    """The engine's verdict on the files the runs stored: ``run_id``'s gap and every run's heads (one per seed)."""
     import json
 
-    from eos_core.verdict import verdict
+    from eos_core.evaluation import verdict
 
     def read(rid: str, name: str) -> dict:
         return json.loads((runs / rid / f"{name}.json").read_text())

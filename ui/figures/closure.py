@@ -1,7 +1,7 @@
 """Page 3's quality figures: how much of each class's gap the synthetic points close, how the 1-NN
 test recall changes, where the synthetic points land and which partners EOS drew.
 
-The values are the engine's (``eos_core.closure`` via ``methods.json``, or computed by the same
+The values are the engine's (``eos_core.gap._closure`` via ``methods.json``, or computed by the same
 functions for another k, see :mod:`ui.synthetic`); nothing is recomputed here.
 """
 

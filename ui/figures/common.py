@@ -101,8 +101,8 @@ def below_median_classes(train_counts: Sequence[int]) -> list[int]:
 
 def sample_rows(y: np.ndarray, cap: int | None, *, seed: int = 0) -> np.ndarray:
     """Sorted row indices of at most ``cap`` points, keeping small classes whole: the engine's one
-    stratified subsampler (``eos_core.subsample.snapshot_subsample``); every row when ``cap`` is None."""
-    from eos_core.subsample import snapshot_subsample
+    stratified subsampler (``eos_core.data.snapshot_subsample``); every row when ``cap`` is None."""
+    from eos_core.data import snapshot_subsample
 
     y = np.asarray(y)
     if cap is None or len(y) <= cap:

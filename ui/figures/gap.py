@@ -1,7 +1,7 @@
 """Gap figures (pages 1 and 2): per-class gap with its permutation null band, the head's recall
 gap, and the gap over epochs.
 
-Every value drawn here was computed by ``eos_core.gap`` and saved in ``gap.json`` /
+Every value drawn here was computed by ``eos_core.gap._report`` and saved in ``gap.json`` /
 ``history.json``; these functions only arrange and draw them. The measures, their one-sentence
 labels and their "no gap" values come from :mod:`eos_core.names` (``GAP_MEASURES``,
 ``GAP_LABELS``, ``GAP_NO_EFFECT``).

@@ -2,8 +2,8 @@
 difference from cRT, the best marked, recall heatmap, confusion matrices, means with 95 %
 intervals over seeds.
 
-The numbers are the engine's: ``eos_core.metrics`` and the pipeline's ``delta_vs_crt`` via
-``methods.json``, and ``eos_core.compare.aggregate`` for several seeds; nothing is recomputed here.
+The numbers are the engine's: ``eos_core.evaluation._metrics`` and the pipeline's ``delta_vs_crt`` via
+``methods.json``, and ``eos_core.evaluation.aggregate`` for several seeds; nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def confusion_figure(conf: Sequence[Sequence[float]], *, classes: Sequence[str] 
 
 
 def aggregate_table(agg: Mapping[str, Any], metric: str) -> pd.DataFrame:
-    """One row per method from ``eos_core.compare.aggregate``'s dict: ``method``, ``n``, ``mean``,
+    """One row per method from ``eos_core.evaluation.aggregate``'s dict: ``method``, ``n``, ``mean``,
     ``low``, ``high`` of ``metric`` and ``delta_mean``, ``delta_low``, ``delta_high`` of its paired
     difference from cRT (NaN for cRT itself, and for the bounds with one seed)."""
     rows = []

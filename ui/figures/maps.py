@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from eos_core.subsample import snapshot_subsample
+from eos_core.data import snapshot_subsample
 from ui.figures.common import (
     apply_layout,
     class_color,
@@ -36,7 +36,7 @@ def class_colors(classes: Sequence[str]) -> dict[str, str]:
 
 
 def capped_rows(y: np.ndarray, cap: int | None, *, seed: int = 0) -> np.ndarray:
-    """At most about ``cap`` rows, every class kept and small classes whole (``eos_core.subsample``)."""
+    """At most about ``cap`` rows, every class kept and small classes whole (``eos_core.data._subsample``)."""
     y = np.asarray(y)
     return np.arange(len(y)) if cap is None or len(y) <= cap else snapshot_subsample(y, int(cap), seed)
 

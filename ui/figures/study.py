@@ -2,7 +2,7 @@
 
 Both draw :func:`eos_core.study.summarize`'s dict (a study record's ``summary``) as it is: the
 per-class gap values and null bands are the engine's means over seeds, the intervals are
-:func:`eos_core.compare.aggregate`'s. Nothing is computed here but the drawing order.
+:func:`eos_core.evaluation.aggregate`'s. Nothing is computed here but the drawing order.
 """
 
 from __future__ import annotations

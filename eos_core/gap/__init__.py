@@ -1,0 +1,19 @@
+"""The train-vs-test gap in embedding space: the per-class measures, their permutation null, and how
+much an oversampler closes it.
+
+The modules are private; import from the package (names load on first use, see :mod:`eos_core._lazy`).
+"""
+
+from .._lazy import lazy_exports
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "_closure": ("nn1_recall", "closure_measures", "synthetic_enemy_share", "synthetic_enemy_share_per_class"),
+    "_measures": (
+        "check_embeddings", "check_pair", "check_same_width", "check_preds", "knn", "distance_floor",
+        "centroid_log_ratio", "nn_log_ratio", "nn1_recall_gap", "observed_measures", "spearman_rho"
+    ),
+    "_null": ("NullResult", "enemy_distances", "permutation_null", "pool_measures"),
+    "_report": ("GapReport", "generalization_gap"),
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
