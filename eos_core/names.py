@@ -38,8 +38,6 @@ METHOD_LABELS: dict[str, str] = {
 
 # The control every re-trained method is compared with (same phase 1, same head recipe and seed).
 CONTROL_METHOD = "crt"
-# Methods whose phase 3 re-trains a head (all but the phase-1 head itself).
-RETRAINED_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m != "none")
 
 METHOD_COLORS: dict[str, str] = {
     "none": "#8c8c8c",

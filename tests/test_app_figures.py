@@ -11,57 +11,13 @@ from ui.figures import closure, common, gap, heads, maps, training
 from ui.labels import method_color, method_name
 
 
-def _toy_points(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    counts = np.array([40, 12, 3])
-    ytr = np.repeat(np.arange(3), counts)
-    yte = np.repeat(np.arange(3), 10)
-    return (rng.normal(size=(len(ytr), 2)), ytr, rng.normal(size=(len(yte), 2)), yte, counts)
-
-
-def test_map_traces_per_class_with_global_ids() -> None:
-    xtr, ytr, xte, yte, counts = _toy_points()
-    pts = maps.map_points(xtr, ytr, xte, yte, train_pred=ytr, test_pred=np.zeros_like(yte))
-    assert pts["gid"].is_unique and len(pts) == len(ytr) + len(yte)
-    for layout in ("overlay", "side"):
-        fig = maps.embedding_map(pts, classes=["a", "b", "c"], train_counts=counts, layout=layout)
-        assert all(t.type == "scatter" for t in fig.data)  # small maps: SVG
-        assert len(fig.data) == 6  # one trace per (class, split)
-        assert all(isinstance(t.customdata[0][0], int) for t in fig.data)
-        gids = np.concatenate([np.asarray(t.customdata)[:, 0].astype(int) for t in fig.data])
-        assert len(set(gids)) == len(gids) == len(pts)  # customdata[0] is a global row id
-        for t in fig.data:  # each trace holds one class only, and the ids point back at it
-            labels = pts.set_index("gid").loc[np.asarray(t.customdata)[:, 0].astype(int), "label"]
-            assert labels.nunique() == 1
-        # legend: smallest class first, named with its count, one entry per class
-        shown = [t.name for t in fig.data if t.showlegend is not False]
-        assert shown == ["c · n=3", "b · n=12", "a · n=40"]
-        assert fig.data[0].marker.size > fig.data[-1].marker.size  # minority markers are larger
-    big = maps.map_points(*(np.repeat(a, 60, axis=0) for a in (xtr, ytr, xte, yte)))
-    assert len(big) >= common.WEBGL_MIN_POINTS
-    assert {t.type for t in maps.embedding_map(big, classes=None, train_counts=counts).data} == {"scattergl"}
-
-
-def test_selected_ids_map_back_to_rows() -> None:
-    xtr, ytr, xte, yte, counts = _toy_points()
-    pts = maps.map_points(xtr, ytr, xte, yte)
-    fig = maps.embedding_map(pts, classes=None, train_counts=counts)
-    # Simulate Plotly's selection payload: point_index restarts per trace, customdata does not.
-    points = [{"curve_number": i, "point_index": 0, "customdata": list(t.customdata[0])}
-              for i, t in enumerate(fig.data)]
-    ids = common.selected_ids({"selection": {"points": points + points[:1]}})
-    assert len(ids) == len(fig.data) and len(set(ids)) == len(ids)
-    assert {int(pts.set_index("gid").loc[g, "label"]) for g in ids} == {0, 1, 2}
-    assert common.selected_ids(None) == [] and common.selected_ids({"selection": {"points": [{"x": 1}]}}) == []
-
-
-def test_sample_rows_keeps_small_classes_whole() -> None:
+def test_capped_rows_keep_small_classes_whole() -> None:
     y = np.repeat([0, 1, 2], [5000, 300, 7])
-    rows = common.sample_rows(y, 1000, seed=0)
+    rows = maps.capped_rows(y, 1000, seed=0)
     assert len(rows) == 1000 and np.all(np.diff(rows) > 0)
     kept = np.bincount(y[rows], minlength=3)
     assert kept[2] == 7 and kept[1] == 300 and kept[0] == 693
-    assert len(common.sample_rows(y, 10**6)) == len(y)
+    assert len(maps.capped_rows(y, 10**6)) == len(y) and len(maps.capped_rows(y, None)) == len(y)
 
 
 def _report() -> dict:
@@ -118,17 +74,7 @@ def test_gap_over_epochs_has_the_no_gap_line() -> None:
     assert list(a.data[0].customdata) == [1.0, 1.2, 0.8]
 
 
-def test_synthetic_map_segments_and_tables() -> None:
-    real = pd.DataFrame({"gid": [0, 1, 2], "x": [0.0, 1, 2], "y": [0.0, 1, 2], "label": [1, 1, 2]})
-    syn = pd.DataFrame({"gid": [10, 11], "x": [0.5, 1.5], "y": [0.5, 1.5], "label": [1, 2]})
-    seg = pd.DataFrame({"x0": [0.0], "y0": [0.0], "x1": [3.0], "y1": [3.0], "sx": [1.0], "sy": [1.0]})
-    fig = maps.synthetic_map(real, syn, classes=None, train_counts=[50, 4, 2], enemies=real.iloc[:1], segments=seg)
-    ids = [int(r[0]) for t in fig.data if t.customdata is not None for r in t.customdata]
-    assert sorted(ids) == [0, 0, 1, 2, 10, 11]
-    assert any(t.name == "base → partner" for t in fig.data)
-    kinds = [("synthetic" if "synthetic ·" in (t.hovertemplate or "") else "real" if "real ·" in (t.hovertemplate or "")
-              else None) for t in fig.data]
-    assert max(i for i, k in enumerate(kinds) if k == "real") < min(i for i, k in enumerate(kinds) if k == "synthetic")
+def test_metrics_table_best_methods_and_view() -> None:
     table = heads.metrics_table({
         "crt": {"balanced_accuracy": 0.5, "g_mean": 0.3, "macro_f1": 0.4, "seconds": 0},
         "eos": {"balanced_accuracy": 0.7, "g_mean": 0.6, "macro_f1": 0.4, "seconds": 1,
@@ -156,7 +102,7 @@ def test_synthetic_map_segments_and_tables() -> None:
     assert list(ps.data[0].x) == ["EOS (as published)"]
     png = common.thumbnail_png(np.random.default_rng(0).random((1, 8, 8), dtype=np.float32))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "<html>" in common.figure_html(fig)[:200].lower()
+    assert "<html>" in common.figure_html(conf)[:200].lower()
 
 
 def test_count_bars_show_the_counts_given() -> None:

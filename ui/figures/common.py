@@ -1,12 +1,8 @@
-"""Helpers shared by every figure: class colours and order, marker sizes, point sampling,
-selection ids, thumbnails, the common layout.
+"""Helpers shared by every figure: class colours and order, marker sizes, thumbnails, the common layout.
 
 Conventions
 -----------
-* One trace per class so classes can be toggled from the legend: SVG ``go.Scatter`` for small maps,
-  WebGL ``go.Scattergl`` from :data:`WEBGL_MIN_POINTS` points on (:func:`scatter_trace`). Because
-  point indices restart in every trace, every point carries a **global row id** in
-  ``customdata[0]``; selections are mapped back through :func:`selected_ids`.
+* One trace per class so classes can be toggled from the legend.
 * One colour and one short name per method everywhere (``eos_core.names`` via :mod:`ui.labels`).
 * Legends list classes from the smallest to the largest training class, named ``"7 · n=3"``;
   minority classes get larger markers.
@@ -16,8 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,19 +25,10 @@ _PALETTE = (
     "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
 )
 
-# Below this many points a map is drawn with SVG (go.Scatter): headless / GPU-less browsers draw
-# small WebGL maps slower than SVG; above it WebGL (go.Scattergl) scales better.
-WEBGL_MIN_POINTS = 3000
-
 
 def class_color(c: int) -> str:
     """A stable colour for class ``c`` (cycles after 20 classes)."""
     return _PALETTE[int(c) % len(_PALETTE)]
-
-def scatter_trace(n_points: int, **kwargs: Any) -> go.Scatter | go.Scattergl:
-    """A scatter trace of the right kind for a figure of ``n_points`` points (see
-    :data:`WEBGL_MIN_POINTS`); use one kind per figure so the drawing order follows the traces."""
-    return (go.Scattergl if n_points >= WEBGL_MIN_POINTS else go.Scatter)(**kwargs)
 
 
 def class_names(classes: Sequence[str] | None, num_classes: int) -> list[str]:
@@ -97,64 +83,6 @@ def below_median_classes(train_counts: Sequence[int]) -> list[int]:
         return []
     med = float(np.median(counts))
     return [c for c in order_by_size(counts) if counts[c] < med]
-
-
-def sample_rows(y: np.ndarray, cap: int | None, *, seed: int = 0) -> np.ndarray:
-    """Sorted row indices of at most ``cap`` points, keeping small classes whole: the engine's one
-    stratified subsampler (``eos_core.data.snapshot_subsample``); every row when ``cap`` is None."""
-    from eos_core.data import snapshot_subsample
-
-    y = np.asarray(y)
-    if cap is None or len(y) <= cap:
-        return np.arange(len(y))
-    return snapshot_subsample(y, max(int(cap), 1), seed)
-
-
-def selected_ids(event: Any) -> list[int]:
-    """Global row ids of the points in a ``st.plotly_chart(on_select=...)`` event (order kept).
-
-    Accepts the Streamlit event object, a plain dict ``{"selection": {"points": [...]}}`` or the
-    selection dict itself. Points without a numeric ``customdata[0]`` (e.g. segment lines) are
-    ignored.
-    """
-    if event is None:
-        return []
-    sel = _get(event, "selection", event)
-    points = _get(sel, "points", None) or []
-    out: list[int] = []
-    seen: set[int] = set()
-    for p in points:
-        cd = _get(p, "customdata", None)
-        if cd is None:
-            continue
-        v = cd[0] if isinstance(cd, (list, tuple)) else cd
-        try:
-            gid = int(v)
-        except (TypeError, ValueError):
-            continue
-        if gid not in seen:
-            seen.add(gid)
-            out.append(gid)
-    return out
-
-
-def customdata(*columns: Sequence[Any]) -> np.ndarray:
-    """An (n, k) object array with one column per argument, keeping ints as ints (``np.column_stack``
-    would turn every value into a string when one column holds text)."""
-    n = len(columns[0]) if columns else 0
-    out = np.empty((n, len(columns)), dtype=object)
-    for j, col in enumerate(columns):
-        vals = col.tolist() if isinstance(col, (np.ndarray, pd.Series)) else list(col)
-        out[:, j] = vals
-    return out
-
-
-def _get(obj: Any, key: str, default: Any) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, Mapping):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
 
 
 def thumbnail_png(img: np.ndarray, *, size: int = 64) -> bytes:
