@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from sklearn.manifold import trustworthiness
 
 from eos_core.errors import ConfigError
 from eos_core.maps import Projection, fit_projection, fit_rows
+from eos_core.neighbors import BACKENDS, nn_backend
 
 D = 16
 
@@ -45,7 +47,8 @@ def test_umap_shapes_and_params(umap_map):
     assert p.extra_xy["test"].shape == (60, 2) and p.extra_xy["synthetic_eos"].shape == (10, 2)
     assert all(np.isfinite(a).all() for a in [p.train_xy, *p.extra_xy.values()])
     assert len(p.fit_idx) == 300 and p.params["n_fit"] == 300
-    assert p.params["knn"] == "faiss-exact" and p.params["n_neighbors"] == 15
+    assert p.params["knn"] == nn_backend("auto") and p.params["knn"] in BACKENDS  # the search that ran
+    assert p.params["n_neighbors"] == 15
     assert p.seconds > 0
     json.dumps(p.params)
 
@@ -73,7 +76,7 @@ def test_umap_transform_places_points_by_class(umap_map):
 
 @pytest.mark.filterwarnings("ignore:n_jobs value")
 def test_umap_trustworthiness_close_to_umap_defaults(umap_map):
-    """The faiss-kNN map is as trustworthy as umap-learn's defaults (within 0.02), fitted on the
+    """The exact-kNN map is as trustworthy as umap-learn's defaults (within 0.02), fitted on the
     same rows. (Rows placed by transform instead of fitted cost ~0.025 more on this toy set.)"""
     import umap
 
@@ -100,6 +103,20 @@ def test_umap_with_exact_duplicates_and_empty_extra():
     p = fit_projection(x, method="umap", extra={"none": np.empty((0, D), np.float32)}, n_epochs=20)
     assert p.train_xy.shape == (120, 2) and np.isfinite(p.train_xy).all()
     assert p.extra_xy["none"].shape == (0, 2)
+
+
+def test_umap_records_the_torch_search_when_it_ran(monkeypatch):
+    monkeypatch.setenv("EOS_NN_BACKEND", "torch")
+    p = fit_projection(TRAIN_X[:60], method="umap", n_epochs=20)
+    assert p.params["knn"] in ("torch-cpu", "torch-cuda") and p.params["knn"] == nn_backend("auto")
+
+
+def test_map_saved_before_the_backend_was_recorded_still_loads():
+    """Version 0.1.0 wrote ``"knn": "faiss-exact"`` whichever search ran; such a map reads as it was saved."""
+    old = Path(__file__).parent / "data" / "saved_runs_0_1" / "20261204-052857-1d6f35" / "projection_umap.npz"
+    q = Projection.load(old)
+    assert q.method == "umap" and q.params["knn"] == "faiss-exact" and q.params["n_fit"] == 342
+    assert q.train_xy.shape == (342, 2) and set(q.extra_xy) == {"test", "synthetic_eos", "synthetic_ros"}
 
 
 def test_pca_path():

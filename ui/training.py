@@ -3,6 +3,7 @@
 The app runs exactly what the CLI's ``run`` command runs — :func:`train_runs` calls
 ``run_pipeline`` once per seed with the job's ``progress`` and ``cancel`` — so a run trained here
 and one trained from the CLI with the same config hold the same numbers. The app adds only the
+background job around it (its log, its cancel button, the seeds one after the other); even the UMAP
 map is computed by ``run_pipeline`` itself. Progress is the engine's typed events
 (:mod:`eos_core.events`), kept in the job's log as their ``to_dict()`` form; each run records the
 job that made it (:mod:`eos_core.store._job_tags`), so a ``job=`` link outliving a server restart is told

@@ -5,7 +5,7 @@ numbers and nothing else:
 
 * **gap** -- "the smaller the class, the wider the generalization gap in embedding space". Read from
   ``gap.json``'s Spearman rho between training size and each gap measure and its one-sided
-  permutation p-value (:mod:`.gap_null`): the claim holds for a measure when rho < 0 with
+  permutation p-value (:mod:`eos_core.gap._null`): the claim holds for a measure when rho < 0 with
   p < :data:`ALPHA`.
 * **oversampling** -- EOS's balanced accuracy minus that of the best *other* oversampler (ROS,
   SMOTE, Borderline-SMOTE or ADASYN, the one with the highest mean balanced accuracy over the

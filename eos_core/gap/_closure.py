@@ -5,7 +5,7 @@ the 1-NN test recall over real + synthetic points, and the share of synthetic po
 
     (mean_t log NN(t, X_c) - mean_t log NN(t, X_c + S_c)) / log nn_ratio_c
 
-The numerator is how much closer, on the log scale of :mod:`.gap_measures`'s ``nn_ratio``, the
+The numerator is how much closer, on the log scale of :mod:`._measures`'s ``nn_ratio``, the
 class's test points get to its training region once the synthetic points are in it; the
 denominator is the class's gap on that scale. 0 = the synthetic points close nothing, 1 = they
 close the whole gap (above 1: test points end up nearer to the training region than training

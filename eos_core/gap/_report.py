@@ -3,11 +3,11 @@ training embeddings than the training embeddings lie from each other.
 
 EOS (Dablain et al. 2022, arXiv 2207.06080) starts from one observation: a CNN trained on
 imbalanced data maps the *test* images of minority classes further from the class's training
-embeddings than it does for majority classes. This module measures that gap; :mod:`.gap_null`
-gives each value a permutation null band and p-value, :mod:`.closure` measures how synthetic
+embeddings than it does for majority classes. This module measures that gap; :mod:`._null`
+gives each value a permutation null band and p-value, :mod:`._closure` measures how synthetic
 points close the gap.
 
-See :mod:`.gap_measures` for the definitions and why they read "no gap" on null data.
+See :mod:`._measures` for the definitions and why they read "no gap" on null data.
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ class GapReport:
         2 training points or no test point.
     p5, p95, p_value : dict[str, np.ndarray (C,) float64]
         The 5 % / 95 % quantiles of the measure over train/test reshuffles within the class and the
-        one-sided p-value of "test points lie farther than training points" (:mod:`.gap_null`).
+        one-sided p-value of "test points lie farther than training points" (:mod:`._null`).
         NaN when no permutation was run.
     perm_train_count, perm_test_count : np.ndarray, (C,) int64
-        Points per class the permutation test used (capped, see :func:`gap_null.permutation_null`).
+        Points per class the permutation test used (capped, see :func:`._null.permutation_null`).
     head_recall_gap : np.ndarray, (C,) float64
         The classifier's train recall minus test recall (descriptive, no band: the head saw the
         training points); NaN without predictions or when a side has no point.

@@ -6,15 +6,16 @@ relative to its training points" is visible — the generalization gap EOS targe
 
 How the UMAP path differs from ``umap.UMAP().fit_transform`` (measured in bench/bench_umap.py):
 
-* **Exact kNN from faiss.** umap-learn would build a pynndescent graph (approximate, and the
-  first call in a process compiles pynndescent's numba code: ~half a minute on 2 cores). The
-  exact kNN graph from a faiss flat index (self in column 0, as umap-learn requires) is passed as
-  ``precomputed_knn``.
+* **Exact kNN from the engine's search.** umap-learn would build a pynndescent graph (approximate,
+  and the first call in a process compiles pynndescent's numba code: ~half a minute on 2 cores).
+  The exact kNN graph from :func:`eos_core.neighbors.make_nn_estimator` (faiss or torch, see
+  :func:`eos_core.neighbors.nn_backend`; self in column 0, as umap-learn requires) is passed as
+  ``precomputed_knn``, and the backend that ran is recorded in the map's ``params["knn"]``.
 * **transform still works.** umap-learn documents that ``precomputed_knn=(indices, dists)``
   disables ``transform`` (it raises "No search index available"), because transform queries the
   third tuple element, the search index. That element only needs ``query(X, k, epsilon=...) ->
-  (indices, dists)`` and an ``_angular_trees`` flag, so :class:`_FaissSearchIndex` — the same exact
-  faiss search — is passed as the third element. umap-learn warns that it is not an ``NNDescent``
+  (indices, dists)`` and an ``_angular_trees`` flag, so :class:`_ExactSearchIndex` — the same exact
+  search — is passed as the third element. umap-learn warns that it is not an ``NNDescent``
   object (silenced here) and uses it. Checked against umap-learn 0.5.12 (the pinned version); the
   tests cover it. The public alternative (``metric="precomputed"`` with sparse distance matrices)
   was rejected: with disconnected kNN components it places the components from meaningless
@@ -23,7 +24,7 @@ How the UMAP path differs from ``umap.UMAP().fit_transform`` (measured in bench/
 * **Fewer epochs on large fit sets.** umap-learn uses 500 epochs up to 10,000 points and 200
   above; with a seed, the layout optimisation is single-threaded and dominates the cost (~25 ms
   per epoch for 10k points on the project's 2-core box). ``n_epochs=None`` here means 500 up to
-  1,000 fitted points and 200 above: the 10k-point map then takes ~5 s instead of ~13 s, with
+  2,000 fitted points and 200 above: the 10k-point map then takes ~5 s instead of ~13 s, with
   trustworthiness within 0.005 of umap-learn's defaults.
 
 Cold start: the first UMAP fit in a process compiles umap-learn's numba functions (~6-8 s on the
@@ -95,7 +96,10 @@ class Projection:
     seconds : float
         Wall time of :func:`fit_projection`.
     params : dict
-        JSON-ready parameters (method, seed, n_neighbors, min_dist, n_epochs, n_fit, ...).
+        JSON-ready parameters (method, seed, n_neighbors, min_dist, n_epochs, n_fit, ...). A UMAP map's
+        ``knn`` names the exact neighbour search that built its kNN graph, one of
+        ``eos_core.neighbors.BACKENDS`` (``"faiss-cpu"``, ``"torch-cuda"``, ...); maps saved before it
+        was recorded say ``"faiss-exact"`` whichever ran, and still load.
     """
 
     method: str
@@ -217,11 +221,12 @@ def fit_rows(n: int, max_fit: int, seed: int, labels: np.ndarray | None = None) 
 # --------------------------------------------------------------------------------------------
 # exact neighbours for umap-learn
 # --------------------------------------------------------------------------------------------
-def _nn_estimator(base: np.ndarray):
-    # Lazy import: faiss is loaded through neighbors.py, which sets an OpenBLAS hint first.
-    from ..neighbors._factory import make_nn_estimator
+def _nn_estimator(base: np.ndarray) -> tuple[Any, str]:
+    """The engine's exact search fitted on ``base`` (F, D), and the backend it runs on (``nn_backend``)."""
+    # Lazy import: faiss is loaded through eos_core.neighbors, which sets an OpenBLAS hint first.
+    from ..neighbors._factory import make_nn_estimator, nn_backend
 
-    return make_nn_estimator(1, device="auto").fit(base)
+    return make_nn_estimator(1, device="auto").fit(base), nn_backend("auto")
 
 
 def _knn_graph(nn, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,8 +249,8 @@ def _knn_graph(nn, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices, dists
 
 
-class _FaissSearchIndex:
-    """The part of pynndescent's ``NNDescent`` that ``UMAP.transform`` uses, on exact faiss search.
+class _ExactSearchIndex:
+    """The part of pynndescent's ``NNDescent`` that ``UMAP.transform`` uses, on the engine's exact search.
 
     ``UMAP.transform`` calls ``index.query(X, k, epsilon=...)`` and reads ``index._angular_trees``
     (to choose epsilon, which an exact search ignores).
@@ -269,14 +274,16 @@ def _auto_epochs(n_fit: int) -> int:
     return 500 if n_fit <= _SMALL_FIT else 200
 
 
-def _umap_reducer(x_fit: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, n_epochs: int):
-    """A fitted ``umap.UMAP`` on ``x_fit`` (F, D) with faiss kNN and a faiss transform index."""
+def _umap_reducer(x_fit: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, n_epochs: int
+                  ) -> tuple[Any, str]:
+    """A fitted ``umap.UMAP`` on ``x_fit`` (F, D) with exact kNN and an exact transform index, and the
+    neighbour-search backend that ran (one of ``eos_core.neighbors.BACKENDS``)."""
     import umap  # heavy import (numba), kept out of module import
 
     if os.environ.get("EOS_NUMBA_CACHE", "1") != "0":
         enable_umap_disk_cache()
     k = min(int(n_neighbors), len(x_fit) - 1)
-    nn = _nn_estimator(x_fit)
+    nn, backend = _nn_estimator(x_fit)
     knn_idx, knn_dist = _knn_graph(nn, k)
     reducer = umap.UMAP(
         n_neighbors=k,
@@ -285,16 +292,16 @@ def _umap_reducer(x_fit: np.ndarray, *, seed: int, n_neighbors: int, min_dist: f
         random_state=int(seed),
         transform_seed=int(seed),
         n_jobs=1,  # a seed forces one thread anyway; saying so avoids umap-learn's warning
-        precomputed_knn=(knn_idx, knn_dist, _FaissSearchIndex(nn)),
+        precomputed_knn=(knn_idx, knn_dist, _ExactSearchIndex(nn)),
     )
     with warnings.catch_warnings():
-        # "precomputed_knn[2] ... is not an NNDescent object": it is a faiss stand-in on purpose.
+        # "precomputed_knn[2] ... is not an NNDescent object": it is an exact stand-in on purpose.
         warnings.filterwarnings("ignore", message=r".*knn_search_index.*")
         # Disconnected kNN components (well separated classes) are expected, and handled by
         # umap-learn's multi-component layout; sklearn's spectral step warns about them.
         warnings.filterwarnings("ignore", message=r".*not fully connected.*")
         reducer.fit(x_fit)
-    return reducer
+    return reducer, backend
 
 
 def _umap_place(reducer, x: np.ndarray) -> np.ndarray:
@@ -309,7 +316,7 @@ def _fit_umap(
     seed: int, n_neighbors: int, min_dist: float, n_epochs: int | None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     epochs = _auto_epochs(len(fit_idx)) if n_epochs is None else int(n_epochs)
-    reducer = _umap_reducer(x[fit_idx], seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=epochs)
+    reducer, backend = _umap_reducer(x[fit_idx], seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=epochs)
     train_xy = np.empty((len(x), 2), np.float32)
     train_xy[fit_idx] = reducer.embedding_
     rest = np.setdiff1d(np.arange(len(x)), fit_idx, assume_unique=True)
@@ -321,7 +328,7 @@ def _fit_umap(
         "n_neighbors": int(reducer.n_neighbors),
         "min_dist": float(min_dist),
         "n_epochs": epochs,
-        "knn": "faiss-exact",
+        "knn": backend,
         "umap_version": str(umap.__version__),
     }
     return train_xy, extra_xy, params
@@ -362,7 +369,7 @@ def fit_projection(
     train_emb : np.ndarray, (N, D)
         Training embeddings (converted to float32).
     method : {"umap", "pca"}
-        UMAP (umap-learn, exact faiss kNN) or PCA (instant preview).
+        UMAP (umap-learn, exact kNN) or PCA (instant preview).
     extra : dict[str, np.ndarray], optional
         Name -> (M, D) embeddings placed into the fitted map, e.g. ``{"test": ..., "synthetic_eos": ...}``.
         Names: letters, digits, ``_ . -``.
@@ -377,7 +384,7 @@ def fit_projection(
     train_y : np.ndarray, (N,) int, optional
         Training labels; when given, the fit subsample keeps small classes whole.
     n_epochs : int, optional
-        UMAP layout epochs; None: 500 up to 1,000 fitted rows, 200 above (see module docstring).
+        UMAP layout epochs; None: 500 up to 2,000 fitted rows, 200 above (see module docstring).
 
     Returns
     -------
@@ -422,5 +429,5 @@ def fit_projection(
     )
 
 
-# Re-exported: the disk cache and warm-up of umap-learn's numba code live in umap_cache.py.
+# Re-exported: the disk cache and warm-up of umap-learn's numba code live in _umap_cache.py.
 from ._umap_cache import enable_umap_disk_cache, warm_up_umap  # noqa: E402

@@ -6,7 +6,8 @@ SQLite index is a cache of them. :func:`open_index` runs when a :class:`~eos_cor
 created: a missing, empty or corrupt index is rebuilt, run folders without an index row (a
 ``kill -9`` between ``mkdir`` and ``INSERT``) are imported, and ``.tmp-*`` files that no live
 writer holds are removed.
-:func:`repair` does the same and more on demand (``python -m eos_core repair``, :mod:`eos_core.store._repair`).
+:func:`eos_core.store.repair` does the same and more on demand (``python -m eos_core repair``,
+:mod:`eos_core.store._repair`).
 """
 
 from __future__ import annotations
