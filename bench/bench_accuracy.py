@@ -17,7 +17,7 @@ its permutation p-value. Nothing is tuned: whatever the numbers say is the resul
 
 The statistics come from the engine (``eos_core.evaluation._compare`` for the intervals, ``gap.json``'s fields
 for the bands); this script only runs and tabulates. The functions marked "adapter" are the only
-places that know those field names.
+places that know those field names; the metric and measure ids are the engine's (``eos_core.names``).
 
 Usage:
     .venv/bin/python bench/bench_accuracy.py                      # the full study (3 seeds, ~1 h here)
@@ -39,10 +39,9 @@ from typing import Any
 
 from common import RESULTS, data_dir, machine, write_result
 
-HEADLINE = ("balanced_accuracy", "g_mean", "macro_f1")
+from eos_core.names import CONTROL_METHOD, GAP_MEASURES, HEADLINE
+
 HEADLINE_NAMES = {"balanced_accuracy": "balanced accuracy", "g_mean": "g-mean", "macro_f1": "macro-F1"}
-LEGACY_GAP_MEASURES = ("spread_ratio", "distance_gap", "accuracy_gap")
-CONTROL = "crt"
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "digits": {"title": "digits ρ=50", "dataset": "digits", "ratio": 50.0, "model": "auto"},
@@ -76,7 +75,7 @@ def make_config(key: str, *, seed: int, epochs: int | None, head_epochs: int | N
 
 
 def available_methods() -> list[str]:
-    """Every method id the engine accepts, in display order (crt and eos_published once merged)."""
+    """Every method id the engine accepts, in display order."""
     from eos_core import config
 
     return list(config.METHODS)
@@ -87,40 +86,33 @@ def available_methods() -> list[str]:
 def method_record(metrics: dict[str, Any], n_synthetic: int, seconds: float) -> dict[str, Any]:
     """Adapter: what one method's phase-3 result contributes to the JSON (absent fields -> None)."""
     keep = HEADLINE + ("per_class_recall", "delta_vs_crt", "partner_share", "enemy_share", "nn_gap_closed",
-                       "nn1_recall_change", "gap_closure")
+                       "nn1_recall_change")
     return {k: metrics.get(k) for k in keep} | {"n_synthetic": n_synthetic, "seconds": seconds}
 
 
 def gap_measures(gap: dict[str, Any]) -> list[str]:
-    """Adapter: the gap measures a gap report holds (the unbiased ones once merged, else the legacy ones)."""
-    try:
-        from eos_core.names import GAP_MEASURES  # sci-stats
-    except ImportError:
-        GAP_MEASURES = ()
+    """Adapter: the gap measures (``GAP_MEASURES``) a gap report holds."""
     rows = gap.get("per_class") or [{}]
-    found = [m for m in GAP_MEASURES if m in rows[0]]
-    return found or [m for m in LEGACY_GAP_MEASURES if m in rows[0]]
+    return [m for m in GAP_MEASURES if m in rows[0]]
 
 
 def summarize_methods(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """Adapter: mean and 95 % t-interval of every headline metric and of its paired Δ vs crt.
 
-    Delegates to ``eos_core.evaluation.aggregate`` (sci-methods). Without it, or without a ``crt``
-    head in every seed, only the per-seed values are reported (``available: False``).
+    Delegates to ``eos_core.evaluation.aggregate``. Without a ``crt`` head in every seed, only the
+    per-seed values are reported (``available: False``).
     """
-    try:
-        from eos_core.evaluation import aggregate
-    except ImportError:
-        return {"available": False, "note": "eos_core.evaluation._compare is not available: no intervals."}
-    if not per_seed or any(CONTROL not in run for run in per_seed):
-        return {"available": False, "note": f"no {CONTROL!r} head in every seed: no paired differences."}
+    from eos_core.evaluation import aggregate
+
+    if not per_seed or any(CONTROL_METHOD not in run for run in per_seed):
+        return {"available": False, "note": f"no {CONTROL_METHOD!r} head in every seed: no paired differences."}
     return {"available": True} | aggregate(per_seed)
 
 
 def summarize_gap(gaps: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
     """Adapter: per class and measure, the value, null band and p-value over seeds; the size-gap Spearman.
 
-    Per seed each class has ``<m>``, ``<m>_p5``, ``<m>_p95`` and ``<m>_p`` (sci-stats' gap.json).
+    Per seed each class has ``<m>``, ``<m>_p5``, ``<m>_p95`` and ``<m>_p`` (``gap.json``).
     Across seeds: the mean gap and the mean band edges; p-values are listed per seed (a mean of
     p-values is not a p-value) with the number of seeds where ``p < 0.05``.
     """

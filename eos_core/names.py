@@ -38,6 +38,9 @@ METHOD_LABELS: dict[str, str] = {
 
 # The control every re-trained method is compared with (same phase 1, same head recipe and seed).
 CONTROL_METHOD = "crt"
+# A head's headline scores on the test set (keys of eos_core.evaluation.classification_report_dict), in
+# display order: what every table, comparison and verdict reports.
+HEADLINE: tuple[str, ...] = ("balanced_accuracy", "g_mean", "macro_f1")
 
 METHOD_COLORS: dict[str, str] = {
     "none": "#8c8c8c",
@@ -73,6 +76,8 @@ PROFILE_LABELS: dict[str, str] = {
     "as_is": "as is (the dataset's own class counts; ρ is ignored)",
 }
 
+# Dataset ids load_dataset accepts (eos_core.data), in display order.
+DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
 DATASET_LABELS: dict[str, str] = {
     "digits": "digits (8×8, bundled — works offline)",
     "mnist": "MNIST",

@@ -250,3 +250,17 @@ def test_run_json_verdict_is_the_stored_runs(tmp_path):
     assert o["best_other"] == "smote" and o["seeds"] == 1 and o["call"] == "not yet a verdict"
     assert o["delta"] == stored["methods"]["eos"]["balanced_accuracy"] - stored["methods"]["smote"]["balanced_accuracy"]
     check_sentences(res["verdict"])
+
+
+def test_dataset_choices_are_the_engines_one_list():
+    """``--dataset`` accepts exactly the ids ``eos_core.names.DATASETS`` lists, each with a label and a name."""
+    from eos_core import names
+    from eos_core.cli._main import build_parser
+    from eos_core.data import DATASETS
+
+    assert DATASETS is names.DATASETS
+    assert list(names.DATASET_LABELS) == list(names.DATASET_NAMES) == list(names.DATASETS)
+    for cmd in ("train", "run"):
+        action = next(a for a in build_parser()._subparsers._group_actions[0].choices[cmd]._actions
+                      if "--dataset" in a.option_strings)
+        assert tuple(action.choices) == names.DATASETS

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from eos_core.errors import ConfigError
-from eos_core.evaluation import HEADLINE, aggregate, delta_vs, mean_interval, paired_deltas
+from eos_core.evaluation import aggregate, delta_vs, mean_interval, paired_deltas
+from eos_core.names import HEADLINE
 
 T_975_2 = 4.302652729749462  # scipy.stats.t.ppf(0.975, 2)
 

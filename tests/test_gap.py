@@ -10,25 +10,22 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from eos_core.data import per_class_cap, snapshot_subsample
 from eos_core.errors import Cancelled, ConfigError
 from eos_core.gap import (
     closure_measures,
     distance_floor,
     enemy_distances,
+    generalization_gap,
     knn,
     nn1_recall,
     observed_measures,
     pool_measures,
+    spearman_rho,
     synthetic_enemy_share,
     synthetic_enemy_share_per_class,
 )
-from eos_core.gap._report import (
-    GAP_MEASURES,
-    generalization_gap,
-    per_class_cap,
-    snapshot_subsample,
-    spearman_rho,
-)
+from eos_core.names import GAP_MEASURES
 
 
 def pts(*xs: float, y: float = 0.0) -> np.ndarray:

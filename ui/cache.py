@@ -236,13 +236,6 @@ def config_signature(cfg: dict) -> str:
     return json.dumps(c, sort_keys=True, default=str)
 
 
-def with_seed(cfg: dict, seed: int) -> dict:
-    """A copy of a config dict with every seed (data, train, head) set to ``seed``."""
-    d = copy.deepcopy(cfg)
-    for a, b in SEED_PATHS:
-        d.setdefault(a, {})[b] = int(seed)
-    return d
-
 def same_config_runs(rec) -> list:
     """Runs (with phase-3 results) whose config equals ``rec``'s up to the seeds, ``rec`` first."""
     sig = config_signature(rec.config)

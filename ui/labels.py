@@ -11,6 +11,7 @@ from eos_core.names import (
     CLOSURE_LABELS,
     CONTROL_METHOD,
     DATASET_LABELS,
+    DATASETS,
     GAP_LABELS,
     GAP_MEASURES,
     GAP_NAMES,
@@ -35,7 +36,6 @@ __all__ = [
     "PROFILE_LABELS", "TABLE_COLUMNS", "groups_note", "method_color", "method_name",
 ]
 
-DATASETS: tuple[str, ...] = tuple(DATASET_LABELS)
 # Every method the engine's config accepts, in the registry's display order (crt and eos_published
 # included; the pipeline adds crt to every run as the control).
 METHODS: tuple[str, ...] = tuple(m for m in METHOD_NAMES if m in _config.METHODS)

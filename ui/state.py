@@ -13,15 +13,14 @@ from __future__ import annotations
 import binascii
 import hashlib
 import ipaddress
-import re
 
 import streamlit as st
+
+from eos_core.store import JOB_ID_RE, RUN_ID_RE
 
 RUN_KEY = "eos_run_id"
 JOBS_KEY = "eos_job_ids"
 LOST_JOB_KEY = "eos_lost_job"
-JOB_ID_RE = re.compile(r"^[0-9a-f]{16}$")
-RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 _XSRF_COOKIE = "_streamlit_xsrf"
 
 

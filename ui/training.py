@@ -56,14 +56,14 @@ def train_runs(cfg_dict: dict, seeds: list[int] | None, *, store: Any, data_dir:
         if progress is not None:
             progress(event.to_dict())
 
-    configs = [cfg_dict] if seeds is None else [cache.with_seed(cfg_dict, s) for s in seeds]
+    base = RunConfig.from_dict(cfg_dict)
+    configs = [base] if seeds is None else [base.with_seed(s) for s in seeds]
     done: list[str] = []
-    for i, d in enumerate(configs):
+    for i, cfg in enumerate(configs):
         if cancel is not None and cancel.is_set():
             raise Cancelled("Cancelled by the user.")
         if seeds is not None:
             emit(SeedStarted(int(seeds[i]), i, len(seeds)))
-        cfg = RunConfig.from_dict(d)
         cfg.validate()
         result = pipeline.run_pipeline(cfg, store=store, data_dir=data_dir, progress=emit, cancel=cancel,
                                        with_map=with_map)

@@ -15,12 +15,10 @@ from typing import Any
 
 from ..config import LOSSES, METHODS, MODELS, PROFILES, SEED_MAX, DataConfig, HeadConfig, RunConfig, TrainConfig
 from ..errors import ConfigError
-from ..names import CONTROL_METHOD
+from ..names import CONTROL_METHOD, DATASETS
 from ..presets import PRESETS
 
 _DATA, _TRAIN, _HEAD, _RUN = DataConfig(), TrainConfig(), HeadConfig(), RunConfig()
-
-DATASET_CHOICES = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,7 +77,7 @@ def _class_order(text: str) -> list[int]:
 def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
     p.add_argument("--preset", default=None, choices=tuple(PRESETS),
                    help="start from a named setting (`presets` lists them); explicit flags override it")
-    p.add_argument("--dataset", default=_DATA.dataset, choices=DATASET_CHOICES)
+    p.add_argument("--dataset", default=_DATA.dataset, choices=DATASETS)
     p.add_argument("--folder", help="image folder with one sub-folder per class (for --dataset folder)")
     p.add_argument("--ratio", type=float, default=_DATA.ratio, help="imbalance ratio n_max/n_min, 1..1000")
     p.add_argument("--profile", default=_DATA.profile, choices=PROFILES)

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import EOSError
 from ..events import DataLoading, EpochDone, Event, MapStarted, MethodStarted, RunCreated
-from ..names import CONTROL_METHOD, method_name
+from ..names import CONTROL_METHOD, HEADLINE, method_name
 from ._args import apply_preset, build_parser, check_args, config_from_args, drop_duplicate_methods  # noqa: F401 (re-exported: the CLI's API)
 from ._output import (
     phase1_json,
@@ -141,7 +141,7 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
     print()
     best = max(methods, key=lambda n: methods[n]["balanced_accuracy"])
     rows = [(method_name(name) + (" *" if name == best else ""), m["balanced_accuracy"], m["g_mean"], m["macro_f1"],
-             *(signed((m["delta_vs_crt"] or {}).get(k)) for k in ("balanced_accuracy", "g_mean", "macro_f1")),
+             *(signed((m["delta_vs_crt"] or {}).get(k)) for k in HEADLINE),
              m["n_synthetic"], m["seconds"]) for name, m in methods.items()]
     print(table(["method", "bal. acc", "g-mean", "macro-F1", "Δ bal. acc", "Δ g-mean", "Δ macro-F1", "synthetic",
                   "seconds"], rows))

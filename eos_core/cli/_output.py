@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import EOSError
-from ..names import CONTROL_METHOD, method_name
+from ..names import CONTROL_METHOD, HEADLINE, method_name
 
 
 def fmt(v: Any, digits: int = 3) -> str:
@@ -39,7 +39,7 @@ def phase1_json(p1) -> dict[str, Any]:
         "model": p1.model_info.get("model"),  # the model actually built ("auto" resolved)
         "train_counts": p1.train_counts,
         "test_counts": p1.test_counts,
-        "phase1": {k: m[k] for k in ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall")}
+        "phase1": {k: m[k] for k in (*HEADLINE, "per_class_recall")}
         | {"train_recall": p1.train_recall, "groups": m.get("groups")},
         "history": [{k: h[k] for k in ("epoch", "loss", "train_acc", "test_bacc", "seconds")} for h in p1.history],
         "timings": p1.timings,
@@ -81,8 +81,8 @@ def print_gap(gap: dict[str, Any]) -> None:
         f"{GAP_NAMES[m]} {fmt(rho.get(m), 2)} (p {fmt(rho_p.get(m), 3)})" for m in GAP_MEASURES))
 
 
-METHOD_KEYS = ("balanced_accuracy", "g_mean", "macro_f1", "per_class_recall", "nn_gap_closed", "nn1_recall_change",
-                "enemy_share", "delta_vs_crt", "partner_share", "warnings")
+METHOD_KEYS = (*HEADLINE, "per_class_recall", "nn_gap_closed", "nn1_recall_change", "enemy_share", "delta_vs_crt",
+               "partner_share", "warnings")
 
 
 def run_json(res) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def print_seeds(runs: list[dict[str, Any]], agg: dict[str, Any]) -> None:
     n = agg["n_seeds"]
     rows = [(method_name(m), a["metrics"]["balanced_accuracy"]["mean"],
              *(interval((a["delta_vs_crt"] or {}).get(k) if a["delta_vs_crt"] else None)
-               for k in ("balanced_accuracy", "g_mean", "macro_f1")))
+               for k in HEADLINE))
             for m, a in agg["methods"].items()]
     print(table(["method", "bal. acc (mean)", "Δ bal. acc vs cRT", "Δ g-mean vs cRT", "Δ macro-F1 vs cRT"], rows))
     print(f"Paired difference from {method_name(CONTROL_METHOD)} (same phase 1, same head seed): mean over "

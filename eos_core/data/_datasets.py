@@ -22,11 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DatasetUnavailable
-from ..names import DATASET_NAMES
-from ._imagefiles import IMAGE_EXTENSIONS
+from ..names import DATASET_NAMES, DATASETS
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "svhn", "folder")
-__all__ = ["DATASETS", "IMAGE_EXTENSIONS", "ImageData", "data_display_name", "dataset_display_name",
+__all__ = ["DATASETS", "ImageData", "data_display_name", "dataset_display_name",
            "default_data_dir", "is_upload_folder", "load_dataset", "load_digits", "upload_folder_name",
            "zip_display_name"]
 

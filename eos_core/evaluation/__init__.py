@@ -7,7 +7,7 @@ The modules are private; import from the package (names load on first use, see :
 from .._lazy import lazy_exports
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "_compare": ("HEADLINE", "aggregate", "control_missed_classes", "delta_vs", "mean_interval", "paired_deltas"),
+    "_compare": ("aggregate", "control_missed_classes", "delta_vs", "mean_interval", "paired_deltas"),
     "_head": ("attach_head", "predict_head", "train_head"),
     "_metrics": (
         "classification_report_dict", "per_class_recall", "finite_or_none", "class_groups", "MANY_THRESHOLD",

@@ -16,12 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..names import CONTROL_METHOD
+from ..names import CONTROL_METHOD, HEADLINE
 
-__all__ = ["HEADLINE", "aggregate", "control_missed_classes", "delta_vs", "mean_interval", "paired_deltas"]
-
-# The headline metrics of a head (keys of metrics.classification_report_dict).
-HEADLINE: tuple[str, ...] = ("balanced_accuracy", "g_mean", "macro_f1")
+__all__ = ["aggregate", "control_missed_classes", "delta_vs", "mean_interval", "paired_deltas"]
 
 MethodMetrics = Mapping[str, Mapping[str, Any]]  # method id -> metrics dict of one run
 
@@ -41,7 +38,7 @@ def paired_deltas(per_seed: Sequence[MethodMetrics], *, control: str = CONTROL_M
     per_seed : sequence of mappings, one per seed
         ``{method: {metric: value, ...}}`` of one run (e.g. ``methods.json``).
     control : str, default "crt"
-    keys : sequence of str, default :data:`HEADLINE`
+    keys : sequence of str, default :data:`eos_core.names.HEADLINE`
 
     Returns
     -------
@@ -122,7 +119,7 @@ def aggregate(per_seed: Sequence[MethodMetrics], *, control: str = CONTROL_METHO
     return {"n_seeds": len(per_seed), "control": control, "confidence": confidence, "methods": out}
 
 
-def control_missed_classes(summary: dict[str, dict[str, Any]], *, control: str = "crt") -> list[int]:
+def control_missed_classes(summary: dict[str, dict[str, Any]], *, control: str = CONTROL_METHOD) -> list[int]:
     """Classes the control's head never predicts right on the test set (recall exactly 0).
 
     Such a class makes the control's g-mean 0, so every method's Δ g-mean is its own g-mean: a page

@@ -19,19 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ..data._subsample import per_class_cap, snapshot_subsample
+from ..data._subsample import snapshot_subsample
 from ..errors import ConfigError
 from ..names import GAP_MEASURES
 from ._measures import check_pair, check_preds, check_same_width, observed_measures, spearman_rho
 
-__all__ = [
-    "GapReport",
-    "GAP_MEASURES",
-    "generalization_gap",
-    "spearman_rho",
-    "snapshot_subsample",
-    "per_class_cap",
-]
+# snapshot_subsample lives in eos_core.data._subsample; it is listed here only because
+# eos_core.pipeline still imports it from this module.
+__all__ = ["GapReport", "generalization_gap", "snapshot_subsample"]
 
 # Fewer finite (size, gap) pairs than this and a rank correlation says nothing.
 _MIN_SPEARMAN_POINTS = 3

@@ -26,7 +26,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_map", "has_phase1", "has_map"
     ),
     "_results_check": (
-        "HEADLINE", "phase1_problem", "method_problem", "gap_problem", "history_problem", "embeddings_problem",
+        "phase1_problem", "method_problem", "gap_problem", "history_problem", "embeddings_problem",
         "synthetic_problem"
     ),
     "_store": (

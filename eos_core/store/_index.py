@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DamagedRun, DiskFull, StoreUnavailable
+from ..names import HEADLINE
 from ._atomic import TMP_PREFIX, disk_error
 from ._check import config_problem, damaged_run, metrics_problem, missing_file, record_problem
 from ._store import _COLUMNS, RECORD, RUN_ID_RE, SCHEMA
@@ -149,7 +150,7 @@ def _created_from_id(run_id: str) -> float:
 
 
 def _headline(metrics: dict) -> dict:
-    return {k: metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1") if k in metrics}
+    return {k: metrics[k] for k in HEADLINE if k in metrics}
 
 
 _ABSENT = object()

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from ..names import HEADLINE
 from ._check import is_int, is_number
 
-HEADLINE = ("balanced_accuracy", "g_mean", "macro_f1", "accuracy")
+# The scores a metrics dict may hold: numbers or null.
+_SCORES: tuple[str, ...] = (*HEADLINE, "accuracy")
 
 
 def _numbers(v: Any, n: int | None = None) -> bool:
@@ -30,7 +32,7 @@ def phase1_problem(meta: dict[str, Any]) -> str | None:
             return f"{key} holds something other than counts"
     if meta["train_recall"] and not _numbers(meta["train_recall"], n):
         return f"train_recall is not a list of {n} numbers"
-    for key in HEADLINE:
+    for key in _SCORES:
         v = meta["metrics"].get(key)
         if v is not None and not is_number(v):
             return f"metrics.{key} is not a number"
@@ -48,7 +50,7 @@ def method_problem(name: str, m: Any) -> str | None:
         return f"seconds of {name!r} is not a number"
     if not _numbers(m["per_class_recall"]):
         return f"per_class_recall of {name!r} is not a list of numbers"
-    for key in HEADLINE:
+    for key in _SCORES:
         if m.get(key) is not None and not is_number(m[key]):
             return f"{key} of {name!r} is not a number"
     return None
