@@ -54,9 +54,10 @@ from imblearn.over_sampling import SMOTE  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 from threadpoolctl import threadpool_info  # noqa: E402
 
-import eos_core.neighbors._factory as nb  # noqa: E402
-from eos_core.neighbors._factory import FaissNearestNeighbors, _search, _search_threads  # noqa: E402  (sets faiss's env hints first)
-from eos_core.oversampling._resample import EOS  # noqa: E402
+import eos_core.neighbors._faiss as nb  # noqa: E402
+from eos_core.neighbors._faiss import FaissNearestNeighbors, _search_threads  # noqa: E402
+from eos_core.neighbors._faiss import search as _search  # noqa: E402
+from eos_core.oversampling import EOS  # noqa: E402
 
 K = 10
 RHO = 100.0
@@ -197,7 +198,7 @@ _THREADS_USED: list = []
 
 
 def _recording_search_threads(work: float):
-    """eos_core.neighbors._factory._search_threads, recording each large search's OpenMP thread count."""
+    """eos_core.neighbors._faiss._search_threads, recording each large search's OpenMP thread count."""
     n = _search_threads(work)
     if work >= 1e9:
         _THREADS_USED.append(n)
@@ -318,7 +319,7 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "faiss": faiss.__version__,
         "faiss_omp_threads": faiss.omp_get_max_threads(),
-        # Kernel faiss's bundled OpenBLAS actually runs (see eos_core.neighbors._factory on the hint).
+        # Kernel faiss's bundled OpenBLAS actually runs (see eos_core.neighbors._faiss on the hint).
         "faiss_openblas_arch": next(
             (i.get("architecture") for i in threadpool_info()
              if i.get("prefix") == "libopenblas" and "faiss" in i.get("filepath", "")), None),
