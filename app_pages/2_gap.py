@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from eos_core.errors import EOSError
+from eos_core.gap import GapReport
 from ui import cache, jobs, selection, widgets
 from ui.figures import common
 from ui.figures import gap as gapfig
@@ -149,26 +150,19 @@ with gallery_col:
 
 # ------------------------------------------------------------------------------------------ gap bars
 st.subheader("Gap per class, with its null band")
-gap_report = p1.gap or {}
-values = gapfig.gap_values(gap_report, len(classes))
-null = gapfig.gap_null(gap_report, len(classes))
-head_gap = gapfig.per_class_field(gap_report, "head_recall_gap", len(classes))
-columns = dict(values)
-for m, fields in null.items():
-    columns.update({f"{m}_{s}": v for s, v in fields.items()})
-if head_gap is not None:
-    columns["head_recall_gap"] = head_gap
-gdf = gapfig.gap_frame(classes, counts, columns)
+gap_report = GapReport.from_dict(p1.gap, len(classes))
+null = gapfig.gap_null(gap_report)
+gdf = gapfig.gap_frame(classes, counts, gapfig.gap_columns(gap_report))
 available = [m for m in GAP_MEASURES if m in gdf.columns and gdf[m].notna().any()]
 if not available:
     st.info("This run has no per-class gap measurements.")
 else:
     # The engine's Spearman correlations and permutation p-values (gap.json), never recomputed here.
-    rho = {m: (gap_report.get("size_gap_spearman") or {}).get(m) for m in available}
-    rho_p = {m: (gap_report.get("size_gap_spearman_p") or {}).get(m) for m in available}
+    rho = {m: gap_report.size_gap_spearman.get(m) for m in available}
+    rho_p = {m: gap_report.size_gap_spearman_p.get(m) for m in available}
     st.plotly_chart(gapfig.gap_bars(gdf, metrics=available, rho=rho, rho_p=rho_p, null=null), key="gap_bars",
                     config={"displaylogo": False})
-    settings = gap_report.get("null") or {}
+    settings = gap_report.null
     st.markdown("\n".join(f"* **{GAP_NAMES[m]}**: {GAP_LABELS[m]}." for m in available))
     st.caption(
         f"Grey bar: the null band, 5–95 % of the measure over {settings.get('permutations', 'several')} reshuffles "
@@ -178,7 +172,7 @@ else:
         "each class is its own test, so even with no gap at all about 1 class in 20 would be ringed by chance. "
         "Dashed line: no gap. Spearman(size, gap) in each panel title, with its own permutation "
         "p-value: negative means the smaller the class, the wider its gap.")
-    if head_gap is not None and np.isfinite(np.asarray(head_gap, dtype=float)).any():
+    if "head_recall_gap" in gdf.columns:
         st.markdown("**The head's recall gap (not an embedding measure)**")
         st.plotly_chart(gapfig.head_gap_bars(gdf), key="gap_head", config={"displaylogo": False})
         st.caption(f"{HEAD_RECALL_GAP_LABEL.capitalize()}.")

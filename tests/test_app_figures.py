@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from eos_core import names
+from eos_core.gap import GapReport
 from ui.figures import closure, common, gap, heads, maps, training
 from ui.labels import method_color, method_name
 
@@ -33,14 +34,18 @@ def _report() -> dict:
 
 def test_gap_values_bands_and_bars() -> None:
     report = _report()
-    vals = gap.gap_values(report, 3)
-    assert set(vals) == set(names.GAP_MEASURES)
-    assert vals["centroid_ratio"] == [1.1, 1.5, 2.5] and np.isnan(vals["nn1_recall_gap"]).all()
-    null = gap.gap_null(report, 3)
+    read = GapReport.from_dict(report, 3)  # the engine reads gap.json; the figures only arrange it
+    columns = gap.gap_columns(read)
+    assert list(columns) == [*names.GAP_MEASURES, "centroid_ratio_p5", "centroid_ratio_p95", "centroid_ratio_p",
+                             "nn_ratio_p5", "nn_ratio_p95", "nn_ratio_p", "head_recall_gap"]
+    vals = {m: columns[m] for m in names.GAP_MEASURES}
+    assert list(vals["centroid_ratio"]) == [1.1, 1.5, 2.5] and np.isnan(vals["nn1_recall_gap"]).all()
+    assert list(columns["head_recall_gap"]) == [0.0, 0.25, 0.5]
+    null = gap.gap_null(read)
     assert set(null) == {"centroid_ratio", "nn_ratio"}  # nn1_recall_gap has no band fields here
-    assert null["centroid_ratio"]["p5"][:2] == [0.9, 0.8] and np.isnan(null["centroid_ratio"]["p"][2])
-    assert gap.per_class_field({"nn_ratio": [1, None, 2]}, "nn_ratio", 3)[2] == 2.0  # snapshot form
-    assert gap.per_class_field(report, "missing", 3) is None
+    assert list(null["centroid_ratio"]["p5"][:2]) == [0.9, 0.8] and np.isnan(null["centroid_ratio"]["p"][2])
+    assert "head_recall_gap" not in gap.gap_columns(GapReport.from_dict(
+        {"per_class": [{k: v for k, v in r.items() if k != "head_recall_gap"} for r in report["per_class"]]}, 3))
     df = gap.gap_frame(["a", "b", "c"], [40, 12, 3], {**vals, "head_recall_gap": [0.0, 0.25, 0.5]})
     fig = gap.gap_bars(df, metrics=["centroid_ratio", "nn_ratio"], rho=report["size_gap_spearman"],
                        rho_p=report["size_gap_spearman_p"], null=null)

@@ -59,15 +59,6 @@ def test_caption_names_id_class_split_and_prediction() -> None:
     assert selection.caption(rows[4]) == "#4 · dog · synthetic"
 
 
-def test_same_class_gap_is_distance_to_nearest_same_class_training_point() -> None:
-    train = np.array([[0.0, 0.0], [3.0, 0.0], [10.0, 0.0], [0.0, 7.0]], np.float32)
-    ty = np.array([0, 0, 1, 2])
-    own = selection.same_class_gap(train, ty, train, ty, is_train=True)
-    assert np.allclose(own[:2], [3.0, 3.0]) and np.isnan(own[2]) and np.isnan(own[3])  # classes of one: NaN
-    q = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]], np.float32)
-    assert np.allclose(selection.same_class_gap(train, ty, q, np.array([0, 1, 2])), [1.0, 9.0, 7.0])
-
-
 def test_image_source_by_point_id() -> None:
     x_train = np.arange(5 * 2 * 2).reshape(5, 2, 2)
     x_test = 100 + np.arange(3 * 2 * 2).reshape(3, 2, 2)

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from eos_core.errors import DamagedRun, EOSError
+from eos_core.gap import GapReport
 from ui import cache
-from ui.figures.gap import per_class_field
 from ui.labels import DEFAULT_GAP_MEASURE, GAP_NAMES, method_name
 
 
@@ -39,9 +39,9 @@ def per_class_table(phase1: dict, methods: dict, gap: dict | None) -> pd.DataFra
     for name, m in methods.items():
         if m.get("per_class_recall") is not None:
             df[method_name(name)] = np.asarray(m["per_class_recall"], dtype=float)
-    gap_col = per_class_field(gap or {}, DEFAULT_GAP_MEASURE, len(df))
+    gap_col = GapReport.from_dict(gap, len(df)).values.get(DEFAULT_GAP_MEASURE)
     if gap_col is not None:
-        df[gap_column()] = np.asarray(gap_col, dtype=float)
+        df[gap_column()] = gap_col
     return df
 
 

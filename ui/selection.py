@@ -1,5 +1,6 @@
 """What the map's selection shows (pages 2 and 3): a per-class/split summary, a paged image grid, a CSV
-export, the k nearest real training points of a clicked point, and the per-point gap used for colouring.
+export, the k nearest real training points of a clicked point, and the per-point gap used for colouring
+(the engine's ``eos_core.gap.same_class_gap``, cached per run).
 
 The selection comes back from :func:`ui.map_component.map_chart` as a list of point ids. Every helper
 here works from the page's points table (``id``, ``x``, ``y``, ``class_name``, ``split``, optional
@@ -79,40 +80,6 @@ def caption(row: Any) -> str:
     return text
 
 
-def same_class_gap(train_emb: np.ndarray, train_y: np.ndarray, query_emb: np.ndarray, query_y: np.ndarray,
-                   *, is_train: bool = False) -> np.ndarray:
-    """Per-point gap: Euclidean distance to the nearest training point of the point's own class.
-
-    Parameters
-    ----------
-    train_emb : ndarray (N, D); train_y : ndarray (N,)
-    query_emb : ndarray (M, D); query_y : ndarray (M,)
-    is_train : bool
-        The queries are the training points themselves: their own row is skipped (the nearest *other*
-        point of the class; NaN for a class of one).
-
-    Returns
-    -------
-    ndarray (M,) float32
-        NaN where the class has no (other) training point.
-    """
-    from eos_core.neighbors import make_nn_estimator
-
-    train_emb = np.asarray(train_emb, np.float32)
-    query_emb = np.asarray(query_emb, np.float32)
-    out = np.full(len(query_y), np.nan, np.float32)
-    skip = 1 if is_train else 0
-    for c in np.unique(query_y):
-        ref = train_emb[np.asarray(train_y) == c]
-        q = np.flatnonzero(np.asarray(query_y) == c)
-        if len(ref) <= skip:
-            continue
-        nn = make_nn_estimator(skip + 1, device="cpu").fit(ref)
-        dist, _ = nn.kneighbors(query_emb[q], n_neighbors=skip + 1)
-        out[q] = np.asarray(dist, np.float32)[:, skip]
-    return out
-
-
 def image_source(x_train: np.ndarray, train_idx: np.ndarray, x_test: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Images by point id (train rows, then test rows): ``rows -> (len(rows), H, W[, C])``.
 
@@ -151,6 +118,7 @@ def run_map(run_id: str, *, start: bool = True) -> tuple[dict[str, np.ndarray], 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring each point's distance to its class…")
 def _run_gaps(root: str, run_id: str, version: float) -> tuple[np.ndarray, np.ndarray]:
+    from eos_core.gap import same_class_gap
     from ui import cache
 
     e = cache.phase1_cached(root, run_id, version).embeddings
@@ -159,7 +127,8 @@ def _run_gaps(root: str, run_id: str, version: float) -> tuple[np.ndarray, np.nd
 
 
 def run_gaps(run_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-point gap (:func:`same_class_gap`) of the run's train ``(N,)`` and test ``(M,)`` points, once per run."""
+    """Per-point gap (``eos_core.gap.same_class_gap``) of the run's train ``(N,)`` and test ``(M,)`` points, once
+    per run."""
     from ui import cache
 
     return _run_gaps(cache.runs_root(), run_id, cache.version(cache.get_store(), run_id))

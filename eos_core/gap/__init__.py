@@ -1,5 +1,6 @@
-"""The train-vs-test gap in embedding space: the per-class measures, their permutation null, and how
-much an oversampler closes it.
+"""The train-vs-test gap in embedding space: the per-class measures, their permutation null, the saved
+report (``gap.json``) and its reader, each point's own gap, and how much an oversampler's synthetic points
+close it.
 
 The modules are private; import from the package (names load on first use, see :mod:`eos_core._lazy`).
 """
@@ -13,6 +14,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "centroid_log_ratio", "nn_log_ratio", "nn1_recall_gap", "observed_measures", "spearman_rho"
     ),
     "_null": ("NullResult", "enemy_distances", "permutation_null", "pool_measures"),
+    "_points": ("same_class_gap",),
+    "_quality": ("QUALITY_KEYS", "synthetic_quality"),
     "_report": ("GapReport", "generalization_gap"),
 }
 

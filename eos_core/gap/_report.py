@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,20 @@ def _finite_rho(sizes: np.ndarray, values: np.ndarray) -> float | None:
 
 def _none_if_nan(v: float) -> float | None:
     return None if not math.isfinite(v) else float(v)
+
+
+def _by_class(rows: Sequence[Mapping[str, Any]], key: str, num_classes: int, fill: float = math.nan,
+              dtype: type = np.float64) -> np.ndarray | None:
+    """One ``per_class`` field as a (C,) array by class id (``fill`` where a class has no row or a
+    None), or None when no row has the field."""
+    if not any(key in r for r in rows):
+        return None
+    out = np.full(num_classes, fill, dtype=dtype)
+    for i, r in enumerate(rows):
+        c = int(r.get("class", i))
+        if 0 <= c < num_classes and r.get(key) is not None:
+            out[c] = r[key]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +134,52 @@ class GapReport:
             rows.append(row)
         return {"per_class": rows, "size_gap_spearman": dict(self.size_gap_spearman),
                 "size_gap_spearman_p": dict(self.size_gap_spearman_p), "null": dict(self.null)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, num_classes: int | None = None) -> GapReport:
+        """The report of a saved ``gap.json`` (:meth:`to_dict`'s form), typed again (None -> NaN).
+
+        The one reader of that form for the app and its figures, so none of them parses it.
+
+        Parameters
+        ----------
+        d : mapping or None
+            ``gap.json`` as read; empty or None for a run without one.
+        num_classes : int, optional
+            C. Default: one more than the largest class id of ``per_class``. Rows of other class ids
+            are ignored; a class without a row reads NaN (counts 0).
+
+        Returns
+        -------
+        GapReport
+            Every array (C,) by class id. ``values`` holds the measures of :data:`GAP_MEASURES` the
+            file has; ``p5``, ``p95`` and ``p_value`` the measures whose three band fields it has;
+            ``head_recall_gap`` is NaN where absent.
+        """
+        d = d or {}
+        rows = list(d.get("per_class") or [])
+        C = int(num_classes) if num_classes is not None else max(
+            (int(r.get("class", i)) + 1 for i, r in enumerate(rows)), default=0)
+
+        def counts(key: str) -> np.ndarray:
+            col = _by_class(rows, key, C, fill=0, dtype=np.int64)
+            return np.zeros(C, np.int64) if col is None else col
+
+        def measures(suffix: str, need: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+            cols = {m: _by_class(rows, m + suffix, C) for m in GAP_MEASURES}
+            return {m: v for m, v in cols.items()
+                    if v is not None and all(_by_class(rows, m + s, C) is not None for s in need)}
+
+        band = ("_p5", "_p95", "_p")
+        head = _by_class(rows, "head_recall_gap", C)
+        return cls(
+            classes=np.arange(C, dtype=np.int64), train_count=counts("train_count"), test_count=counts("test_count"),
+            values=measures(""), p5=measures("_p5", band), p95=measures("_p95", band), p_value=measures("_p", band),
+            perm_train_count=counts("perm_train_count"), perm_test_count=counts("perm_test_count"),
+            head_recall_gap=np.full(C, np.nan) if head is None else head,
+            size_gap_spearman=dict(d.get("size_gap_spearman") or {}),
+            size_gap_spearman_p=dict(d.get("size_gap_spearman_p") or {}), null=dict(d.get("null") or {}),
+        )
 
     def snapshot(self) -> dict[str, list[float | None]]:
         """The per-epoch form stored in ``EpochStats.gap``: ``{measure: [per-class value or None]}``

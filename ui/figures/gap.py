@@ -1,8 +1,9 @@
 """Gap figures (pages 1 and 2): per-class gap with its permutation null band, the head's recall
 gap, and the gap over epochs.
 
-Every value drawn here was computed by ``eos_core.gap._report`` and saved in ``gap.json`` /
-``history.json``; these functions only arrange and draw them. The measures, their one-sentence
+Every value drawn here was computed by ``eos_core.gap`` and saved in ``gap.json`` / ``history.json``;
+``gap.json`` arrives read by the engine (``eos_core.gap.GapReport.from_dict``), and these functions only
+arrange and draw it. The measures, their one-sentence
 labels and their "no gap" values come from :mod:`eos_core.names` (``GAP_MEASURES``,
 ``GAP_LABELS``, ``GAP_NO_EFFECT``).
 """
@@ -18,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from eos_core.gap import GapReport
 from ui.figures.common import (
     apply_layout,
     class_color,
@@ -35,44 +37,22 @@ NO_GAP_NAME = "no gap (1 for ratios, 0 for differences)"
 BAND_COLOR = "rgba(140, 140, 140, 0.35)"
 
 
-def per_class_field(report: Mapping[str, Any] | None, key: str, num_classes: int) -> list[float] | None:
-    """One per-class field as a list of length C (None → NaN), or None when the report lacks it.
-
-    ``report`` is either the engine's ``GapReport.to_dict()`` form (``{"per_class": [{class,
-    <key>, ...}], ...}``, e.g. ``gap.json``) or the per-epoch snapshot form (``{key: [values]}``).
-    """
-    if not report:
-        return None
-    rows = report.get("per_class")
-    if rows:
-        vals, found = [math.nan] * num_classes, False
-        for i, r in enumerate(rows):
-            c = int(r.get("class", i))
-            if 0 <= c < num_classes and key in r:
-                found = True
-                vals[c] = math.nan if r[key] is None else float(r[key])
-        return vals if found else None
-    v = report.get(key)
-    if v is not None and not isinstance(v, Mapping) and len(v) == num_classes:
-        return [math.nan if x is None else float(x) for x in v]
-    return None
+def gap_null(report: GapReport) -> dict[str, dict[str, np.ndarray]]:
+    """Per measure with a stored band, its permutation results: ``{m: {"p5", "p95", "p"}}``, each (C,)
+    by class id (NaN where a class was not tested)."""
+    return {m: {"p5": report.p5[m], "p95": report.p95[m], "p": report.p_value[m]} for m in report.p5}
 
 
-def gap_values(report: Mapping[str, Any] | None, num_classes: int) -> dict[str, list[float]]:
-    """Per measure of ``GAP_MEASURES`` the per-class values (length C) the report holds."""
-    out = {m: per_class_field(report, m, num_classes) for m in GAP_MEASURES}
-    return {m: v for m, v in out.items() if v is not None}
-
-
-def gap_null(report: Mapping[str, Any] | None, num_classes: int) -> dict[str, dict[str, list[float]]]:
-    """Per measure the stored permutation results: ``{m: {"p5": [...], "p95": [...], "p": [...]}}``
-    (only measures whose three fields are in the report; NaN where a class was not tested)."""
-    out = {}
-    for m in GAP_MEASURES:
-        fields = {s: per_class_field(report, f"{m}_{s}", num_classes) for s in ("p5", "p95", "p")}
-        if all(v is not None for v in fields.values()):
-            out[m] = fields
-    return out
+def gap_columns(report: GapReport) -> dict[str, np.ndarray]:
+    """The per-class columns of page 2's gap table, each (C,) by class id, in table order: each measure,
+    then ``<m>_p5``, ``<m>_p95``, ``<m>_p`` of each measure with a band, then ``head_recall_gap`` (when
+    the run has one)."""
+    columns = dict(report.values)
+    for m, fields in gap_null(report).items():
+        columns.update({f"{m}_{s}": v for s, v in fields.items()})
+    if np.isfinite(report.head_recall_gap).any():
+        columns["head_recall_gap"] = report.head_recall_gap
+    return columns
 
 
 def gap_frame(classes: Sequence[str] | None, train_counts: Sequence[int],
