@@ -32,7 +32,7 @@ def _report() -> dict:
             "size_gap_spearman_p": {"centroid_ratio": 0.0345}}
 
 
-def test_gap_values_bands_and_bars() -> None:
+def test_gap_columns_bands_and_bars() -> None:
     report = _report()
     read = GapReport.from_dict(report, 3)  # the engine reads gap.json; the figures only arrange it
     columns = gap.gap_columns(read)

@@ -100,13 +100,14 @@ def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarr
 @st.cache_data(max_entries=24, show_spinner="Measuring the synthetic points…")
 def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, Any]:
     from eos_core.gap import synthetic_quality
+    from eos_core.oversampling import NO_SYNTHETIC
 
     p1 = cache.phase1_cached(root, run_id, version)
     e = p1.embeddings
     # The run's own k: the values the pipeline stored in methods.json; the engine computes them only
     # for another k or a method the run lacks.
     stored = cache.methods_summary(run_id, root).get(method) if int(k) == int(p1.config.k_neighbors) else None
-    if method in ("none", "crt"):  # no synthetic points
+    if method in NO_SYNTHETIC:
         syn = {"X_syn": np.zeros((0, e.train_emb.shape[1]), np.float32), "y_syn": np.zeros(0, np.int64),
                "base": None, "partner": None}
     else:

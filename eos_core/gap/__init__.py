@@ -11,7 +11,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "_closure": ("nn1_recall", "closure_measures", "synthetic_enemy_share", "synthetic_enemy_share_per_class"),
     "_measures": (
         "check_embeddings", "check_pair", "check_same_width", "check_preds", "knn", "distance_floor",
-        "centroid_log_ratio", "nn_log_ratio", "nn1_recall_gap", "observed_measures", "spearman_rho"
+        "centroid_log_ratio", "nn_log_ratio", "nn1_recall_gap", "observed_measures", "spearman_rho",
+        "MIN_SPEARMAN_POINTS"
     ),
     "_null": ("NullResult", "enemy_distances", "permutation_null", "pool_measures"),
     "_points": ("same_class_gap",),

@@ -51,6 +51,9 @@ from ..names import GAP_MEASURES
 _FLOOR_FRAC = 1e-3          # distance floor, as a share of the class's spread (see module doc)
 _CHUNK_CELLS = 1 << 21      # (test x train) cells per block of the centroid computation
 _NUMPY_KNN_CELLS = 1 << 22  # (query x base) pairs up to which a neighbour search runs in numpy
+# Fewer finite (size, gap) pairs than this and a rank correlation says nothing (the observed Spearman
+# of gap._report and its permutation p-value in gap._null both need it).
+MIN_SPEARMAN_POINTS = 3
 
 
 # --------------------------------------------------------------------------------------------

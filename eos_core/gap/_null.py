@@ -39,14 +39,13 @@ import numpy as np
 from ..data._subsample import per_class_cap
 from ..errors import Cancelled
 from ..names import GAP_MEASURES
-from ._measures import distance_floor, spearman_rho
+from ._measures import MIN_SPEARMAN_POINTS, distance_floor, spearman_rho
 
 __all__ = ["NullResult", "enemy_distances", "permutation_null", "pool_measures"]
 
 _RATIOS = ("centroid_ratio", "nn_ratio")   # computed on the log scale, reported as ratios
 _BATCH_CELLS = 1 << 21                     # (reshuffle x pool x train) cells per vectorised batch
 _ENEMY_CELLS = 1 << 22                     # (point x training row) cells per block of the enemy search
-_MIN_SPEARMAN_POINTS = 3
 SIDEDNESS = ("one-sided: share of reshuffles within the class whose gap is at least as wide as the "
              "observed one (test farther from / less often matched by the training points)")
 
@@ -255,7 +254,7 @@ def permutation_null(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.
 
 def _spearman_p(sizes: np.ndarray, obs: np.ndarray, perm: np.ndarray) -> float | None:
     """One-sided permutation p-value of "rho(size, gap) this negative" over the tested classes."""
-    if len(obs) < _MIN_SPEARMAN_POINTS or np.unique(sizes).size < 2:
+    if len(obs) < MIN_SPEARMAN_POINTS or np.unique(sizes).size < 2:
         return None
     rho = spearman_rho(sizes, obs)
     if not math.isfinite(rho):

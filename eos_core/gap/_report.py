@@ -23,19 +23,23 @@ import numpy as np
 from ..data._subsample import snapshot_subsample
 from ..errors import ConfigError
 from ..names import GAP_MEASURES
-from ._measures import check_pair, check_preds, check_same_width, observed_measures, spearman_rho
+from ._measures import (
+    MIN_SPEARMAN_POINTS,
+    check_pair,
+    check_preds,
+    check_same_width,
+    observed_measures,
+    spearman_rho,
+)
 
 # snapshot_subsample lives in eos_core.data._subsample; it is listed here only because
 # eos_core.pipeline still imports it from this module.
 __all__ = ["GapReport", "generalization_gap", "snapshot_subsample"]
 
-# Fewer finite (size, gap) pairs than this and a rank correlation says nothing.
-_MIN_SPEARMAN_POINTS = 3
-
 
 def _finite_rho(sizes: np.ndarray, values: np.ndarray) -> float | None:
     ok = np.isfinite(values)
-    if ok.sum() < _MIN_SPEARMAN_POINTS:
+    if ok.sum() < MIN_SPEARMAN_POINTS:
         return None
     rho = spearman_rho(sizes[ok], values[ok])
     return float(rho) if math.isfinite(rho) else None

@@ -10,6 +10,7 @@ torch backends cannot drift apart in their validation, their errors or their sel
 from __future__ import annotations
 
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +19,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..errors import ConfigError
 
-__all__ = ["ExactNeighborsBase", "as_float32", "check_n_neighbors", "drop_self", "sqrt_clip"]
+__all__ = ["DEVICES", "ExactNeighborsBase", "as_float32", "check_device", "check_n_neighbors", "drop_self", "sqrt_clip"]
+
+# Where a neighbour search may run; "auto" is a GPU when the backend sees one, else the CPU.
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
 def as_float32(X, what: str = "X") -> np.ndarray:
@@ -29,6 +33,15 @@ def as_float32(X, what: str = "X") -> np.ndarray:
     if not np.isfinite(X.sum(dtype=np.float64)) and not np.isfinite(X).all():
         raise ConfigError(f"The {what} points given to the neighbour search contain NaN or infinite values.")
     return X
+
+
+def check_device(device: Any) -> str:
+    """``device`` as one of :data:`DEVICES` (None or "" -> "auto"; a ``torch.device`` by its name), or
+    :class:`ConfigError`."""
+    dev = "auto" if device is None or device == "" else str(device).lower()
+    if dev not in DEVICES:
+        raise ConfigError(f"Unknown neighbour-search device {device!r}; choose one of {', '.join(DEVICES)}.")
+    return dev
 
 
 def check_n_neighbors(k) -> int:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError
-from ._base import as_float32, check_n_neighbors, drop_self
+from ._base import as_float32, check_device, check_n_neighbors, drop_self
 
 if TYPE_CHECKING:
     from ._faiss import FaissNearestNeighbors
@@ -42,7 +42,6 @@ __all__ = [
     "faiss_gpu_available", "make_nn_estimator", "nearest_enemies", "nn_backend",
 ]
 
-DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("faiss-gpu", "torch-cuda", "faiss-cpu", "torch-cpu")
 _LIBRARIES = ("faiss", "torch")
 
@@ -95,9 +94,7 @@ def nn_backend(device: str = "auto") -> str:
     ConfigError
         For an unknown device, or ``"cuda"`` when neither faiss nor torch sees a GPU.
     """
-    dev = (device or "auto").lower()
-    if dev not in DEVICES:
-        raise ConfigError(f"Unknown neighbour-search device {device!r}; choose one of {', '.join(DEVICES)}.")
+    dev = check_device(device)
     forced = _forced_library()
     if dev != "cpu":
         if forced != "torch" and faiss_gpu_available():

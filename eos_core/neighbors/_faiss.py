@@ -41,11 +41,9 @@ import time
 import numpy as np
 
 from ..errors import ConfigError
-from ._base import ExactNeighborsBase, as_float32, check_n_neighbors
+from ._base import ExactNeighborsBase, as_float32, check_device, check_n_neighbors
 
 __all__ = ["FaissNearestNeighbors", "faiss_gpu_available", "build_index", "search"]
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def _openblas_coretype_hint() -> str | None:
@@ -111,9 +109,7 @@ def faiss_gpu_available() -> bool:
 
 
 def _use_gpu(device: str) -> bool:
-    dev = (device or "auto").lower()
-    if dev not in DEVICES:
-        raise ConfigError(f"Unknown neighbour-search device {device!r}; choose one of {', '.join(DEVICES)}.")
+    dev = check_device(device)
     if dev == "cpu":
         return False
     if dev == "cuda" and not faiss_gpu_available():

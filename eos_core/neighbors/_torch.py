@@ -29,11 +29,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._base import ExactNeighborsBase, as_float32, check_n_neighbors
+from ._base import ExactNeighborsBase, as_float32, check_device, check_n_neighbors
 
 __all__ = ["TorchNearestNeighbors", "knn_search", "torch_knn_device"]
-
-DEVICES = ("auto", "cpu", "cuda")
 
 # Working memory of one query block (distance rows plus the gathered candidates). On CUDA the
 # distance block of 1 GiB keeps the GEMM and topk large enough to saturate the GPU; on CPU a
@@ -43,9 +41,7 @@ _BLOCK_BYTES = {"cuda": 1 << 30, "cpu": 64 << 20}
 
 def torch_knn_device(device: str = "auto") -> torch.device:
     """The torch device a torch neighbour search runs on (``"auto"``: CUDA when present)."""
-    dev = (device or "auto").lower() if isinstance(device, str) else str(device)
-    if dev not in DEVICES:
-        raise ConfigError(f"Unknown neighbour-search device {device!r}; choose one of {', '.join(DEVICES)}.")
+    dev = check_device(device)
     if dev == "cuda" and not torch.cuda.is_available():
         raise ConfigError("Device 'cuda' was requested for the neighbour search but torch sees no CUDA GPU.")
     if dev == "auto":
