@@ -19,7 +19,7 @@ from .config import DataConfig, HeadConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DatasetUnavailable
 from .names import CONTROL_METHOD, GAP_NAMES, method_name
 
-__all__ = ["DEFAULT_PRESET", "MEASUREMENTS", "PRESETS", "Preset", "get_preset", "load_measurements",
+__all__ = ["MEASUREMENTS", "PRESETS", "Preset", "get_preset", "load_measurements",
            "preset_config", "resolve_dataset", "what_you_should_see"]
 
 # Where bench/bench_presets.py stores its measurements (absent in an installed copy without bench/).
@@ -70,7 +70,6 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            why="Chosen on training recall only: without augmentation phase 1 fits the training set (its "
                "smallest per-class train recall is in the paragraph below)."),
 )}
-DEFAULT_PRESET = "digits"
 
 
 def get_preset(name: str) -> Preset:
