@@ -46,6 +46,7 @@ class Heartbeat:
     def discard(self, run_id: str) -> None:
         with self.lock:
             self.runs.discard(run_id)
+            self.failing.discard(run_id)
 
     def owns(self, run_id: str) -> bool:
         return run_id in self.runs
