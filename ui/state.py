@@ -16,6 +16,9 @@ import ipaddress
 import re
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from ui.job_registry import registry
 
 RUN_KEY = "eos_run_id"
 JOBS_KEY = "eos_job_ids"
@@ -31,8 +34,6 @@ BAD_RUN_KEY = "eos_bad_run_param"
 def sync_session() -> None:
     """Restore the run / job ids from the URL into the session (after a reload) and write the
     session's choices back into the URL (page switches drop query parameters)."""
-    from ui.jobs import registry
-
     ss = st.session_state
     if RUN_KEY not in ss:
         q = st.query_params.get("run")
@@ -154,7 +155,5 @@ def browser_key() -> str:
         token = None
     if token:
         return "browser:" + hashlib.sha256(token).hexdigest()[:24]
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     ctx = get_script_run_ctx()
     return "session:" + (ctx.session_id if ctx is not None else "none")

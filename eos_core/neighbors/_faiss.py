@@ -33,6 +33,7 @@ large search the number of free cores is sampled and faiss uses only those (see
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -46,6 +47,7 @@ from ._base import ExactNeighborsBase, as_float32, check_n_neighbors
 __all__ = ["FaissNearestNeighbors", "faiss_gpu_available", "build_index", "search"]
 
 DEVICES = ("auto", "cpu", "cuda")
+_log = logging.getLogger(__name__)
 
 
 def _openblas_coretype_hint() -> str | None:
@@ -78,7 +80,7 @@ def _import_faiss():
     own OpenMP runtime, numpy's OpenBLAS) sees them.
     """
     if "faiss" in sys.modules or os.environ.get("EOS_NO_FAISS_ENV_HINTS"):
-        import faiss as mod
+        import faiss as mod  # deferred: faiss loads in seconds, at this module's import only (no hints here)
 
         return mod
     wanted = {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -89,7 +91,7 @@ def _import_faiss():
     for name in added:
         os.environ[name] = wanted[name]
     try:
-        import faiss as mod
+        import faiss as mod  # deferred: faiss loads here, once, with the settings above (module docstring)
     finally:
         for name in added:
             os.environ.pop(name, None)
@@ -162,6 +164,7 @@ def _search_threads(work: float) -> int | None:
         try:
             return max(1, int(forced))
         except ValueError:
+            _log.warning("EOS_FAISS_THREADS=%r is not a whole number; faiss chooses its threads.", forced)
             return None
     if work < _ADAPT_THREADS_MIN_WORK:
         return None
