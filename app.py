@@ -7,7 +7,7 @@ page from the URL (``/gap`` is *Embedding gap*, also as the first request after 
 and draws it under this script's page config and sidebar. The page scripts live in
 ``app_pages/``, not ``pages/``: a folder named ``pages`` beside the main script switches
 Streamlit to its legacy multipage mode, which runs a deep-linked page script alone, without this
-router (see ARCHITECTURE.md, "App side"). Shared state, caches and jobs live in the ``ui`` package.
+router (see ARCHITECTURE.md, "The app"). Shared state, caches and jobs live in the ``ui`` package.
 """
 
 import streamlit as st

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import DataConfig, HeadConfig, RunConfig, TrainConfig
+from .data._datasets import default_data_dir
 from .errors import ConfigError, DatasetUnavailable
 from .names import CONTROL_METHOD, GAP_NAMES, method_name
 
@@ -93,8 +94,6 @@ def resolve_dataset(preset: Preset, *, data_dir: str | os.PathLike | None = None
         return "folder", folder
     if preset.needs_folder is None:
         return dataset, None
-    from .data._datasets import default_data_dir
-
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if (root / CIFAR10_MARKER).is_dir():
         return dataset, None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .data._datasets import dataset_display_name
+from .data._imagedata import dataset_display_name
 from .names import LOSS_LABELS, MODEL_LABELS
 
 __all__ = ["differing_fields", "ratio_label", "run_labels"]

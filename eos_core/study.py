@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import threading
 import time
@@ -24,10 +25,13 @@ from typing import Any
 
 from .config import RunConfig
 from .errors import Cancelled, ConfigError, EOSError
+from .evaluation._compare import aggregate
 from .events import Event, Progress, StudyRunStarted, emit
 from .names import GAP_MEASURES
 from .store._atomic import atomic_write_bytes
-from .store._store import RUN_ID_RE, RunStore, new_run_id
+from .store._index import RUN_ID_RE
+from .store._results import load_gap, load_method_summary, load_phase1_summary
+from .store._store import RunStore, new_run_id
 
 __all__ = ["DamagedStudy", "StudyConfig", "StudyRecord", "StudyResult", "StudyRunStarted", "current_status",
            "list_studies", "load_study", "run_study", "save_study", "summarize"]
@@ -35,6 +39,7 @@ __all__ = ["DamagedStudy", "StudyConfig", "StudyRecord", "StudyResult", "StudyRu
 STUDIES = "studies"   # the folder of study records inside the runs folder
 MAX_GRID = 60         # runs in one study: a typo like --ratios 1,10,100 --seeds 0-99 is refused, not queued
 STATUSES = ("running", "finished", "failed", "cancelled")
+_log = logging.getLogger(__name__)
 
 
 class DamagedStudy(EOSError):
@@ -190,7 +195,8 @@ def current_status(store: RunStore, record: StudyRecord) -> str:
         return record.status
     try:
         newest = store.get_run(record.runs[-1]["run_id"]).status
-    except EOSError:
+    except EOSError as err:  # its newest run was deleted or is damaged: the record is all there is
+        _log.debug("Study %s: status from its record (%s).", record.study_id, err)
         return record.status
     return "interrupted" if newest == "interrupted" else record.status
 
@@ -205,8 +211,6 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 def _ratio_summary(ratio: float, runs: list[dict[str, Any]], phase1: list[dict], gaps: list[dict],
                    methods: list[dict]) -> dict[str, Any]:
-    from .evaluation._compare import aggregate
-
     rows = [g["per_class"] for g in gaps]
     n_classes = len(rows[0])
 
@@ -252,8 +256,6 @@ def summarize(store: RunStore, runs: Sequence[dict[str, Any]]) -> dict[str, Any]
         :func:`eos_core.evaluation.aggregate`'s per-method dict (``metrics`` and ``delta_vs_crt``
         intervals; an interval needs two seeds). Runs that did not finish are left out.
     """
-    from .store._results import load_gap, load_method_summary, load_phase1_summary
-
     by_ratio: dict[float, list[tuple[dict, dict, dict, dict]]] = {}
     for r in runs:
         try:
@@ -261,7 +263,8 @@ def summarize(store: RunStore, runs: Sequence[dict[str, Any]]) -> dict[str, Any]
                 continue
             p1 = load_phase1_summary(store, r["run_id"])
             gap, methods = load_gap(store, r["run_id"]), load_method_summary(store, r["run_id"])
-        except EOSError:  # a deleted or damaged run: the study shows the others
+        except EOSError as err:  # a deleted or damaged run: the study shows the others
+            _log.warning("The study summary leaves out run %s: %s", r["run_id"], err)
             continue
         if gap.get("per_class") and methods:
             by_ratio.setdefault(float(r["ratio"]), []).append((r, p1, gap, methods))
@@ -295,7 +298,7 @@ def run_study(cfg: StudyConfig, *, store: RunStore, data_dir: str | None = None,
     StudyResult
         The final record (status ``"finished"``) and every run's ``PipelineResult``.
     """
-    from .pipeline import run_pipeline
+    from .pipeline import run_pipeline  # deferred: imports torch (seconds); listing studies needs none
 
     cfg.validate()
     record = StudyRecord(study_id=new_run_id(), created=time.time(), config=cfg)

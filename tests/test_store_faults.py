@@ -169,7 +169,7 @@ def test_folder_without_record_json_is_recovered_from_its_artifacts(tmp_path):
                                                 "confusion": [[1]]}, "timings": {"phase1_s": 2.0}})
     store.finish_run(rid)
     (tmp_path / rid / "record.json").unlink()  # a run folder written before record.json existed
-    store._db(lambda con: con.execute("DELETE FROM runs"))
+    store.index.db(lambda con: con.execute("DELETE FROM runs"))
     rec = RunStore(tmp_path).get_run(rid)
     assert rec.status == "finished" and rec.message == "Recovered from the run folder."
     assert rec.metrics == {"phase1": {"balanced_accuracy": 0.9, "g_mean": 0.8, "macro_f1": 0.7}}
@@ -179,7 +179,7 @@ def test_folder_without_record_json_is_recovered_from_its_artifacts(tmp_path):
 def test_damaged_rows_are_listed_skipped_and_repaired(tmp_path):
     store = RunStore(tmp_path)
     keep, bad = _good_run(tmp_path), _good_run(tmp_path)
-    store._db(lambda con: con.execute("UPDATE runs SET config = '{broken' WHERE id = ?", (bad,)))
+    store.index.db(lambda con: con.execute("UPDATE runs SET config = '{broken' WHERE id = ?", (bad,)))
     assert [r.id for r in store.list_runs()] == [keep]
     assert [rid for rid, _ in store.damaged] == [bad]
     out = _cli(tmp_path, "list")
@@ -196,7 +196,7 @@ def test_damaged_rows_are_listed_skipped_and_repaired(tmp_path):
 def test_live_run_whose_row_vanished_is_restored_on_its_next_update(tmp_path):
     store = RunStore(tmp_path)
     rid = store.create_run({"data": {"dataset": "digits"}})
-    store._db(lambda con: con.execute("DELETE FROM runs"))  # e.g. the index was deleted and rebuilt empty
+    store.index.db(lambda con: con.execute("DELETE FROM runs"))  # e.g. the index was deleted and rebuilt empty
     store.finish_run(rid, metrics={"m": 1})
     rec = store.get_run(rid)
     assert rec.status == "finished" and rec.metrics == {"m": 1}

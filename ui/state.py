@@ -15,8 +15,10 @@ import hashlib
 import ipaddress
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from eos_core.store import JOB_ID_RE, RUN_ID_RE
+from ui.job_registry import registry
 
 RUN_KEY = "eos_run_id"
 JOBS_KEY = "eos_job_ids"
@@ -30,8 +32,6 @@ BAD_RUN_KEY = "eos_bad_run_param"
 def sync_session() -> None:
     """Restore the run / job ids from the URL into the session (after a reload) and write the
     session's choices back into the URL (page switches drop query parameters)."""
-    from ui.jobs import registry
-
     ss = st.session_state
     if RUN_KEY not in ss:
         q = st.query_params.get("run")
@@ -153,7 +153,5 @@ def browser_key() -> str:
         token = None
     if token:
         return "browser:" + hashlib.sha256(token).hexdigest()[:24]
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     ctx = get_script_run_ctx()
     return "session:" + (ctx.session_id if ctx is not None else "none")

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import LOSSES, METHODS, MODELS, PROFILES, SEED_MAX, DataConfig, HeadConfig, RunConfig, TrainConfig
 from ..errors import ConfigError
 from ..names import CONTROL_METHOD, DATASETS
-from ..presets import PRESETS
+from ..presets import PRESETS, preset_config
 
 _DATA, _TRAIN, _HEAD, _RUN = DataConfig(), TrainConfig(), HeadConfig(), RunConfig()
 
@@ -192,8 +192,6 @@ def apply_preset(args: argparse.Namespace, argv: Sequence[str] | None) -> argpar
     """``args`` re-parsed with ``--preset``'s values as defaults, so explicit flags override them."""
     if not getattr(args, "preset", None):
         return args
-    from ..presets import preset_config
-
     cfg = preset_config(args.preset, data_dir=args.data_dir, folder=args.folder)
     d, t = cfg.data, cfg.train
     defaults = {"dataset": d.dataset, "folder": d.folder, "ratio": d.ratio, "profile": d.profile,

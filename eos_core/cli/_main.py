@@ -17,14 +17,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from ..errors import EOSError
-from ..events import DataLoading, EpochDone, Event, MapStarted, MethodStarted, RunCreated
+from tqdm import tqdm
+
+from ..errors import EOSError, StoreUnavailable
+from ..evaluation._compare import aggregate
+from ..events import DataLoading, EpochDone, Event, MapStarted, MethodStarted, RunCreated, StudyRunStarted
 from ..names import CONTROL_METHOD, HEADLINE, method_name
+from ..store._atomic import disk_error
+from ..store._repair import repair
+from ..store._store import RunStore, default_runs_dir
+from ..study import StudyConfig, run_study
 from ._args import apply_preset, build_parser, check_args, config_from_args, drop_duplicate_methods  # noqa: F401 (re-exported: the CLI's API)
 from ._output import (
     phase1_json,
@@ -59,8 +70,6 @@ class _Bar:
         if not self.enabled or isinstance(ev, (DataLoading, RunCreated)):
             return  # the bar opens with training, so an error while loading data prints one line only
         if self.bar is None:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=self.total, desc="phase 1", unit="epoch", file=sys.stderr, dynamic_ncols=True)
         if isinstance(ev, EpochDone):
             self.bar.set_postfix(loss=f"{ev.stats.loss:.3f}", bacc=f"{ev.stats.test_bacc:.3f}")
@@ -93,7 +102,7 @@ def _with_bar(fn, args: argparse.Namespace, store, seed: int | None = None, **kw
 
 
 def _cmd_train(args: argparse.Namespace, store) -> int:
-    from ..pipeline import run_phase1
+    from ..pipeline import run_phase1  # deferred: imports torch (seconds); list, repair and --help need none
 
     p1 = _with_bar(run_phase1, args, store)
     if args.json:
@@ -106,8 +115,7 @@ def _cmd_train(args: argparse.Namespace, store) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, store) -> int:
-    from ..evaluation._compare import aggregate
-    from ..pipeline import run_pipeline
+    from ..pipeline import run_pipeline  # deferred: imports torch (seconds); list, repair and --help need none
 
     seeds = args.seeds if args.seeds is not None else [None]
     results = []
@@ -155,8 +163,6 @@ def _cmd_run(args: argparse.Namespace, store) -> int:
 
 
 def _cmd_study(args: argparse.Namespace, store) -> int:
-    from ..study import StudyConfig, run_study
-
     base = config_from_args(args)
     cfg = StudyConfig(base=base, ratios=args.ratios, seeds=args.seeds if args.seeds is not None else [base.seed],
                       with_map=args.map)
@@ -176,8 +182,6 @@ class _StudyBar(_Bar):
     """The run bar, restarted for every run of the study with its ρ and seed."""
 
     def __call__(self, ev: Event) -> None:
-        from ..study import StudyRunStarted
-
         if isinstance(ev, StudyRunStarted):
             self.close()
             self.bar = None
@@ -193,12 +197,12 @@ def _distributed_worker(args: argparse.Namespace) -> bool:
     With ``run --seeds`` rank 0 trains one phase 1 per seed, so every other rank does too, in the
     same order (one phase 1 only would leave rank 0 waiting for it at the second seed).
     """
-    from ..phase1._distributed import init_from_env
+    from ..phase1._distributed import init_from_env  # deferred: imports torch (seconds), after OMP_WAIT_POLICY
 
     ctx = init_from_env(args.device)
     if ctx is None or ctx.is_main:
         return False
-    from ..pipeline import run_phase1
+    from ..pipeline import run_phase1  # deferred: imports torch (seconds); list, repair and --help need none
 
     for seed in getattr(args, "seeds", None) or [None]:
         run_phase1(config_from_args(args, seed), data_dir=args.data_dir)
@@ -212,8 +216,6 @@ def _cmd_list(args: argparse.Namespace, store) -> int:
                            "metrics": r.metrics} for r in runs]
                          + [{"run_id": rid, "status": "damaged", "message": why} for rid, why in store.damaged]))
         return 0
-    import time
-
     rows = [(r.id, r.status, r.config.get("data", {}).get("dataset"), r.config.get("data", {}).get("ratio"),
              (r.metrics.get("phase1") or {}).get("balanced_accuracy"),
              time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)))
@@ -223,8 +225,6 @@ def _cmd_list(args: argparse.Namespace, store) -> int:
 
 
 def _cmd_repair(args: argparse.Namespace, store) -> int:
-    from ..store._repair import repair
-
     for line in repair(store).lines():
         print(line)
     return 0
@@ -236,25 +236,18 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from ..store._store import RunStore
-
     if args.command == "presets":
         return print_presets(args)
     if args.command in ("train", "run", "study"):
         check_args(args)  # bad values (for every seed) fail here, before torch is imported or a run saved
         drop_duplicate_methods(args)
-        from ..phase1._device import configure_threads
+        from ..phase1._device import configure_threads  # deferred: imports torch (seconds), after the checks
 
         configure_threads()
         # a torchrun rank > 0 trained its share; rank 0 saves and prints (a study runs on one process)
         if args.command != "study" and _distributed_worker(args):
             return 0
     if args.command == "repair":
-        from pathlib import Path
-
-        from ..errors import StoreUnavailable
-        from ..store._store import default_runs_dir
-
         root = Path(args.runs_dir).expanduser() if args.runs_dir else default_runs_dir()
         if not root.is_dir():  # repair heals a store; it never creates one
             raise StoreUnavailable(f"The runs folder {root} does not exist, so there is nothing to repair.")
@@ -273,9 +266,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit codes: 0 ok, 2 a user error (``EOSError``, bad arguments), 130 cancelled (Ctrl-C / SIGTERM),
     1 an unexpected error (``EOS_DEBUG=1`` re-raises it with its traceback).
     """
-    import os
-    import signal
-
     # Before torch (and its OpenMP runtime) loads: idle OpenMP threads sleep instead of spinning.
     # With spinning, a default (2-thread) digits run took 280 s on this 2-core box while other jobs
     # ran (load 4), against 28 s passive and 24 s on 1 thread; an explicit setting wins.
@@ -301,8 +291,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         if os.environ.get("EOS_DEBUG"):
             raise
-        from ..store._store import disk_error
-
         mapped = disk_error(err, os.getcwd()) if isinstance(err, OSError) else err
         if isinstance(mapped, EOSError):
             sys.stderr.write(f"error: {mapped}\n")

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import EOSError
-from ..names import CONTROL_METHOD, HEADLINE, method_name
+from ..evaluation._verdict import verdict
+from ..names import CONTROL_METHOD, GAP_LABELS, GAP_MEASURES, GAP_NAMES, HEADLINE, method_name
+from ..presets import PRESETS, get_preset, preset_config, what_you_should_see
 
 
 def fmt(v: Any, digits: int = 3) -> str:
@@ -59,8 +61,6 @@ def print_phase1(p1) -> None:
 
 def print_gap(gap: dict[str, Any]) -> None:
     """Per class, each gap measure with its 5-95 % null band; * marks p < 0.05 (one-sided)."""
-    from ..names import GAP_LABELS, GAP_MEASURES, GAP_NAMES
-
     def cell(g: dict[str, Any], m: str) -> str:
         if g.get(m) is None:
             return "-"
@@ -124,8 +124,6 @@ def print_seeds(runs: list[dict[str, Any]], agg: dict[str, Any]) -> None:
 
 def print_presets(args) -> int:
     """``presets``: one line per preset; with a name, its settings and what its measured run gave."""
-    from ..presets import PRESETS, get_preset, preset_config, what_you_should_see
-
     if not args.name:
         width = max(map(len, PRESETS))
         for p in PRESETS.values():
@@ -148,8 +146,6 @@ def print_presets(args) -> int:
 def verdict_json(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The verdict (:func:`eos_core.evaluation.verdict`) of :func:`run_json` objects, one per seed of one
     configuration: the gap part from the first run, the oversampling part paired over all of them."""
-    from ..evaluation._verdict import verdict
-
     return verdict(runs[0]["gap"], [r["methods"] for r in runs], classes=runs[0]["classes"])
 
 
@@ -171,8 +167,6 @@ def study_json(res) -> dict[str, Any]:
 
 def print_study(rec) -> None:
     """Per ratio, the size-gap Spearman of each gap measure; per method and ratio, Δ balanced accuracy vs cRT."""
-    from ..names import GAP_MEASURES, GAP_NAMES
-
     rows = rec.summary.get("ratios", [])
     print(f"study {rec.study_id}: {len(rec.runs)} runs ({rec.status})")
     def cell(r: dict, m: str) -> str:

@@ -10,13 +10,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CACHE_VERSION", "CACHE_MAX_BYTES", "ARRAYS", "array_cache_dir", "CacheEntry", "cache_entry", "read_cache",
         "write_cache"
     ),
-    "_datasets": (
-        "DATASETS", "ImageData", "data_display_name", "dataset_display_name", "default_data_dir",
-        "is_upload_folder", "load_dataset", "load_digits", "upload_folder_name", "zip_display_name"
-    ),
+    "_datasets": ("DATASETS", "default_data_dir", "load_dataset", "load_digits"),
     "_folder": (
         "HOLDOUT_TEST_SIZE", "FolderLayout", "folder_subject", "scan_image_folder", "load_image_folder",
         "holdout_per_class"
+    ),
+    "_imagedata": (
+        "ImageData", "data_display_name", "dataset_display_name", "is_upload_folder", "upload_folder_name",
+        "zip_display_name"
     ),
     "_imagefiles": (
         "IMAGE_EXTENSIONS", "JPEG_EXTENSIONS", "PIXEL_CAP", "MAX_IMAGES", "ImageFileError", "DecodedImage",

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import Cancelled, DatasetUnavailable
 from ._cache import CACHE_MAX_BYTES, array_cache_dir, cache_entry, read_cache, write_cache
-from ._datasets import ImageData, dataset_display_name, is_upload_folder
+from ._imagedata import ImageData, dataset_display_name, is_upload_folder
 from ._imagefiles import IMAGE_EXTENSIONS, MAX_IMAGES, PIXEL_CAP, ImageFileError, decode_image_files, decoding_warnings
 
 _CHUNK = 256

@@ -168,7 +168,7 @@ def decoding_warnings() -> Iterator[None]:
     go): silenced. Enter this once in the main thread around a batch of decodes — warning filters
     are process-wide and ``catch_warnings`` is not safe to nest from several worker threads.
     """
-    from PIL import Image
+    from PIL import Image  # deferred: Pillow is needed only when images are decoded
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -202,7 +202,7 @@ def _decode_jpegs(items: list[tuple[int, bytearray]], comps: int) -> list[np.nda
     """torchvision-decoded (C, H, W) arrays, None where a file failed (Pillow then explains why)."""
     if not items:
         return []
-    try:
+    try:  # deferred: torch and torchvision load in seconds; only a batch of JPEGs needs them
         import torch
         from torchvision.io import ImageReadMode, decode_jpeg
     except ImportError:  # torchvision without its image ops (it plans to drop them): Pillow does it all
@@ -224,7 +224,7 @@ def _decode_jpegs(items: list[tuple[int, bytearray]], comps: int) -> list[np.nda
 def _finish(arr: np.ndarray, size: int, comps: int) -> DecodedImage:
     """Resize a (C, H, W) uint8 array to (3, size, size) like Pillow's bilinear resize."""
     if arr.shape[1:] != (size, size):
-        from PIL import Image
+        from PIL import Image  # deferred: Pillow is needed only when images are decoded
 
         img = Image.fromarray(arr[0] if comps == 1 else arr.transpose(1, 2, 0))
         arr = np.asarray(img.resize((size, size), Image.BILINEAR))
@@ -235,7 +235,7 @@ def _finish(arr: np.ndarray, size: int, comps: int) -> DecodedImage:
 
 
 def _decode_pillow(data: bytearray, size: int, max_pixels: int) -> DecodedImage:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # deferred: Pillow is needed only when images are decoded
 
     try:
         with Image.open(io.BytesIO(data)) as im:

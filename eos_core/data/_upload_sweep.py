@@ -8,6 +8,7 @@ upload was last used.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..store._atomic import TMP_PREFIX
 
+_log = logging.getLogger(__name__)
 MARKER_SUFFIX = ".json"               # zip-<hash>.json beside zip-<hash>/: a finished ingest (classes)
 
 
@@ -46,7 +48,10 @@ def sweep_uploads(root: str | os.PathLike, max_age_s: float = 24 * 3600, *, keep
     now, removed = time.time(), []
     try:
         entries = list(os.scandir(root))
-    except OSError:
+    except FileNotFoundError:  # nothing was ever uploaded
+        return []
+    except OSError as err:
+        _log.warning("The uploads folder %s cannot be swept (%s).", root, err)
         return []
     for e in entries:
         path = Path(e.path)
@@ -68,6 +73,7 @@ def sweep_uploads(root: str | os.PathLike, max_age_s: float = 24 * 3600, *, keep
                 shutil.rmtree(path, ignore_errors=True)
                 marker_path(path).unlink(missing_ok=True)
                 removed.append(str(path))
-        except OSError:
+        except OSError as err:  # e.g. removed by another session's sweep since the listing
+            _log.debug("Upload entry %s left in place: %s", path, err)
             continue
     return removed

@@ -28,6 +28,7 @@ import shutil
 import stat
 import struct
 import time
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -36,7 +37,7 @@ from typing import BinaryIO
 
 from ..errors import UploadRejected
 from ..store._atomic import TMP_PREFIX, atomic_write_bytes
-from ._datasets import upload_folder_name
+from ._imagedata import upload_folder_name
 from ._imagefiles import IMAGE_EXTENSIONS, MAX_IMAGES
 from ._upload_sweep import MARKER_SUFFIX, marker_path, read_marker, sweep_uploads
 
@@ -244,9 +245,7 @@ def _copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int,
 
 def _check_image(path: Path, member: str, max_pixels: int) -> None:
     """Read the image header only: a readable image of at most ``max_pixels`` pixels."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # deferred: Pillow is needed only when images are decoded
 
     try:
         with warnings.catch_warnings():

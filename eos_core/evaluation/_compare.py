@@ -76,7 +76,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str
         (``mean ± t_{(1+confidence)/2, n-1} · sd / sqrt(n)``). With one value ``sd``, ``low`` and
         ``high`` are ``None``: one seed gives no interval.
     """
-    from scipy import stats
+    from scipy import stats  # deferred: scipy loads in a second; the app imports this module at start-up
 
     vals = [float(v) for v in values]
     n = len(vals)

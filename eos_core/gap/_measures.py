@@ -129,7 +129,7 @@ def knn(base: np.ndarray, query: np.ndarray | None, k: int) -> tuple[np.ndarray,
             order = np.argsort(part, axis=1, kind="stable")
             idx, part = np.take_along_axis(idx, order, 1), np.take_along_axis(part, order, 1)
         return np.sqrt(np.maximum(part, 0.0)).astype(np.float32), idx.astype(np.int64)
-    # Imported here so faiss is first loaded through eos_core.neighbors (it sets an OpenBLAS hint).
+    # deferred: the neighbour search imports sklearn and faiss (seconds); only the kNN measures need it
     from ..neighbors._factory import make_nn_estimator
 
     nn = make_nn_estimator(k, device="auto").fit(base)

@@ -31,6 +31,7 @@ from ._measures import (
     observed_measures,
     spearman_rho,
 )
+from ._null import permutation_null
 
 # snapshot_subsample lives in eos_core.data._subsample; it is listed here only because
 # eos_core.pipeline still imports it from this module.
@@ -193,7 +194,7 @@ class GapReport:
 
 def _head_recall_gap(ytr: np.ndarray, ptr: np.ndarray, yte: np.ndarray, pte: np.ndarray, c: int) -> np.ndarray:
     """Per-class train recall - test recall (NaN where a side has no point), via eos_core.evaluation._metrics."""
-    from ..evaluation._metrics import per_class_recall
+    from ..evaluation._metrics import per_class_recall  # deferred: imports imbalanced-learn and sklearn (seconds)
 
     return per_class_recall(ytr, ptr, c) - per_class_recall(yte, pte, c)
 
@@ -245,8 +246,6 @@ def generalization_gap(
         NaN/inf embeddings, mismatched lengths or widths, out-of-range labels, only one of the
         two prediction arrays, negative ``permutations`` or a cap below 2.
     """
-    from ._null import permutation_null
-
     if int(num_classes) < 1:
         raise ConfigError(f"num_classes must be at least 1, got {num_classes!r}.")
     if int(permutations) < 0 or int(cap_per_side) < 2:

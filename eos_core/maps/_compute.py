@@ -28,6 +28,7 @@ from ..store._results import (
     save_map,
 )
 from ..store._store import RunStore
+from ._projection import fit_projection
 
 __all__ = ["MAP_SYNTHETIC_MAX", "compute_map", "map_sample", "place_by_neighbors"]
 
@@ -67,8 +68,6 @@ def compute_map(store: RunStore, run_id: str, *, p1: Phase1Result | None = None,
     MapArrays
         The saved map, as :func:`eos_core.store.load_map` returns it.
     """
-    from ._projection import fit_projection
-
     if cancel is not None and cancel.is_set():
         raise Cancelled("Cancelled before the map was computed.")
     emit(progress, MapStarted())
@@ -116,7 +115,7 @@ def place_by_neighbors(train_emb: np.ndarray, train_xy: np.ndarray, x: np.ndarra
     if len(x) == 0:
         return np.zeros((0, 2), np.float32)
     if nn is None:
-        from ..neighbors._factory import make_nn_estimator
+        from ..neighbors._factory import make_nn_estimator  # deferred: imports sklearn and faiss (seconds)
 
         nn = make_nn_estimator(k).fit(np.ascontiguousarray(train_emb, dtype=np.float32))
     dist, idx = nn.kneighbors(np.ascontiguousarray(x, dtype=np.float32), n_neighbors=min(int(k), len(train_xy)))

@@ -4,40 +4,9 @@ A map is fitted on the training embeddings only; test and synthetic embeddings a
 into that fixed map with ``transform``, so "where do the test points of a minority class land
 relative to its training points" is visible — the generalization gap EOS targets.
 
-How the UMAP path differs from ``umap.UMAP().fit_transform`` (measured in bench/bench_umap.py):
-
-* **Exact kNN from the engine's search.** umap-learn would build a pynndescent graph (approximate,
-  and the first call in a process compiles pynndescent's numba code: ~half a minute on 2 cores).
-  The exact kNN graph from :func:`eos_core.neighbors.make_nn_estimator` (faiss or torch, see
-  :func:`eos_core.neighbors.nn_backend`; self in column 0, as umap-learn requires) is passed as
-  ``precomputed_knn``, and the backend that ran is recorded in the map's ``params["knn"]``.
-* **transform still works.** umap-learn documents that ``precomputed_knn=(indices, dists)``
-  disables ``transform`` (it raises "No search index available"), because transform queries the
-  third tuple element, the search index. That element only needs ``query(X, k, epsilon=...) ->
-  (indices, dists)`` and an ``_angular_trees`` flag, so :class:`_ExactSearchIndex` — the same exact
-  search — is passed as the third element. umap-learn warns that it is not an ``NNDescent``
-  object (silenced here) and uses it. Checked against umap-learn 0.5.12 (the pinned version); the
-  tests cover it. The public alternative (``metric="precomputed"`` with sparse distance matrices)
-  was rejected: with disconnected kNN components it places the components from meaningless
-  "distances" (the sparse blocks between components are empty), where the Euclidean metric uses
-  the component centroids.
-* **Fewer epochs on large fit sets.** umap-learn uses 500 epochs up to 10,000 points and 200
-  above; with a seed, the layout optimisation is single-threaded and dominates the cost (~25 ms
-  per epoch for 10k points on the project's 2-core box). ``n_epochs=None`` here means 500 up to
-  2,000 fitted points and 200 above: the 10k-point map then takes ~5 s instead of ~13 s, with
-  trustworthiness within 0.005 of umap-learn's defaults.
-
-Cold start: the first UMAP fit in a process compiles umap-learn's numba functions (~6-8 s on the
-2-core box). Two remedies, both here:
-
-* :func:`enable_umap_disk_cache` turns on numba's on-disk cache for umap-learn's jitted functions
-  (umap-learn declares ``cache=True`` on almost none of them, so ``NUMBA_CACHE_DIR`` alone changes
-  nothing). Numba's own rules pick the folder: ``$NUMBA_CACHE_DIR`` if set, else ``__pycache__``
-  beside umap-learn's sources when writable, else the user cache folder. A fresh process that finds
-  the cache makes its first map without compiling (first tiny fit ~6 s -> ~0.3 s). The UMAP path of
-  :func:`fit_projection` calls it once per process; set ``EOS_NUMBA_CACHE=0`` to opt out.
-* :func:`warm_up_umap` compiles (or loads) everything on a tiny problem, meant for a background
-  thread at app start.
+UMAP runs on exact neighbours (faiss or torch), with fewer epochs on large fit sets (:mod:`eos_core.maps._umap`
+says how and why); PCA is the instant preview. :func:`warm_up_umap` compiles umap-learn's numba code
+on a tiny map, meant for a background thread at app start.
 """
 
 from __future__ import annotations
@@ -47,7 +16,6 @@ import math
 import os
 import re
 import time
-import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,24 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from ..data._subsample import snapshot_subsample
 from ..errors import ConfigError
+from ..store._atomic import atomic_write
+from ._umap import fit_umap
 
-__all__ = [
-    "Projection",
-    "PROJECTION_METHODS",
-    "fit_projection",
-    "fit_rows",
-    "warm_up_umap",
-    "enable_umap_disk_cache",
-]
+__all__ = ["Projection", "PROJECTION_METHODS", "fit_projection", "fit_rows", "warm_up_umap"]
 
 PROJECTION_METHODS = ("umap", "pca")
 _EXTRA_PREFIX = "extra__"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 # The smallest map worth drawing; UMAP's spectral initialisation needs a handful of points.
 _MIN_FIT_ROWS = 4
-# n_epochs=None: full umap-learn default quality up to this many fitted rows, 200 epochs above.
-_SMALL_FIT = 2000
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,8 +102,6 @@ class Projection:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the map to ``path`` (.npz, uncompressed for a fast load) with the engine's atomic
         writer (:mod:`eos_core.store._atomic`): a reader never sees a half-written map. Returns ``path``."""
-        from ..store._atomic import atomic_write
-
         path = Path(path)
         with atomic_write(path) as fh:
             np.savez(fh, **self.to_arrays())
@@ -212,132 +172,17 @@ def fit_rows(n: int, max_fit: int, seed: int, labels: np.ndarray | None = None) 
         raise ConfigError(f"max_fit must be at least {_MIN_FIT_ROWS}, got {max_fit!r}.")
     if n <= max_fit:
         return np.arange(n, dtype=np.int64)
-    from ..data._subsample import snapshot_subsample
-
     # Without labels every row is its own stratum-free draw: one label for all rows.
     return snapshot_subsample(labels if labels is not None else np.zeros(n, np.int64), int(max_fit), seed)
 
 
 # --------------------------------------------------------------------------------------------
-# exact neighbours for umap-learn
+# the two methods (UMAP in _umap.py)
 # --------------------------------------------------------------------------------------------
-def _nn_estimator(base: np.ndarray) -> tuple[Any, str]:
-    """The engine's exact search fitted on ``base`` (F, D), and the backend it runs on (``nn_backend``)."""
-    # Lazy import: faiss is loaded through eos_core.neighbors, which sets an OpenBLAS hint first.
-    from ..neighbors._factory import make_nn_estimator, nn_backend
-
-    return make_nn_estimator(1, device="auto").fit(base), nn_backend("auto")
-
-
-def _knn_graph(nn, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact kNN of the fitted rows in the layout umap-learn's ``precomputed_knn`` expects.
-
-    Returns
-    -------
-    indices : np.ndarray, (F, k) int32
-        Column 0 is the row itself (umap-learn requires it, even with exact duplicates), then
-        its k-1 nearest other rows.
-    dists : np.ndarray, (F, k) float32
-        Matching Euclidean distances, column 0 exactly 0.
-    """
-    n = nn.n_samples_fit_
-    dist, idx = nn.kneighbors(None, n_neighbors=k - 1)  # X=None: each row excluded from its own list
-    self_idx = np.arange(n, dtype=np.int32)[:, None]
-    # int32 like pynndescent, so fit and transform share one compiled numba signature.
-    indices = np.hstack([self_idx, idx.astype(np.int32)])
-    dists = np.hstack([np.zeros((n, 1), np.float32), dist.astype(np.float32)])
-    return indices, dists
-
-
-class _ExactSearchIndex:
-    """The part of pynndescent's ``NNDescent`` that ``UMAP.transform`` uses, on the engine's exact search.
-
-    ``UMAP.transform`` calls ``index.query(X, k, epsilon=...)`` and reads ``index._angular_trees``
-    (to choose epsilon, which an exact search ignores).
-    """
-
-    _angular_trees = False
-
-    def __init__(self, nn) -> None:
-        self._nn = nn
-
-    def query(self, X: np.ndarray, k: int = 10, epsilon: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(indices (M, k) int32, dists (M, k) float32) of the k nearest fitted rows, as NNDescent."""
-        dist, idx = self._nn.kneighbors(np.ascontiguousarray(X, dtype=np.float32), n_neighbors=k)
-        return idx.astype(np.int32), dist.astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------
-# the two methods
-# --------------------------------------------------------------------------------------------
-def _auto_epochs(n_fit: int) -> int:
-    return 500 if n_fit <= _SMALL_FIT else 200
-
-
-def _umap_reducer(x_fit: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, n_epochs: int
-                  ) -> tuple[Any, str]:
-    """A fitted ``umap.UMAP`` on ``x_fit`` (F, D) with exact kNN and an exact transform index, and the
-    neighbour-search backend that ran (one of ``eos_core.neighbors.BACKENDS``)."""
-    import umap  # heavy import (numba), kept out of module import
-
-    if os.environ.get("EOS_NUMBA_CACHE", "1") != "0":
-        enable_umap_disk_cache()
-    k = min(int(n_neighbors), len(x_fit) - 1)
-    nn, backend = _nn_estimator(x_fit)
-    knn_idx, knn_dist = _knn_graph(nn, k)
-    reducer = umap.UMAP(
-        n_neighbors=k,
-        min_dist=float(min_dist),
-        n_epochs=int(n_epochs),
-        random_state=int(seed),
-        transform_seed=int(seed),
-        n_jobs=1,  # a seed forces one thread anyway; saying so avoids umap-learn's warning
-        precomputed_knn=(knn_idx, knn_dist, _ExactSearchIndex(nn)),
-    )
-    with warnings.catch_warnings():
-        # "precomputed_knn[2] ... is not an NNDescent object": it is an exact stand-in on purpose.
-        warnings.filterwarnings("ignore", message=r".*knn_search_index.*")
-        # Disconnected kNN components (well separated classes) are expected, and handled by
-        # umap-learn's multi-component layout; sklearn's spectral step warns about them.
-        warnings.filterwarnings("ignore", message=r".*not fully connected.*")
-        reducer.fit(x_fit)
-    return reducer, backend
-
-
-def _umap_place(reducer, x: np.ndarray) -> np.ndarray:
-    """Place rows (M, D) into a fitted UMAP map -> (M, 2) float32; M may be 0."""
-    if len(x) == 0:
-        return np.empty((0, 2), np.float32)
-    return np.asarray(reducer.transform(x), dtype=np.float32)
-
-
-def _fit_umap(
-    x: np.ndarray, fit_idx: np.ndarray, extra: dict[str, np.ndarray], *,
-    seed: int, n_neighbors: int, min_dist: float, n_epochs: int | None,
-) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
-    epochs = _auto_epochs(len(fit_idx)) if n_epochs is None else int(n_epochs)
-    reducer, backend = _umap_reducer(x[fit_idx], seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=epochs)
-    train_xy = np.empty((len(x), 2), np.float32)
-    train_xy[fit_idx] = reducer.embedding_
-    rest = np.setdiff1d(np.arange(len(x)), fit_idx, assume_unique=True)
-    train_xy[rest] = _umap_place(reducer, x[rest])
-    extra_xy = {name: _umap_place(reducer, arr) for name, arr in extra.items()}
-    import umap
-
-    params = {
-        "n_neighbors": int(reducer.n_neighbors),
-        "min_dist": float(min_dist),
-        "n_epochs": epochs,
-        "knn": backend,
-        "umap_version": str(umap.__version__),
-    }
-    return train_xy, extra_xy, params
-
-
 def _fit_pca(
     x: np.ndarray, fit_idx: np.ndarray, extra: dict[str, np.ndarray], *, seed: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
-    from sklearn.decomposition import PCA
+    from sklearn.decomposition import PCA  # deferred: sklearn loads in seconds; a saved map needs none
 
     if x.shape[1] < 2:
         raise ConfigError(f"A 2-D PCA map needs embeddings with at least 2 features, got {x.shape[1]}.")
@@ -384,7 +229,7 @@ def fit_projection(
     train_y : np.ndarray, (N,) int, optional
         Training labels; when given, the fit subsample keeps small classes whole.
     n_epochs : int, optional
-        UMAP layout epochs; None: 500 up to 2,000 fitted rows, 200 above (see module docstring).
+        UMAP layout epochs; None: 500 up to 2,000 fitted rows, 200 above (see :mod:`eos_core.maps._umap`).
 
     Returns
     -------
@@ -417,7 +262,7 @@ def fit_projection(
     extras = {_check_name(k): _check_emb(v, f"{k!r}", x.shape[1]) for k, v in (extra or {}).items()}
     fit_idx = fit_rows(len(x), max_fit, seed, labels)
     if method == "umap":
-        train_xy, extra_xy, params = _fit_umap(
+        train_xy, extra_xy, params = fit_umap(
             x, fit_idx, extras, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs
         )
     else:
@@ -429,5 +274,24 @@ def fit_projection(
     )
 
 
-# Re-exported: the disk cache and warm-up of umap-learn's numba code live in _umap_cache.py.
-from ._umap_cache import enable_umap_disk_cache, warm_up_umap  # noqa: E402
+
+
+def warm_up_umap(seed: int = 0) -> float:
+    """Compile (or load from the disk cache) umap-learn's numba code on a tiny problem.
+
+    Fits a 200 x 8 map of two far-apart blobs (a disconnected kNN graph, so the multi-component
+    layout is compiled too) and places 20 rows into it through :func:`fit_projection`: the exact
+    code path and numba type signatures of real maps, so the first real map in the process skips
+    compilation. Meant for a background thread at app start.
+
+    Returns
+    -------
+    float
+        Seconds it took (~6-8 s cold, ~0.3 s with a warm disk cache, on the 2-core box).
+    """
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    x[100:] += 50.0
+    fit_projection(x, method="umap", extra={"warmup": x[:20] + 0.01}, seed=seed, n_epochs=10)
+    return time.perf_counter() - t0

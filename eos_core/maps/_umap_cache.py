@@ -1,22 +1,21 @@
-"""numba's on-disk cache for umap-learn's jitted functions, and the warm-up that fills it.
+"""numba's on-disk cache for umap-learn's jitted functions.
 
 umap-learn declares ``cache=True`` on almost none of its numba functions, so ``NUMBA_CACHE_DIR``
 alone changes nothing: :func:`enable_umap_disk_cache` switches them to numba's disk cache before
-their first compilation, and :func:`warm_up_umap` compiles them on a tiny problem through the same
-code path as a real map (:func:`eos_core.maps.fit_projection`), so the first real map of a
-process skips compilation (first tiny fit ~6 s cold, ~0.3 s with a warm disk cache).
+their first compilation. :func:`eos_core.maps.warm_up_umap` fills the cache by compiling them on a
+tiny problem through the same code path as a real map, so the first real map of a process skips
+compilation (first tiny fit ~6 s cold, ~0.3 s with a warm disk cache).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import time
 from typing import Any
 
-import numpy as np
+__all__ = ["enable_umap_disk_cache"]
 
-__all__ = ["enable_umap_disk_cache", "warm_up_umap"]
-
+_log = logging.getLogger(__name__)
 _cache_lock = threading.Lock()
 _cache_enabled: int | None = None
 
@@ -25,8 +24,9 @@ def enable_umap_disk_cache() -> int:
     """Turn on numba's on-disk cache for umap-learn's jitted functions; idempotent, thread-safe.
 
     Only functions not compiled yet in this process are affected, so call it before the first map
-    (:func:`fit_projection` and :func:`warm_up_umap` do). The folder follows numba's rules (see the
-    module docstring); the cache is invalidated by numba when umap-learn's source files change.
+    (:func:`eos_core.maps.fit_projection` does, through :mod:`eos_core.maps._umap`). The folder follows
+    numba's rules (see the module docstring); the cache is invalidated by numba when umap-learn's
+    source files change.
 
     Returns
     -------
@@ -43,6 +43,7 @@ def enable_umap_disk_cache() -> int:
 
 def _umap_dispatchers() -> list:
     """umap-learn's numba dispatchers (module-level ``@njit`` functions) not already disk-cached."""
+    # deferred: umap-learn and numba load in seconds; only a UMAP map needs them
     import umap  # noqa: F401  (loads the submodules below)
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
@@ -57,34 +58,16 @@ def _umap_dispatchers() -> list:
 
 
 def _enable_caching_on(dispatchers: list) -> int:
-    n = 0
+    n, refused = 0, []
     for disp in dispatchers:
         try:
             disp.enable_caching()  # what @njit(cache=True) does at decoration time
-        except RuntimeError:  # "cannot cache function ...: no locator available" (read-only places)
+        except RuntimeError as err:  # "cannot cache function ...: no locator available" (read-only places)
+            refused.append(err)
             continue
         n += 1
+    if refused:  # once per process: enable_umap_disk_cache runs this once
+        _log.warning("numba cannot cache %d of umap-learn's functions (%s); the first map of each process "
+                     "compiles them (set NUMBA_CACHE_DIR to a writable folder).", len(refused), refused[0])
     return n
 
-
-def warm_up_umap(seed: int = 0) -> float:
-    """Compile (or load from the disk cache) umap-learn's numba code on a tiny problem.
-
-    Fits a 200 x 8 map of two far-apart blobs (a disconnected kNN graph, so the multi-component
-    layout is compiled too) and places 20 rows into it through :func:`fit_projection`: the exact
-    code path and numba type signatures of real maps, so the first real map in the process skips
-    compilation. Meant for a background thread at app start.
-
-    Returns
-    -------
-    float
-        Seconds it took (~6-8 s cold, ~0.3 s with a warm disk cache, on the 2-core box).
-    """
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(200, 8)).astype(np.float32)
-    x[100:] += 50.0
-    from ._projection import fit_projection
-
-    fit_projection(x, method="umap", extra={"warmup": x[:20] + 0.01}, seed=seed, n_epochs=10)
-    return time.perf_counter() - t0

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError
-from ._base import as_float32, check_device, check_n_neighbors, drop_self
+from ._base import as_float32, check_device, check_n_neighbors, drop_self, sqrt_clip
 
 if TYPE_CHECKING:
     from ._faiss import FaissNearestNeighbors
@@ -49,11 +49,11 @@ _LIBRARIES = ("faiss", "torch")
 def __getattr__(name: str) -> Any:
     # Lazy: importing faiss (and its OpenBLAS hints) or torch only when a backend is used.
     if name == "FaissNearestNeighbors":
-        from ._faiss import FaissNearestNeighbors
+        from ._faiss import FaissNearestNeighbors  # deferred: imports faiss (seconds)
 
         return FaissNearestNeighbors
     if name == "TorchNearestNeighbors":
-        from ._torch import TorchNearestNeighbors
+        from ._torch import TorchNearestNeighbors  # deferred: imports torch (seconds)
 
         return TorchNearestNeighbors
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -70,7 +70,7 @@ def faiss_gpu_available() -> bool:
     """True when faiss is installed, has GPU support and sees at least one GPU."""
     if not faiss_available():
         return False
-    from ._faiss import faiss_gpu_available as gpu
+    from ._faiss import faiss_gpu_available as gpu  # deferred: imports faiss (seconds)
 
     return gpu()
 
@@ -99,7 +99,7 @@ def nn_backend(device: str = "auto") -> str:
     if dev != "cpu":
         if forced != "torch" and faiss_gpu_available():
             return "faiss-gpu"
-        import torch
+        import torch  # deferred: torch loads in seconds; a CPU search on faiss needs none
 
         if forced != "faiss" and torch.cuda.is_available():
             return "torch-cuda"
@@ -131,10 +131,10 @@ def make_nn_estimator(n_neighbors: int = 5, *, device: str = "auto"):
     library, where = backend.split("-")
     where = "cuda" if where in ("gpu", "cuda") else "cpu"
     if library == "faiss":
-        from ._faiss import FaissNearestNeighbors
+        from ._faiss import FaissNearestNeighbors  # deferred: imports faiss (seconds)
 
         return FaissNearestNeighbors(n_neighbors, device=where)
-    from ._torch import TorchNearestNeighbors
+    from ._torch import TorchNearestNeighbors  # deferred: imports torch (seconds)
 
     return TorchNearestNeighbors(n_neighbors, device=where)
 
@@ -194,7 +194,7 @@ def nearest_enemies(X, y, k, *, device="auto", only_class=None):
             )
     where = "cuda" if backend.endswith(("gpu", "cuda")) else "cpu"
     if backend.startswith("torch"):
-        from ._torch import TorchNearestNeighbors
+        from ._torch import TorchNearestNeighbors  # deferred: imports torch (seconds)
 
         nn = TorchNearestNeighbors(k, device=where).fit(X)
         rows = None if only_class is None else np.flatnonzero(y_enc == todo[0])
@@ -203,8 +203,7 @@ def nearest_enemies(X, y, k, *, device="auto", only_class=None):
 
 
 def _faiss_enemies(X, y_enc, k, todo, order, bounds, where, one_class):
-    from ._base import sqrt_clip
-    from ._faiss import build_index, search
+    from ._faiss import build_index, search  # deferred: imports faiss (seconds)
 
     n_rows = int(bounds[todo[0] + 1] - bounds[todo[0]]) if one_class else len(X)
     idx_out = np.empty((n_rows, k), dtype=np.int64)

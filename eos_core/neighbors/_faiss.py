@@ -33,6 +33,7 @@ large search the number of free cores is sampled and faiss uses only those (see
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -44,6 +45,8 @@ from ..errors import ConfigError
 from ._base import ExactNeighborsBase, as_float32, check_device, check_n_neighbors
 
 __all__ = ["FaissNearestNeighbors", "faiss_gpu_available", "build_index", "search"]
+
+_log = logging.getLogger(__name__)
 
 
 def _openblas_coretype_hint() -> str | None:
@@ -76,7 +79,7 @@ def _import_faiss():
     own OpenMP runtime, numpy's OpenBLAS) sees them.
     """
     if "faiss" in sys.modules or os.environ.get("EOS_NO_FAISS_ENV_HINTS"):
-        import faiss as mod
+        import faiss as mod  # deferred: faiss loads in seconds, at this module's import only (no hints here)
 
         return mod
     wanted = {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -87,7 +90,7 @@ def _import_faiss():
     for name in added:
         os.environ[name] = wanted[name]
     try:
-        import faiss as mod
+        import faiss as mod  # deferred: faiss loads here, once, with the settings above (module docstring)
     finally:
         for name in added:
             os.environ.pop(name, None)
@@ -158,6 +161,7 @@ def _search_threads(work: float) -> int | None:
         try:
             return max(1, int(forced))
         except ValueError:
+            _log.warning("EOS_FAISS_THREADS=%r is not a whole number; faiss chooses its threads.", forced)
             return None
     if work < _ADAPT_THREADS_MIN_WORK:
         return None

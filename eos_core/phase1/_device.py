@@ -49,8 +49,6 @@ def configure_threads(default: int | None = None) -> int:
 
     Returns the thread count in force.
     """
-    import os
-
     env = os.environ.get("EOS_TORCH_THREADS", "").strip()
     n = int(env) if env.isdigit() and int(env) > 0 else default
     if n is not None and n != torch.get_num_threads():

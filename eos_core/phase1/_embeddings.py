@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled
+from ._distributed import all_gather_rows, current, shard_bounds
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -64,8 +65,6 @@ def compute_embeddings(model: torch.nn.Module, x: np.ndarray, *, device: torch.d
     if len(x) == 0:
         return (np.zeros((0, model.head.in_features), np.float32),
                 np.zeros((0, model.head.out_features), np.float32))
-    from ._distributed import all_gather_rows, current, shard_bounds
-
     ctx = current()
     lo, hi = (0, len(x)) if ctx is None else shard_bounds(len(x), ctx.rank, ctx.world_size)
     if hi == lo:  # an empty share still sends one (ignored) row to the gather

@@ -20,6 +20,7 @@ of the timed steps is kept, not the fastest: other work on a shared machine slow
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import statistics
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..data._cache import array_cache_dir
+from ..names import MODEL_LABELS
 from ..store._atomic import atomic_write_bytes
 
 __all__ = ["WARN_SECONDS", "Phase1Estimate", "cache_file", "estimate_phase1", "record_phase1", "seconds_per_image"]
@@ -42,6 +45,7 @@ TIME_BUDGET_S = 3.0   # stop timing once this much was spent (ResNet-32 on a CPU
 
 _memory: dict[str, dict[str, float]] = {}
 _lock = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,6 @@ class Phase1Estimate:
 
     def sentence(self) -> str:
         """One sentence for the form (rounded for reading; the dataclass holds the numbers)."""
-        from ..names import MODEL_LABELS
-
         mins = self.seconds / 60
         when = f"about {self.seconds:.0f} s" if self.seconds < 120 else f"about {mins:.0f} min"
         model = MODEL_LABELS.get(self.model, self.model)
@@ -91,8 +93,6 @@ class Phase1Estimate:
 
 def cache_file() -> Path:
     """The disk cache of measured step times (under the engine's cache dir)."""
-    from ..data._cache import array_cache_dir
-
     return array_cache_dir() / "estimate" / "step_times.json"
 
 
@@ -130,13 +130,15 @@ def _write_disk(key: str, entry: dict[str, float]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _read_disk() | {key: entry}
         atomic_write_bytes(path, json.dumps(data, indent=1).encode())
-    except OSError:  # a read-only cache dir only costs a re-measurement next time
-        pass
+    except OSError as err:  # a read-only cache dir only costs a re-measurement next time
+        _log.warning("The step-time cache %s cannot be written (%s); phase-1 estimates are measured again.",
+                     path, err)
 
 
 def _time_steps(model_name: str, device, *, channels: int, image_size: int, num_classes: int,
                 batch_size: int, steps: int) -> float:
     """Seconds of the fastest of ``steps`` SGD steps after one warm-up step, on random data."""
+    # deferred: torch loads in seconds; the app imports this module at start-up
     import torch
 
     from ._models import build_model
@@ -166,6 +168,7 @@ def _time_steps(model_name: str, device, *, channels: int, image_size: int, num_
 def _time_eval(model_name: str, device, *, channels: int, image_size: int, num_classes: int,
                batch_size: int = 256, steps: int = 3) -> float:
     """Seconds per image of the median of ``steps`` inference batches after one warm-up batch."""
+    # deferred: torch loads in seconds; the app imports this module at start-up
     import torch
 
     from ._models import build_model
@@ -191,6 +194,7 @@ def seconds_per_image(model: str, *, device: str = "auto", channels: int, image_
                       use_cache: bool = True) -> tuple[float, float, str]:
     """``(seconds per training image, seconds per scored image, resolved model)`` for ``model`` on
     ``device``, measured or cached."""
+    # deferred: these import torch (seconds); the app imports this module at start-up
     from ._device import choose_device
     from ._models import resolve_model
 
@@ -238,7 +242,7 @@ def estimate_phase1(cfg: TrainConfig, *, n_train: int, channels: int, image_size
     """Phase 1's expected seconds for ``cfg`` on ``n_train`` training and ``n_test`` test images of
     shape ``(channels, image_size, image_size)``: per epoch, the measured step time per image x steps x
     batch size, plus the inference time per image x (``n_test`` + the gap snapshot's training rows)."""
-    from ._device import choose_device
+    from ._device import choose_device  # deferred: imports torch (seconds); the app imports this at start-up
 
     bs, steps, scored = _epoch_shape(cfg, n_train=n_train, n_test=n_test)
     per_image, per_eval, name = seconds_per_image(cfg.model, device=cfg.device, channels=channels,
@@ -260,6 +264,7 @@ def record_phase1(cfg: TrainConfig, seconds: float, *, n_train: int, channels: i
     """After a finished phase 1: store ``seconds`` over its uncalibrated estimate (the step times
     cached for this model and shape; none are timed here, so a run never waits for this) and return
     that ratio, or None when no step time is cached for the shape or the cache cannot be written."""
+    # deferred: these import torch (seconds); the app imports this module at start-up
     from ._device import choose_device
     from ._models import resolve_model
 
@@ -282,6 +287,8 @@ def record_phase1(cfg: TrainConfig, seconds: float, *, n_train: int, channels: i
             data[key] = (data.get(key, []) + [round(ratio, 4)])[-OBSERVED_KEEP:]
             observed_file().parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(observed_file(), json.dumps(data, indent=1).encode())
-    except OSError:  # a read-only cache only costs the calibration
+    except OSError as err:  # a read-only cache only costs the calibration
+        _log.warning("The phase-1 calibration %s cannot be written (%s); estimates stay uncalibrated.",
+                     observed_file(), err)
         return None
     return ratio

@@ -12,13 +12,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "REPAIR", "QUARANTINE", "STATUSES", "damaged_run", "missing_file", "is_number", "is_int", "json_kind",
         "config_problem", "metrics_problem", "record_problem"
     ),
+    "_heartbeat": ("Heartbeat",),
     "_index": (
-        "TMP_MIN_AGE_S", "HALF_MAX_AGE_S", "prepare_root", "is_corrupt", "index_error", "open_index",
-        "rebuild_index", "folder_row", "import_run", "import_orphans", "import_unindexed", "sweep_temp_files",
-        "Heartbeat"
+        "RUN_ID_RE", "RECORD", "COLUMNS", "SCHEMA", "TMP_MIN_AGE_S", "HALF_MAX_AGE_S", "RunIndex", "prepare_root",
+        "is_corrupt", "index_error", "check_index", "open_index", "rebuild_index", "folder_row", "import_run",
+        "run_folders", "import_orphans", "import_unindexed", "sweep_temp_files"
     ),
     "_job_tags": ("JOB_ARTIFACT", "JOB_ID_RE", "tag_run", "job_of_run", "run_of_job"),
-    "_repair": ("WHOLE_RUN", "RepairReport", "quarantine", "artifact_damage", "repair"),
+    "_repair": ("WHOLE_RUN", "quarantine", "artifact_damage", "repair"),
+    "_report": ("RepairReport",),
     "_results": (
         "Embeddings", "Phase1Result", "MethodResult", "MapArrays", "MAP_NAME", "MAP_ROWS_NAME", "save_phase1",
         "save_history", "save_method", "save_map", "synthetic_arrays", "load_synthetic", "load_phase1",
@@ -30,8 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "synthetic_problem"
     ),
     "_store": (
-        "RUN_ID_RE", "RECORD", "STALE_BEATS", "SCHEMA", "UnknownRun", "RunRecord", "default_runs_dir",
-        "default_heartbeat_s", "new_run_id", "RunStore"
+        "STALE_BEATS", "UnknownRun", "RunRecord", "default_runs_dir", "default_heartbeat_s", "new_run_id", "RunStore"
     ),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import IO
 from ..errors import DiskFull, EOSError, StoreUnavailable
 
 TMP_PREFIX = ".tmp-"
+_log = logging.getLogger(__name__)
 
 
 def disk_error(err: OSError, where: str | os.PathLike) -> EOSError | OSError:
@@ -70,7 +72,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def _unlink(path: str | os.PathLike) -> None:
+    """Remove a failed write's temp file; one that cannot be removed is left to the store's sweep."""
     try:
         os.unlink(path)
-    except OSError:
-        pass
+    except OSError as err:
+        _log.debug("Temporary file %s left for the sweep: %s", path, err)

@@ -1,38 +1,59 @@
-"""Healing the run store: open checks, index rebuilds from the run folders, sweeps, ``repair``,
-and the heartbeat that tells a live run from a dead one.
+"""The run index: an SQLite cache of the run folders, and the folder reading it is rebuilt from.
 
 The run folders are the truth (``config.json`` + ``record.json``, see :mod:`eos_core.store._store`); the
-SQLite index is a cache of them. :func:`open_index` runs when a :class:`~eos_core.store.RunStore` is
-created: a missing, empty or corrupt index is rebuilt, run folders without an index row (a
-``kill -9`` between ``mkdir`` and ``INSERT``) are imported, and ``.tmp-*`` files that no live
-writer holds are removed.
-:func:`eos_core.store.repair` does the same and more on demand (``python -m eos_core repair``,
-:mod:`eos_core.store._repair`).
+SQLite index (:class:`RunIndex`) is a cache of them. :func:`open_index` runs when a
+:class:`~eos_core.store.RunStore` is created: a missing, empty or corrupt index is rebuilt, run
+folders without an index row (a ``kill -9`` between ``mkdir`` and ``INSERT``) are imported, and
+``.tmp-*`` files that no live writer holds are removed. :func:`~eos_core.store.repair` does the same
+and more on demand (``python -m eos_core repair``, :mod:`eos_core.store._repair`).
+
+This module knows nothing of :class:`~eos_core.store.RunStore`: it works on a :class:`RunIndex` and on
+the runs folder, and the store is built on top of it.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import re
 import sqlite3
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from ..errors import DamagedRun, DiskFull, StoreUnavailable
 from ..names import HEADLINE
 from ._atomic import TMP_PREFIX, disk_error
 from ._check import config_problem, damaged_run, metrics_problem, missing_file, record_problem
-from ._store import _COLUMNS, RECORD, RUN_ID_RE, SCHEMA
+from ._report import RepairReport
 
-if TYPE_CHECKING:
-    from ._repair import RepairReport
-    from ._store import RunStore
+RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+RECORD = "record"  # record.json: the run's index row, mirrored in its folder
+COLUMNS = "id, kind, created, updated, status, config, metrics, timings, message, lease"  # of a row tuple
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    status TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    config TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    timings TEXT NOT NULL DEFAULT '{}',
+    message TEXT NOT NULL DEFAULT '',
+    lease REAL
+)
+"""
 
 TMP_MIN_AGE_S = 1.0      # a temp file younger than this may not be locked by its writer yet
 HALF_MAX_AGE_S = 600.0   # a run folder without config.json this old was never finished being created
@@ -90,10 +111,49 @@ def _root_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _check(store: RunStore, pragma: str = "quick_check") -> str | None:
-    """None when the index opens, has the schema and passes ``PRAGMA quick_check``; else why not."""
+class RunIndex:
+    """The SQLite index of the runs folder ``root`` (``root/index.sqlite``).
+
+    Safe to use from several threads and processes: each call opens its own short connection.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / "index.sqlite"
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A short autocommit connection (raw ``sqlite3`` errors pass through)."""
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            yield con
+        finally:
+            con.close()
+
+    def db(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a connection; a corrupt index is rebuilt from the folders and ``fn`` retried.
+
+        Raises :class:`~eos_core.errors.StoreUnavailable` or :class:`~eos_core.errors.DiskFull`
+        (one sentence) for an sqlite failure that rebuilding cannot fix.
+        """
+        for attempt in (0, 1):
+            try:
+                with self.connect() as con:
+                    return fn(con)
+            except sqlite3.DatabaseError as err:
+                if attempt == 0 and is_corrupt(err):
+                    rebuild_index(self, reason=str(err))
+                    continue
+                raise index_error(err, self.path) from None
+        raise AssertionError("unreachable")
+
+
+def check_index(index: RunIndex, pragma: str = "quick_check") -> str | None:
+    """None when the index opens, has the schema and passes ``PRAGMA <pragma>``; else why not."""
     try:
-        with store.connect() as con:
+        with index.connect() as con:
             con.execute(SCHEMA)
             cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
             if "lease" not in cols:  # an index from before heartbeats
@@ -103,38 +163,36 @@ def _check(store: RunStore, pragma: str = "quick_check") -> str | None:
     except sqlite3.DatabaseError as err:
         if is_corrupt(err):
             return str(err)
-        raise index_error(err, store.index_path) from None
+        raise index_error(err, index.path) from None
 
 
-def open_index(store: RunStore) -> RepairReport:
+def open_index(index: RunIndex) -> RepairReport:
     """Make the index usable: rebuild when corrupt, import orphan folders, sweep dead temp files."""
-    from ._repair import RepairReport
-
     report = RepairReport()
-    problem = _check(store)
-    if problem is not None and rebuild_index(store, reason=problem):
+    problem = check_index(index)
+    if problem is not None and rebuild_index(index, reason=problem):
         report.rebuilt = problem
-    report.imported = import_orphans(store)
-    report.removed_tmp = sweep_temp_files(store)
+    report.imported = import_orphans(index)
+    report.removed_tmp = sweep_temp_files(index.root)
     return report
 
 
-def rebuild_index(store: RunStore, *, reason: str) -> bool:
+def rebuild_index(index: RunIndex, *, reason: str) -> bool:
     """Move a corrupt index aside (``index.sqlite.damaged``) and rebuild it from the run folders.
 
     Returns True when this call rebuilt it (False when another process already had).
     """
-    with _root_lock(store.root):
-        if _check(store) is None:
+    with _root_lock(index.root):
+        if check_index(index) is None:
             return False
         for suffix in ("", "-wal", "-shm"):
-            src = Path(str(store.index_path) + suffix)
+            src = Path(str(index.path) + suffix)
             if src.exists():
                 # One damaged copy is kept for inspection; an older one is replaced, not piled up.
-                os.replace(src, Path(str(store.index_path) + ".damaged" + suffix))
-        if _check(store) is not None:
-            raise StoreUnavailable(f"The run index {store.index_path} cannot be recreated ({reason}).")
-    import_orphans(store)
+                os.replace(src, Path(str(index.path) + ".damaged" + suffix))
+        if check_index(index) is not None:
+            raise StoreUnavailable(f"The run index {index.path} cannot be recreated ({reason}).")
+    import_orphans(index)
     return True
 
 
@@ -166,14 +224,14 @@ def _read_checked(folder: Path, name: str) -> Any:
         raise ValueError(str(err).splitlines()[0][:120] if str(err) else type(err).__name__) from None
 
 
-def folder_row(store: RunStore, run_id: str) -> tuple:
+def folder_row(root: Path, run_id: str) -> tuple:
     """The index row a run folder describes; raises :class:`DamagedRun` when its ``config.json`` or
     ``record.json`` is missing, unparsable or of the wrong types (``err.file`` names which).
 
     ``record.json`` gives kind, status and metrics; a folder from before it existed gets them from
     ``phase1.json`` / ``methods.json`` (``finished`` when phase 1 is complete, else ``interrupted``).
     """
-    folder = store.root / run_id
+    folder = root / run_id
     checked: dict[str, Any] = {}
     for name, check in (("config.json", config_problem), (f"{RECORD}.json", _record_file_problem)):
         try:
@@ -220,58 +278,60 @@ def _record_from_artifacts(folder: Path, run_id: str) -> dict[str, Any]:
             "timings": timings if record_problem({"timings": timings}) is None else {}}
 
 
-def import_run(store: RunStore, run_id: str, *, replace: bool = False) -> bool:
+def import_run(index: RunIndex, run_id: str, *, replace: bool = False) -> bool:
     """Insert (or with ``replace``, overwrite) a run's index row from its folder; False if unreadable."""
     try:
-        row = folder_row(store, run_id)
+        row = folder_row(index.root, run_id)
     except DamagedRun:
         return False
-    sql = f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 10)})"
-    store._db(lambda con: con.execute(sql, row))
+    sql = f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO runs ({COLUMNS}) VALUES ({','.join('?' * 10)})"
+    index.db(lambda con: con.execute(sql, row))
     return True
 
 
-def _run_folders(store: RunStore) -> list[str]:
+def run_folders(root: Path) -> list[str]:
+    """The ids of the run folders under ``root``, sorted (other entries are ignored)."""
     try:
-        return sorted(p.name for p in os.scandir(store.root) if p.is_dir() and RUN_ID_RE.match(p.name))
-    except OSError:
+        return sorted(p.name for p in os.scandir(root) if p.is_dir() and RUN_ID_RE.match(p.name))
+    except OSError as err:
+        _log.warning("The runs folder %s cannot be listed (%s); its runs are left out.", root, err)
         return []
 
 
-def _indexed(store: RunStore) -> set[str]:
-    return {r[0] for r in store._db(lambda con: con.execute("SELECT id FROM runs").fetchall())}
+def _indexed(index: RunIndex) -> set[str]:
+    return {r[0] for r in index.db(lambda con: con.execute("SELECT id FROM runs").fetchall())}
 
 
-def import_orphans(store: RunStore) -> list[str]:
+def import_orphans(index: RunIndex) -> list[str]:
     """Import every run folder that has a readable ``config.json`` and no index row."""
-    return import_unindexed(store)[0]
+    return import_unindexed(index)[0]
 
 
-def import_unindexed(store: RunStore, *, settle_s: float = 0.0) -> tuple[list[str], list[DamagedRun]]:
+def import_unindexed(index: RunIndex, *, settle_s: float = 0.0) -> tuple[list[str], list[DamagedRun]]:
     """Import run folders without an index row: ``(imported ids, DamagedRun of each unreadable one)``.
 
     A folder younger than ``HALF_MAX_AGE_S`` without ``config.json`` is being created: skipped; so is
     one younger than ``settle_s`` without ``record.json`` (a live ``create_run`` between its
     ``config.json`` and its INSERT, which a listing must not import as ``interrupted``).
     """
-    known = _indexed(store)
+    known, root = _indexed(index), index.root
     rows, damaged = [], []
-    for rid in _run_folders(store):
-        if rid in known or (settle_s and not (store.root / rid / f"{RECORD}.json").exists()
-                            and _young(store.root / rid, settle_s)):
+    for rid in run_folders(root):
+        if rid in known or (settle_s and not (root / rid / f"{RECORD}.json").exists()
+                            and _young(root / rid, settle_s)):
             continue
         try:
-            rows.append(folder_row(store, rid))
+            rows.append(folder_row(root, rid))
         except DamagedRun as err:
-            if err.file is not None or not _young(store.root / rid):  # type: ignore[attr-defined]
+            if err.file is not None or not _young(root / rid):  # type: ignore[attr-defined]
                 damaged.append(err)
     if rows:
         def insert(con: sqlite3.Connection) -> None:
             con.execute("BEGIN")  # one transaction: a rebuild of hundreds of runs takes milliseconds
-            con.executemany(f"INSERT OR IGNORE INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 10)})", rows)
+            con.executemany(f"INSERT OR IGNORE INTO runs ({COLUMNS}) VALUES ({','.join('?' * 10)})", rows)
             con.execute("COMMIT")
 
-        store._db(insert)
+        index.db(insert)
     return [row[0] for row in rows], damaged
 
 
@@ -282,23 +342,18 @@ def _young(folder: Path, age_s: float = HALF_MAX_AGE_S) -> bool:
         return False
 
 
-def _live(store: RunStore) -> set[str]:
-    rows = store._db(lambda con: con.execute(
-        "SELECT id, status, updated, lease FROM runs WHERE status = 'running'").fetchall())
-    return {rid for rid, status, updated, lease in rows if not store.is_stale(rid, status, updated, lease)}
-
-
-def sweep_temp_files(store: RunStore, *, min_age_s: float = TMP_MIN_AGE_S) -> list[Path]:
+def sweep_temp_files(root: Path, *, min_age_s: float = TMP_MIN_AGE_S) -> list[Path]:
     """Remove ``.tmp-*`` files no writer holds: unlocked (see ``atomic_write``) and ``min_age_s`` old.
 
     The age only covers the instant between a writer creating its temp file and locking it.
     """
     now, removed = time.time(), []
-    for rid in [None, *_run_folders(store)]:
-        folder = store.root if rid is None else store.root / rid
+    for rid in [None, *run_folders(root)]:
+        folder = root if rid is None else root / rid
         try:
             entries = list(os.scandir(folder))
-        except OSError:
+        except OSError as err:  # e.g. a run deleted since it was listed
+            _log.debug("Not sweeping %s: %s", folder, err)
             continue
         for e in entries:
             if not e.name.startswith(TMP_PREFIX) or not e.is_file(follow_symlinks=False):
@@ -313,45 +368,8 @@ def sweep_temp_files(store: RunStore, *, min_age_s: float = TMP_MIN_AGE_S) -> li
                         continue  # a live writer
                     os.unlink(e.path)
                     removed.append(Path(e.path))
-            except OSError:
+            except OSError as err:  # e.g. renamed into place by its writer since the folder was listed
+                _log.debug("Temporary file %s left in place: %s", e.path, err)
                 continue
     return removed
 
-
-class Heartbeat:
-    """A daemon thread renewing the lease of this process's running runs of one store."""
-
-    def __init__(self, store: RunStore) -> None:
-        self.store = store
-        self.runs: set[str] = set()
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-
-    def add(self, run_id: str) -> None:
-        with self.lock:
-            self.runs.add(run_id)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._loop, name="eos-heartbeat", daemon=True)
-                self.thread.start()
-
-    def discard(self, run_id: str) -> None:
-        with self.lock:
-            self.runs.discard(run_id)
-
-    def owns(self, run_id: str) -> bool:
-        return run_id in self.runs
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(self.store.heartbeat_s)  # a daemon thread: nothing to wait for but time
-            with self.lock:
-                runs = list(self.runs)
-                if not runs:  # the thread ends with the last run; add() starts a new one
-                    self.thread = None
-                    return
-            for rid in runs:
-                try:
-                    if not self.store._beat(rid):
-                        self.discard(rid)
-                except Exception:  # noqa: BLE001 - a missed beat must never kill the thread
-                    pass

@@ -18,63 +18,28 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import DamagedRun, EOSError
+from . import _results as results
 from ._atomic import TMP_PREFIX, atomic_write_bytes
 from ._check import QUARANTINE
 from ._index import (
+    COLUMNS,
     HALF_MAX_AGE_S,
-    _check,
-    _live,
-    _run_folders,
+    check_index,
     folder_row,
     import_orphans,
     import_run,
     rebuild_index,
+    run_folders,
     sweep_temp_files,
 )
-from ._store import _COLUMNS
-
-if TYPE_CHECKING:
-    from ._store import RunStore
+from ._report import RepairReport
+from ._store import RunStore
 
 WHOLE_RUN = "the whole run folder"
-
-
-@dataclass
-class RepairReport:
-    """What :func:`repair` (or opening the store) did."""
-
-    rebuilt: str | None = None                                    # why the index was rebuilt
-    imported: list[str] = field(default_factory=list)             # folders that had no row
-    restored: list[str] = field(default_factory=list)             # damaged rows rewritten from folders
-    dropped: list[str] = field(default_factory=list)              # rows whose folder is gone
-    quarantined: list[tuple[str, str, str]] = field(default_factory=list)  # (run, file, reason) moved aside
-    unreadable: list[str] = field(default_factory=list)           # damage left in place (see `list`)
-    interrupted: list[str] = field(default_factory=list)          # dead "running" runs now recorded
-    removed_tmp: list[Path] = field(default_factory=list)
-    removed_folders: list[str] = field(default_factory=list)      # half-created, empty run folders
-
-    def lines(self) -> list[str]:
-        """One line per action, for the CLI; each moved file names its run and the reason."""
-        out = [f"rebuilt the index from the run folders ({self.rebuilt})"] if self.rebuilt else []
-        out += [f"moved {what} of run {rid} to {QUARANTINE}/{rid}/ ({reason})"
-                for rid, what, reason in self.quarantined]
-        for label, items in (("imported run folders missing from the index", self.imported),
-                             ("restored damaged index rows from their folders", self.restored),
-                             ("dropped index rows whose folder is gone", self.dropped),
-                             ("marked dead running runs interrupted", self.interrupted),
-                             ("removed half-created run folders", self.removed_folders),
-                             ("left runs whose damage repair cannot fix (`list` says why)", self.unreadable)):
-            if items:
-                more = ", ..." if len(items) > 5 else ""
-                out.append(f"{label}: {len(items)} ({', '.join(map(str, items[:5]))}{more})")
-        if self.removed_tmp:
-            out.append(f"removed orphan temporary files: {len(self.removed_tmp)}")
-        return out or ["nothing to repair"]
 
 
 def quarantine(store: RunStore, run_id: str, names: list[str] | None, reason: str) -> Path:
@@ -104,8 +69,6 @@ def quarantine(store: RunStore, run_id: str, names: list[str] | None, reason: st
 def artifact_damage(store: RunStore, run_id: str) -> list[DamagedRun]:
     """The damaged artifacts of a run, one :class:`DamagedRun` per reader that fails on a file
     (``err.file``); a missing file is not listed (nothing to move)."""
-    from . import _results as results
-
     methods: dict[str, Any] = {}
 
     def summary() -> None:
@@ -151,7 +114,7 @@ def _repair_folder(store: RunStore, rid: str, report: RepairReport) -> None:
     folder = store.root / rid
     for _ in range(3):  # a record set aside, then the row restored from the artifacts
         try:
-            folder_row(store, rid)
+            folder_row(store.root, rid)
             break
         except DamagedRun as err:
             file, reason = getattr(err, "file", None), getattr(err, "reason", "")
@@ -160,13 +123,13 @@ def _repair_folder(store: RunStore, rid: str, report: RepairReport) -> None:
                 quarantine(store, rid, [file], reason)
                 report.quarantined.append((rid, file, reason))
                 if _readable_row(store, rid):  # the index still knows the run: rewrite its record from it
-                    store._write_record(rid)
-                elif import_run(store, rid, replace=True):  # else recover it from its artifacts
+                    store.write_record(rid)
+                elif import_run(store.index, rid, replace=True):  # else recover it from its artifacts
                     report.restored.append(rid)
                 continue
             if not contents and time.time() - folder.stat().st_mtime <= HALF_MAX_AGE_S:
                 return  # being created right now
-            store._db(lambda con: con.execute("DELETE FROM runs WHERE id = ?", (rid,)))
+            store.index.db(lambda con: con.execute("DELETE FROM runs WHERE id = ?", (rid,)))
             if not contents:
                 shutil.rmtree(folder, ignore_errors=True)
                 report.removed_folders.append(rid)
@@ -183,43 +146,50 @@ def _repair_folder(store: RunStore, rid: str, report: RepairReport) -> None:
 
 
 def _readable_row(store: RunStore, rid: str) -> bool:
-    row = store._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (rid,)).fetchone())
+    row = store.index.db(lambda con: con.execute(f"SELECT {COLUMNS} FROM runs WHERE id = ?", (rid,)).fetchone())
     try:
-        return row is not None and store._record(row) is not None
+        return row is not None and store.record_from_row(row) is not None
     except DamagedRun:
         return False
+
+
+def _live(store: RunStore) -> set[str]:
+    """The ``running`` runs whose process still renews their lease."""
+    rows = store.index.db(lambda con: con.execute(
+        "SELECT id, status, updated, lease FROM runs WHERE status = 'running'").fetchall())
+    return {rid for rid, status, updated, lease in rows if not store.is_stale(rid, status, updated, lease)}
 
 
 def repair(store: RunStore) -> RepairReport:
     """Check and heal the whole store (see the module docstring); returns what was done."""
     opened, store.healed = store.healed, RepairReport()  # what opening the store did counts too, once
     report = RepairReport(rebuilt=opened.rebuilt, imported=list(opened.imported), removed_tmp=list(opened.removed_tmp))
-    problem = _check(store, "integrity_check")
-    if problem is not None and rebuild_index(store, reason=problem):
+    problem = check_index(store.index, "integrity_check")
+    if problem is not None and rebuild_index(store.index, reason=problem):
         report.rebuilt = problem
-    folders = set(_run_folders(store))
+    folders = set(run_folders(store.root))
     live = _live(store)  # a live run's files are being written: left alone
-    for row in store._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs").fetchall()):
+    for row in store.index.db(lambda con: con.execute(f"SELECT {COLUMNS} FROM runs").fetchall()):
         rid = row[0]
         if rid not in folders:
-            store._db(lambda con, rid=rid: con.execute("DELETE FROM runs WHERE id = ?", (rid,)))
+            store.index.db(lambda con, rid=rid: con.execute("DELETE FROM runs WHERE id = ?", (rid,)))
             report.dropped.append(rid)
             continue
         try:
-            store._record(row)
+            store.record_from_row(row)
         except DamagedRun:  # rewrite it from the folder (a damaged folder is handled below)
-            if import_run(store, rid, replace=True):
+            if import_run(store.index, rid, replace=True):
                 report.restored.append(rid)
     for rid in sorted(folders - live):
         _repair_folder(store, rid, report)
-    report.imported += import_orphans(store)
+    report.imported += import_orphans(store.index)
     report.restored = list(dict.fromkeys(report.restored))
     store.list_runs()
     report.unreadable = [rid for rid, _ in store.damaged]
-    for rid, status in store._db(lambda con: con.execute("SELECT id, status FROM runs").fetchall()):
+    for rid, status in store.index.db(lambda con: con.execute("SELECT id, status FROM runs").fetchall()):
         if status == "running" and rid not in live:
-            store._set(rid, status="interrupted", message="The process running this job stopped before it finished.")
+            store.interrupt_run(rid, "The process running this job stopped before it finished.")
             report.interrupted.append(rid)
-    report.removed_tmp += sweep_temp_files(store)
-    store._db(lambda con: con.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    report.removed_tmp += sweep_temp_files(store.root)
+    store.index.db(lambda con: con.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
     return report

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..errors import DamagedRun, EOSError
+from ..maps._projection import Projection
 from ..names import METHODS
 from ._check import damaged_run, json_kind
 from ._results_check import (
@@ -241,7 +242,7 @@ def load_phase1(store: RunStore, run_id: str, *, with_head: bool = False, with_m
     if with_head or with_model:
         r.head = load_head(store, run_id, "phase1")
     if with_model:
-        from ..phase1._models import build_model
+        from ..phase1._models import build_model  # deferred: imports torch, which loads in seconds
 
         info = r.model_info
         name = info.get("model", cfg.train.model)
@@ -256,7 +257,7 @@ def load_phase1(store: RunStore, run_id: str, *, with_head: bool = False, with_m
 
 def load_head(store: RunStore, run_id: str, name: str) -> Any:
     """The linear head ``head_<name>.pt`` (``"phase1"`` or a method id) as a ``torch.nn.Linear`` (imports torch)."""
-    import torch
+    import torch  # deferred: torch loads in seconds; reading a run's JSON and arrays needs none
 
     sd = store.load_state_dict(run_id, f"head_{name}")
     if "weight" not in sd or getattr(sd["weight"], "ndim", 0) != 2:
@@ -324,7 +325,7 @@ def load_methods(store: RunStore, run_id: str, *, with_heads: bool = False) -> d
 
 # --------------------------------------------------------------------------- the map
 
-def save_map(store: RunStore, run_id: str, proj: Any, synthetic_rows: dict[str, np.ndarray]) -> None:
+def save_map(store: RunStore, run_id: str, proj: Projection, synthetic_rows: dict[str, np.ndarray]) -> None:
     """Save a :class:`eos_core.maps.Projection` (extra sets ``test`` and ``synthetic_<m>``) as the
     run's map, with the rows of each synthetic set it placed. The rows go first: the map file's
     presence marks a complete map."""
@@ -339,8 +340,6 @@ def has_map(store: RunStore, run_id: str) -> bool:
 
 def load_map(store: RunStore, run_id: str) -> MapArrays | None:
     """The run's saved map, or None when the run has none yet. Raises ``DamagedRun``."""
-    from ..maps._projection import Projection
-
     if not has_map(store, run_id):
         return None
     try:

@@ -12,9 +12,9 @@ loses a run:
   (:mod:`eos_core.store._check`) is skipped by :meth:`RunStore.list_runs` and listed in
   :attr:`RunStore.damaged`, never fatal; a damaged artifact raises :class:`DamagedRun` for its run;
   ``repair`` (:mod:`eos_core.store._repair`) moves damaged files to the ``quarantine`` folder;
-* liveness is a heartbeat: while a run is ``running`` its process renews a lease every
-  ``heartbeat_s`` seconds from a daemon thread; a ``running`` run whose lease has expired (its process
-  died, whatever its pid or host name) is reported ``interrupted``.
+* liveness is a heartbeat (:mod:`eos_core.store._heartbeat`): while a run is ``running`` its process
+  renews a lease every ``heartbeat_s`` seconds from a daemon thread; a ``running`` run whose lease has
+  expired (its process died, whatever its pid or host name) is reported ``interrupted``.
 
 Run ids are generated (time stamp + random hex) and validated before they touch the file system:
 user text never becomes a path.
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import sys
@@ -42,31 +44,24 @@ import numpy as np
 from ..errors import ConfigError, DamagedRun, EOSError
 from ._atomic import atomic_write_bytes, disk_error
 from ._check import damaged_run, missing_file, record_problem
+from ._heartbeat import Heartbeat
+from ._index import (
+    COLUMNS,
+    RECORD,
+    RUN_ID_RE,
+    RunIndex,
+    folder_row,
+    import_run,
+    import_unindexed,
+    open_index,
+    prepare_root,
+)
 
-RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-RECORD = "record"  # record.json: the run's index row, mirrored in its folder
 STALE_BEATS = 6    # a lease lasts this many heartbeats: one missed beat (a busy GIL) is not death
 _ARTIFACT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
-_COLUMNS = "id, kind, created, updated, status, config, metrics, timings, message, lease"
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 _UNREADABLE = {".json": "not valid JSON", ".npz": "not a readable NumPy archive", ".pt": "not a readable weights file"}
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    status TEXT NOT NULL,
-    pid INTEGER,
-    host TEXT,
-    config TEXT NOT NULL,
-    metrics TEXT NOT NULL DEFAULT '{}',
-    timings TEXT NOT NULL DEFAULT '{}',
-    message TEXT NOT NULL DEFAULT '',
-    lease REAL
-)
-"""
 
 
 class UnknownRun(EOSError, KeyError):
@@ -101,9 +96,11 @@ def default_runs_dir() -> Path:
 
 def default_heartbeat_s() -> float:
     """Seconds between heartbeats: ``$EOS_HEARTBEAT_S`` (tests shorten it) or 5."""
+    env = os.environ.get("EOS_HEARTBEAT_S", "5")
     try:
-        return max(0.05, float(os.environ.get("EOS_HEARTBEAT_S", "5")))
+        return max(0.05, float(env))
     except ValueError:
+        _log.warning("EOS_HEARTBEAT_S=%r is not a number of seconds; the heartbeat beats every 5 s.", env)
         return 5.0
 
 
@@ -121,6 +118,8 @@ class RunStore:
 
     Attributes
     ----------
+    index : eos_core.store.RunIndex
+        The SQLite index (``index.db(fn)`` runs ``fn`` on a connection, rebuilding a corrupt index).
     damaged : list[tuple[str, str]]
         ``(run id, one sentence)`` of the runs the last :meth:`list_runs` skipped: index rows that are
         not JSON or of the wrong types, folders whose ``config.json`` or ``record.json`` is damaged
@@ -130,42 +129,21 @@ class RunStore:
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, heartbeat_s: float | None = None) -> None:
-        from ._index import Heartbeat, open_index, prepare_root
-
         self.root = Path(root).expanduser() if root is not None else default_runs_dir()
-        self.index_path = self.root / "index.sqlite"
+        self.index = RunIndex(self.root)
+        self.index_path = self.index.path
         self.heartbeat_s = float(heartbeat_s) if heartbeat_s is not None else default_heartbeat_s()
         self.damaged: list[tuple[str, str]] = []
-        self._heartbeat = Heartbeat(self)
+        self._heartbeat = Heartbeat(self.heartbeat_s, self._beat)
         prepare_root(self.root)
-        self.healed = open_index(self)  # a RepairReport: what opening had to fix
+        self.healed = open_index(self.index)  # a RepairReport: what opening had to fix
 
     # ------------------------------------------------------------------ index
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A short autocommit connection to the index (raw ``sqlite3`` errors pass through)."""
-        con = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
+        with self.index.connect() as con:
             yield con
-        finally:
-            con.close()
-
-    def _db(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on a connection; a corrupt index is rebuilt from the folders and ``fn`` retried."""
-        from ._index import index_error, is_corrupt, rebuild_index
-
-        for attempt in (0, 1):
-            try:
-                with self.connect() as con:
-                    return fn(con)
-            except sqlite3.DatabaseError as err:
-                if attempt == 0 and is_corrupt(err):
-                    rebuild_index(self, reason=str(err))
-                    continue
-                raise index_error(err, self.index_path) from None
-        raise AssertionError("unreachable")
 
     def _lease(self) -> float:
         return time.time() + STALE_BEATS * self.heartbeat_s
@@ -180,12 +158,12 @@ class RunStore:
         self.save_json(run_id, "config", config)
         now = time.time()
         # An upsert: a concurrent rebuild may already have imported the folder as interrupted.
-        self._db(lambda con: con.execute(
+        self.index.db(lambda con: con.execute(
             "INSERT INTO runs (id, kind, created, updated, status, pid, host, config, lease) "
             "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
             "lease = excluded.lease, pid = excluded.pid, host = excluded.host",
             (run_id, kind, now, now, "running", os.getpid(), socket.gethostname(), json.dumps(config), self._lease())))
-        self._write_record(run_id)
+        self.write_record(run_id)
         self._heartbeat.add(run_id)
         return run_id
 
@@ -199,14 +177,12 @@ class RunStore:
         def update(con: sqlite3.Connection) -> int:
             return con.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*vals, run_id)).rowcount
 
-        if self._db(update) == 0:
+        if self.index.db(update) == 0:
             # The index lost the row (deleted or rebuilt under a live run): restore it from the folder.
-            from ._index import import_run
-
-            if not self.run_dir(run_id, must_exist=False).is_dir() or not import_run(self, run_id) \
-                    or self._db(update) == 0:
+            if not self.run_dir(run_id, must_exist=False).is_dir() or not import_run(self.index, run_id) \
+                    or self.index.db(update) == 0:
                 raise UnknownRun(f"No run with id {run_id!r} in {self.root}.")
-        self._write_record(run_id)
+        self.write_record(run_id)
         if fields.get("status", "running") != "running":
             self._heartbeat.discard(run_id)
 
@@ -216,15 +192,14 @@ class RunStore:
             return con.execute("UPDATE runs SET lease = ? WHERE id = ? AND status = 'running'",
                                (self._lease(), run_id)).rowcount
 
-        if self._db(renew):
+        if self.index.db(renew):
             return True
-        from ._index import import_run
+        exists = self.index.db(lambda con: con.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone())
+        return exists is None and import_run(self.index, run_id) and bool(self.index.db(renew))
 
-        exists = self._db(lambda con: con.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone())
-        return exists is None and import_run(self, run_id) and bool(self._db(renew))
-
-    def _write_record(self, run_id: str) -> None:
-        row = self._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone())
+    def write_record(self, run_id: str) -> None:
+        """Mirror a run's index row in its folder's ``record.json`` (a damaged row leaves the file as it is)."""
+        row = self.index.db(lambda con: con.execute(f"SELECT {COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone())
         if row is None:
             return
         rid, kind, created, updated, status, _config, metrics, timings, message, _lease = row
@@ -265,6 +240,10 @@ class RunStore:
     def cancel_run(self, run_id: str, message: str = "Cancelled by the user.") -> None:
         self._set(run_id, status="cancelled", message=message)
 
+    def interrupt_run(self, run_id: str, message: str) -> None:
+        """Record a ``running`` run whose process died as ``interrupted`` (what ``repair`` does)."""
+        self._set(run_id, status="interrupted", message=message)
+
     def reopen_run(self, run_id: str) -> None:
         """Mark a finished run as being extended (e.g. more methods) by this process."""
         self._set(run_id, status="running", pid=os.getpid(), host=socket.gethostname())
@@ -275,19 +254,17 @@ class RunStore:
         self._check_id(run_id)
 
         def select(con: sqlite3.Connection) -> tuple | None:
-            return con.execute(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return con.execute(f"SELECT {COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
 
-        row = self._db(select)
+        row = self.index.db(select)
         if row is None and (self.root / run_id).is_dir():
             # A folder the index does not know (a crash between mkdir and INSERT, a lost index);
             # a damaged config.json or record.json raises DamagedRun naming the file.
-            from ._index import folder_row, import_run
-
-            folder_row(self, run_id)
-            row = self._db(select) if import_run(self, run_id) else None
+            folder_row(self.root, run_id)
+            row = self.index.db(select) if import_run(self.index, run_id) else None
         if row is None:
             raise UnknownRun(f"No run with id {run_id!r} in {self.root}.")
-        return self._record(row)
+        return self.record_from_row(row)
 
     def list_runs(self, *, kind: str | None = None) -> list[RunRecord]:
         """All readable runs, newest first; unreadable rows, and run folders whose ``config.json`` or
@@ -295,14 +272,12 @@ class RunStore:
 
         ``running`` runs whose heartbeat stopped are reported ``interrupted``.
         """
-        from ._index import import_unindexed
-
-        _, unreadable = import_unindexed(self, settle_s=10.0)  # folders the index lost since opening
-        rows = self._db(lambda con: con.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY created DESC").fetchall())
+        _, unreadable = import_unindexed(self.index, settle_s=10.0)  # folders the index lost since opening
+        rows = self.index.db(lambda con: con.execute(f"SELECT {COLUMNS} FROM runs ORDER BY created DESC").fetchall())
         records, damaged = [], []
         for row in rows:
             try:
-                records.append(self._record(row))
+                records.append(self.record_from_row(row))
             except DamagedRun as err:
                 damaged.append((str(row[0]), str(err)))
         self.damaged = damaged + [(err.run_id, str(err)) for err in unreadable]  # type: ignore[attr-defined]
@@ -310,11 +285,9 @@ class RunStore:
 
     def delete_run(self, run_id: str) -> None:
         """Remove a run's record and its folder."""
-        import shutil
-
         self._check_id(run_id)
         self._heartbeat.discard(run_id)
-        self._db(lambda con: con.execute("DELETE FROM runs WHERE id = ?", (run_id,)))
+        self.index.db(lambda con: con.execute("DELETE FROM runs WHERE id = ?", (run_id,)))
         shutil.rmtree(self.run_dir(run_id, must_exist=False), ignore_errors=True)
 
     def is_stale(self, run_id: str, status: str, updated: float, lease: float | None) -> bool:
@@ -324,7 +297,9 @@ class RunStore:
         expiry = lease if lease is not None else updated + STALE_BEATS * self.heartbeat_s
         return expiry < time.time()
 
-    def _record(self, row: tuple) -> RunRecord:
+    def record_from_row(self, row: tuple) -> RunRecord:
+        """The record of an index row (``COLUMNS`` order); raises :class:`DamagedRun` for a row of the
+        wrong types; a ``running`` row whose lease expired is ``interrupted``."""
         rid, kind, created, updated, status, config, metrics, timings, message, lease = row
         try:
             parsed = [json.loads(v) for v in (config, metrics, timings)]
@@ -393,14 +368,14 @@ class RunStore:
         return self._read(run_id, name, ".npz", parse)
 
     def save_state_dict(self, run_id: str, name: str, state_dict: dict) -> None:
-        import torch
+        import torch  # deferred: torch loads in seconds; reading a run's JSON and arrays needs none
 
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
         atomic_write_bytes(self._artifact(run_id, name, ".pt"), buf.getvalue())
 
     def load_state_dict(self, run_id: str, name: str) -> dict:
-        import torch
+        import torch  # deferred: torch loads in seconds; reading a run's JSON and arrays needs none
 
         # weights_only=True: a checkpoint can hold tensors only, never code.
         return self._read(run_id, name, ".pt", lambda p: torch.load(p, map_location="cpu", weights_only=True))
