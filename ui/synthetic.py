@@ -2,8 +2,8 @@
 positions on the map, their nearest real neighbours and quality figures.
 
 The numbers come from the engine: ``eos_core.oversampling.resample`` (the samplers the pipeline
-used), ``eos_core.neighbors._factory``, ``eos_core.gap._closure`` (closure, 1-NN recall, enemy share) and
-``eos_core.oversampling.partner_share``; this module caches them per run version and k. Points the
+used), ``eos_core.neighbors._factory`` and ``eos_core.gap.synthetic_quality`` (closure, 1-NN recall, enemy
+and partner shares: what the pipeline stores per method); this module caches them per run version and k. Points the
 saved map did not place go where the engine's ``eos_core.maps.place_by_neighbors`` puts them
 (:func:`place_synthetic`).
 """
@@ -97,22 +97,19 @@ def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarr
     return _placed(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k), map_kind, mtime)
 
 
-# The per-method fields of methods.json that page 3 shows (eos_core.gap._closure, eos_core.oversampling._eos).
-QUALITY_KEYS: tuple[str, ...] = ("nn_gap_closed", "nn_gap_closed_note", "nn1_recall", "nn1_recall_change",
-                                 "enemy_share", "partner_share")
-
-
 def _nan_list(v: Any) -> np.ndarray:
     return np.asarray([np.nan if x is None else x for x in v], dtype=float)
 
 
 @st.cache_data(max_entries=24, show_spinner="Measuring the synthetic points…")
 def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, Any]:
+    from eos_core.gap import SYNTHETIC_QUALITY_KEYS, synthetic_enemy_share_per_class, synthetic_quality
+
     p1 = cache.phase1_cached(root, run_id, version)
     e = p1.embeddings
     c = len(p1.classes)
     # The run's own k: the values the pipeline stored in methods.json; computed by the same engine
-    # functions only for another k or a method the run lacks.
+    # function only for another k or a method the run lacks.
     stored = {}
     if int(k) == int(p1.config.k_neighbors):
         stored = cache.methods_summary(run_id, root).get(method) or {}
@@ -122,19 +119,12 @@ def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dic
         syn = _synthetic(root, run_id, version, method, k)
         x, y = syn["X_syn"], syn["y_syn"]
         prov = {"base": syn["base"], "partner": syn["partner"]} if len(syn["base"]) == len(y) and len(y) else {}
-    if all(key in stored for key in QUALITY_KEYS):
-        out = {key: stored[key] for key in QUALITY_KEYS}
+    if all(key in stored for key in SYNTHETIC_QUALITY_KEYS):
+        out = {key: stored[key] for key in SYNTHETIC_QUALITY_KEYS}
         out["source"] = "stored"
     else:
-        from eos_core.gap import closure_measures, synthetic_enemy_share
-        from eos_core.oversampling import partner_share
-
-        out = closure_measures(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c)
-        out["enemy_share"] = synthetic_enemy_share(e.train_emb, e.train_y, x, y) if len(x) else None
-        out["partner_share"] = (partner_share(e.train_y, prov["base"], prov["partner"])
-                                if prov else None)
+        out = synthetic_quality(e.train_emb, e.train_y, x, y, e.test_emb, e.test_y, num_classes=c, provenance=prov)
         out["source"] = "computed"
-    from eos_core.gap import synthetic_enemy_share_per_class
 
     per_class = (synthetic_enemy_share_per_class(e.train_emb, e.train_y, x, y, num_classes=c) if len(x)
                  else np.full(c, np.nan))
