@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .data._datasets import ImageData, load_dataset
+from .data._datasets import load_dataset
+from .data._imagedata import ImageData
 from .data._imbalance import make_imbalanced
 from .data._subsample import snapshot_subsample
 from .errors import Cancelled, ConfigError, EOSError
