@@ -330,8 +330,9 @@ def _gap_snapshot(model: torch.nn.Module, snapshot: _Snapshot, test_emb: torch.T
     """The gap measures on the snapshot's subsamples (``GapReport.snapshot()``), without the null band."""
     rows = snapshot.test_rows
     tr_emb, tr_logits = embed_batches(model, snapshot.x_train, cancel=cancel)
+    # Under bf16 autocast the test embeddings arrive in bfloat16, which numpy cannot hold.
     rep = generalization_gap(
-        tr_emb.cpu().numpy(), snapshot.y_train, test_emb[rows].cpu().numpy(), y_test[rows],
+        tr_emb.float().cpu().numpy(), snapshot.y_train, test_emb[rows].float().cpu().numpy(), y_test[rows],
         num_classes=num_classes, train_pred=tr_logits.argmax(1).cpu().numpy(),
         test_pred=test_logits[rows].argmax(1).cpu().numpy(), permutations=0,  # no null band per epoch
     )
