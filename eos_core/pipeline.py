@@ -22,8 +22,23 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .errors import Cancelled, EOSError
+from .data._datasets import load_dataset
+from .data._imagedata import ImageData
+from .data._imbalance import make_imbalanced
+from .data._subsample import snapshot_subsample
+from .errors import Cancelled, ConfigError, EOSError
+from .evaluation._compare import delta_vs
+from .evaluation._head import predict_head, train_head
 from .events import DataLoading, Embedding, EpochDone, MapFailed, MethodStarted, Progress, RunCreated, emit
+from .gap._closure import synthetic_quality
+from .gap._report import generalization_gap
+from .maps._compute import compute_map
+from .names import CONTROL_METHOD, HEADLINE, METHODS, method_name
+from .phase1._augment import SPECS
+from .phase1._device import choose_device
+from .phase1._embeddings import compute_embeddings
+from .phase1._estimate import record_phase1
+from .phase1._models import build_model, resolve_model
 from .store._results import Embeddings, MethodResult, Phase1Result, load_head, save_history, save_method, save_phase1
 from .store._store import RunStore
 
@@ -54,6 +69,20 @@ def _channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
 
 # --------------------------------------------------------------------------- phase 1
 
+@dataclass(frozen=True)
+class _Phase1Run:
+    """What the steps of one phase 1 read, and where they report."""
+
+    cfg: RunConfig
+    data: ImageData
+    idx: np.ndarray                 # (N,) rows of data.x_train / y_train kept by the imbalance
+    device: torch.device
+    run_id: str | None
+    store: RunStore | None
+    progress: Progress | None
+    cancel: threading.Event | None
+
+
 def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str | None = None,
                progress: Progress | None = None, cancel: threading.Event | None = None,
                finalize: bool = True) -> Phase1Result:
@@ -70,10 +99,6 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
     finalize : bool
         Mark the stored run finished at the end (``run_pipeline`` finishes it after phase 3).
     """
-    from .data._datasets import load_dataset
-    from .data._imbalance import make_imbalanced
-    from .phase1._device import choose_device
-
     cfg.validate()
     emit(progress, DataLoading())
     data = load_dataset(cfg.data.dataset, data_dir, folder=cfg.data.folder, cancel=cancel)
@@ -83,85 +108,140 @@ def run_phase1(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str |
     if run_id is not None:
         emit(progress, RunCreated(run_id))
     try:
-        return _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device, finalize)
+        run = _Phase1Run(cfg=cfg, data=data, idx=idx, device=choose_device(cfg.train.device), run_id=run_id,
+                         store=store, progress=progress, cancel=cancel)
+        result = _phase1(run)
+        _save_phase1(run, result, finalize=finalize)
+        return result
     except BaseException as err:
         if store is not None and run_id is not None:
             _record_failure(store, run_id, err)
         raise
 
 
-def _phase1_body(cfg, data, idx, run_id, store, progress, cancel, choose_device, finalize) -> Phase1Result:
-    from .evaluation._metrics import classification_report_dict, finite_or_none, per_class_recall
-    from .gap._report import generalization_gap, snapshot_subsample
-    from .phase1._augment import SPECS
-    from .phase1._embeddings import compute_embeddings
-    from .phase1._estimate import record_phase1
-    from .phase1._models import build_model, resolve_model
-    from .phase1._train import train_model
-
-    c = data.num_classes
-    x_tr, y_tr = data.x_train[idx], data.y_train[idx]
+def _phase1(run: _Phase1Run) -> Phase1Result:
+    """Train, embed, measure: the steps of phase 1 in order (nothing saved but the training history)."""
+    data, c = run.data, run.data.num_classes
+    x_tr, y_tr = data.x_train[run.idx], data.y_train[run.idx]
     train_counts = np.bincount(y_tr, minlength=c)
-    device = choose_device(cfg.train.device)
+    model, info = _new_model(run, x_tr)
+    history, phase1_s = _train(run, model, x_tr, y_tr)
+    emb, embed_s = _embed(run, model, x_tr, y_tr)
+    metrics, train_recall = _phase1_metrics(emb, train_counts, c)
+    gap = _phase1_gap(emb, c, seed=run.cfg.train.seed, cancel=run.cancel)
+    return Phase1Result(
+        run_id=run.run_id, config=run.cfg, classes=list(data.classes), train_counts=train_counts.tolist(),
+        test_counts=np.bincount(data.y_test, minlength=c).tolist(), train_idx=run.idx, history=history,
+        embeddings=emb, metrics=metrics, train_recall=train_recall,
+        timings={"phase1_s": phase1_s, "embed_s": embed_s}, gap=gap, head=_head_copy(model, c), model=model.cpu(),
+        model_info=info,
+    )
+
+
+def _new_model(run: _Phase1Run, x_tr: np.ndarray) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The seeded, untrained model normalising by the channel statistics of ``x_tr`` (N, C, H, W), and its
+    ``model_info`` (``"model"``: the model built, ``"auto"`` resolved)."""
+    data, cfg = run.data, run.cfg
     mean, std = _channel_stats(x_tr)
-    info = {"in_channels": data.channels, "image_size": data.image_size, "num_classes": c,
+    info = {"in_channels": data.channels, "image_size": data.image_size, "num_classes": data.num_classes,
             "mean": mean, "std": std,
-            "model": resolve_model(cfg.train.model, device=device, in_channels=data.channels,
-                                   image_size=data.image_size)}  # the model built, "auto" resolved
+            "model": resolve_model(cfg.train.model, device=run.device, in_channels=data.channels,
+                                   image_size=data.image_size)}
     torch.manual_seed(cfg.train.seed)
-    model = build_model(info["model"], in_channels=data.channels, num_classes=c, image_size=data.image_size,
-                        mean=mean, std=std)
-    snap = None
-    if cfg.train.gap_snapshots:
-        snap = (snapshot_subsample(y_tr, cfg.train.snapshot_size, cfg.train.seed),
-                snapshot_subsample(data.y_test, cfg.train.snapshot_size, cfg.train.seed))
+    model = build_model(info["model"], in_channels=data.channels, num_classes=data.num_classes,
+                        image_size=data.image_size, mean=mean, std=std)
+    return model, info
+
+
+def _train(run: _Phase1Run, model: torch.nn.Module, x_tr: np.ndarray,
+           y_tr: np.ndarray) -> tuple[list[dict[str, Any]], float]:
+    """Train ``model`` in place on ``x_tr`` (N, C, H, W), ``y_tr`` (N,); save and report every epoch.
+
+    Returns the history (one ``EpochStats.to_dict()`` per epoch) and the seconds it took.
+    """
+    from .phase1._train import train_model  # deferred: the module imports scikit-learn
+
+    cfg, data = run.cfg, run.data
     history: list[dict[str, Any]] = []
 
     def on_epoch(event: EpochDone) -> None:
         history.append(event.stats.to_dict())
-        if store is not None:
-            save_history(store, run_id, history)
-        emit(progress, event)
+        if run.store is not None:
+            save_history(run.store, run.run_id, history)
+        emit(run.progress, event)
 
     t0 = time.perf_counter()
     train_cfg = dataclasses.replace(cfg.train, augment=cfg.augment_enabled)  # the dataset default resolved
-    train_model(model, x_tr, y_tr, data.x_test, data.y_test, train_cfg, num_classes=c, device=device,
-                augment=SPECS.get(data.name), progress=on_epoch, cancel=cancel, snapshot_idx=snap)
+    train_model(model, x_tr, y_tr, data.x_test, data.y_test, train_cfg, num_classes=data.num_classes,
+                device=run.device, augment=SPECS.get(data.name), progress=on_epoch, cancel=run.cancel,
+                snapshot_idx=_snapshot_rows(run, y_tr))
     phase1_s = time.perf_counter() - t0
     # what this phase 1 took over its timed estimate calibrates the form's later estimates (no timing here)
     record_phase1(train_cfg, phase1_s, n_train=len(y_tr), channels=data.channels, image_size=data.image_size,
-                  num_classes=c, n_test=len(data.y_test))
-    emit(progress, Embedding())
+                  num_classes=data.num_classes, n_test=len(data.y_test))
+    return history, phase1_s
+
+
+def _snapshot_rows(run: _Phase1Run, y_tr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The fixed (train rows, test rows) of the per-epoch gap snapshots, or None when they are off."""
+    train = run.cfg.train
+    if not train.gap_snapshots:
+        return None
+    return (snapshot_subsample(y_tr, train.snapshot_size, train.seed),
+            snapshot_subsample(run.data.y_test, train.snapshot_size, train.seed))
+
+
+def _embed(run: _Phase1Run, model: torch.nn.Module, x_tr: np.ndarray, y_tr: np.ndarray) -> tuple[Embeddings, float]:
+    """Embeddings and logits of ``x_tr`` (N, C, H, W) and of the test set, and the seconds it took."""
+    emit(run.progress, Embedding())
     t0 = time.perf_counter()
-    tr_emb, tr_logits = compute_embeddings(model, x_tr, device=device, cancel=cancel)
-    te_emb, te_logits = compute_embeddings(model, data.x_test, device=device, cancel=cancel)
+    tr_emb, tr_logits = compute_embeddings(model, x_tr, device=run.device, cancel=run.cancel)
+    te_emb, te_logits = compute_embeddings(model, run.data.x_test, device=run.device, cancel=run.cancel)
     embed_s = time.perf_counter() - t0
-    emb = Embeddings(tr_emb, tr_logits, y_tr.astype(np.int64), te_emb, te_logits, data.y_test.astype(np.int64))
-    test_pred = te_logits.argmax(1)
-    train_pred = tr_logits.argmax(1)
-    metrics = classification_report_dict(emb.test_y, test_pred, c, train_counts=train_counts)
-    gap = generalization_gap(tr_emb, emb.train_y, te_emb, emb.test_y, num_classes=c, train_pred=train_pred,
-                             test_pred=test_pred, seed=cfg.train.seed, cancel=cancel).to_dict()
-    head = torch.nn.Linear(model.head.in_features, c)
+    emb = Embeddings(tr_emb, tr_logits, y_tr.astype(np.int64), te_emb, te_logits, run.data.y_test.astype(np.int64))
+    return emb, embed_s
+
+
+def _phase1_metrics(emb: Embeddings, train_counts: np.ndarray,
+                    num_classes: int) -> tuple[dict[str, Any], list[float | None]]:
+    """The phase-1 head's test metrics (``classification_report_dict``) and its per-class training recall."""
+    # deferred: the module imports scikit-learn and imbalanced-learn
+    from .evaluation._metrics import classification_report_dict, finite_or_none, per_class_recall
+
+    metrics = classification_report_dict(emb.test_y, emb.test_logits.argmax(1), num_classes,
+                                         train_counts=train_counts)
+    train_recall = finite_or_none(per_class_recall(emb.train_y, emb.train_logits.argmax(1), num_classes))
+    return metrics, train_recall
+
+
+def _phase1_gap(emb: Embeddings, num_classes: int, *, seed: int, cancel: threading.Event | None) -> dict[str, Any]:
+    """The per-class generalization gap in the phase-1 embedding space (``GapReport.to_dict()``)."""
+    return generalization_gap(emb.train_emb, emb.train_y, emb.test_emb, emb.test_y, num_classes=num_classes,
+                              train_pred=emb.train_logits.argmax(1), test_pred=emb.test_logits.argmax(1), seed=seed,
+                              cancel=cancel).to_dict()
+
+
+def _head_copy(model: torch.nn.Module, num_classes: int) -> torch.nn.Linear:
+    """A CPU copy of the trained model's classifier head (D -> C)."""
+    head = torch.nn.Linear(model.head.in_features, num_classes)
     head.load_state_dict(model.head.state_dict())
-    result = Phase1Result(
-        run_id=run_id, config=cfg, classes=list(data.classes), train_counts=train_counts.tolist(),
-        test_counts=np.bincount(data.y_test, minlength=c).tolist(), train_idx=idx, history=history,
-        embeddings=emb, metrics=metrics, train_recall=finite_or_none(per_class_recall(emb.train_y, train_pred, c)),
-        timings={"phase1_s": phase1_s, "embed_s": embed_s}, gap=gap, head=head.cpu(), model=model.cpu(),
-        model_info=info,
-    )
-    if store is not None:
-        save_phase1(store, result)
-        if finalize:
-            store.finish_run(run_id, metrics={"phase1": _headline(metrics)}, timings=result.timings)
-        else:
-            store.update_run(run_id, metrics={"phase1": _headline(metrics)}, timings=result.timings)
-    return result
+    return head.cpu()
+
+
+def _save_phase1(run: _Phase1Run, result: Phase1Result, *, finalize: bool) -> None:
+    """Save phase 1's artifacts and headline; finish the run, or leave it running for phase 3."""
+    if run.store is None:
+        return
+    save_phase1(run.store, result)
+    headline = {"phase1": _headline(result.metrics)}
+    if finalize:
+        run.store.finish_run(run.run_id, metrics=headline, timings=result.timings)
+    else:
+        run.store.update_run(run.run_id, metrics=headline, timings=result.timings)
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: metrics[k] for k in ("balanced_accuracy", "g_mean", "macro_f1")}
+    return {k: metrics[k] for k in HEADLINE}
 
 
 # --------------------------------------------------------------------------- phases 2-3
@@ -178,47 +258,72 @@ def run_method(phase1: Phase1Result, cfg: RunConfig, name: str, *, device: str |
     all "self"; SMOTE family: all "same_class"; EOS: all "enemy"), ``None`` for ``none``/``crt``.
     The paired difference from ``"crt"`` is added by :func:`run_methods`.
     """
-    from .evaluation._head import predict_head, train_head
-    from .evaluation._metrics import classification_report_dict, finite_or_none
-    from .gap._closure import closure_measures, synthetic_enemy_share
-    from .oversampling._eos import partner_share
-    from .oversampling._resample import resample
-
     e = phase1.embeddings
-    c = phase1.num_classes
     t0 = time.perf_counter()
-    d = e.train_emb.shape[1]
     if name == "none":
-        x_syn, y_syn, prov = np.zeros((0, d), np.float32), np.zeros(0, np.int64), None
+        x_syn, y_syn, prov = np.zeros((0, e.train_emb.shape[1]), np.float32), np.zeros(0, np.int64), None
+        notes: list[str] = []
         head = phase1.head
         resample_s = 0.0
-        notes: list[str] = []
     else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            x_syn, y_syn, prov = resample(name, e.train_emb, e.train_y, k_neighbors=cfg.k_neighbors,
-                                          random_state=cfg.head.seed)
-        notes = _resample_notes(name, caught, e.train_y, y_syn, phase1.classes)
+        x_syn, y_syn, prov, notes = _resample_with_notes(phase1, cfg, name)
         resample_s = time.perf_counter() - t0
-        x_bal = np.concatenate([e.train_emb, x_syn]) if len(x_syn) else e.train_emb
-        y_bal = np.concatenate([e.train_y, y_syn]) if len(y_syn) else e.train_y
-        head = train_head(x_bal, y_bal, cfg.head, num_classes=c,
-                          init=phase1.head if cfg.head.init_from_phase1 else None, device=device, cancel=cancel)
+        head = _retrain_head(phase1, cfg, x_syn, y_syn, device=device, cancel=cancel)
     seconds = time.perf_counter() - t0
-    pred, _ = predict_head(head, e.test_emb, device=device)
-    metrics = classification_report_dict(e.test_y, pred, c, train_counts=phase1.train_counts)
-    closure = closure_measures(e.train_emb, e.train_y, x_syn, y_syn, e.test_emb, e.test_y, num_classes=c)
-    for key in ("nn_gap_closed", "nn1_recall", "nn1_recall_change"):
-        metrics[key] = finite_or_none(closure[key])
-    metrics["nn_gap_closed_note"] = closure["nn_gap_closed_note"]
+    metrics = _test_metrics(phase1, head, device=device)
+    quality = synthetic_quality(e.train_emb, e.train_y, x_syn, y_syn, e.test_emb, e.test_y,
+                                num_classes=phase1.num_classes, provenance=prov)
+    metrics.update(_closure_json(quality))
     metrics["warnings"] = notes
-    metrics["enemy_share"] = float(synthetic_enemy_share(e.train_emb, e.train_y, x_syn, y_syn)) if len(x_syn) else None
+    metrics["enemy_share"] = quality["enemy_share"]
     metrics["resample_s"] = resample_s
     metrics["head_s"] = seconds - resample_s
-
-    metrics["partner_share"] = partner_share(e.train_y, prov["base"], prov["partner"]) if prov else None
+    metrics["partner_share"] = quality["partner_share"]
     return MethodResult(name, metrics, int(len(x_syn)), seconds, x_syn.astype(np.float32), y_syn.astype(np.int64),
                         prov, head)
+
+
+def _resample_with_notes(phase1: Phase1Result, cfg: RunConfig,
+                         name: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None, list[str]]:
+    """``resample`` of the phase-1 training embeddings with ``cfg``'s k and head seed, and the notes to show
+    beside the method's results (:func:`_resample_notes`)."""
+    from .oversampling._resample import resample  # deferred: the module imports imbalanced-learn
+
+    e = phase1.embeddings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x_syn, y_syn, prov = resample(name, e.train_emb, e.train_y, k_neighbors=cfg.k_neighbors,
+                                      random_state=cfg.head.seed)
+    return x_syn, y_syn, prov, _resample_notes(name, caught, e.train_y, y_syn, phase1.classes)
+
+
+def _retrain_head(phase1: Phase1Result, cfg: RunConfig, x_syn: np.ndarray, y_syn: np.ndarray, *,
+                  device: str | torch.device, cancel: threading.Event | None) -> torch.nn.Linear:
+    """A head trained (``cfg.head``) on the real training embeddings plus the synthetic rows (S, D), (S,)."""
+    e = phase1.embeddings
+    x_bal = np.concatenate([e.train_emb, x_syn]) if len(x_syn) else e.train_emb
+    y_bal = np.concatenate([e.train_y, y_syn]) if len(y_syn) else e.train_y
+    return train_head(x_bal, y_bal, cfg.head, num_classes=phase1.num_classes,
+                      init=phase1.head if cfg.head.init_from_phase1 else None, device=device, cancel=cancel)
+
+
+def _test_metrics(phase1: Phase1Result, head: torch.nn.Linear, *, device: str | torch.device) -> dict[str, Any]:
+    """The head's metrics on the test embeddings (``classification_report_dict``)."""
+    # deferred: the module imports scikit-learn and imbalanced-learn
+    from .evaluation._metrics import classification_report_dict
+
+    e = phase1.embeddings
+    pred, _ = predict_head(head, e.test_emb, device=device)
+    return classification_report_dict(e.test_y, pred, phase1.num_classes, train_counts=phase1.train_counts)
+
+
+def _closure_json(quality: dict[str, Any]) -> dict[str, Any]:
+    """The per-class closure figures of :func:`synthetic_quality`, JSON-ready (NaN as None)."""
+    from .evaluation._metrics import finite_or_none  # deferred: the module imports scikit-learn and imbalanced-learn
+
+    out = {key: finite_or_none(quality[key]) for key in ("nn_gap_closed", "nn1_recall", "nn1_recall_change")}
+    out["nn_gap_closed_note"] = quality["nn_gap_closed_note"]
+    return out
 
 
 def _resample_notes(name: str, caught: list, train_y: np.ndarray, y_syn: np.ndarray,
@@ -229,8 +334,6 @@ def _resample_notes(name: str, caught: list, train_y: np.ndarray, y_syn: np.ndar
     should have been filled to the largest class's size but received no synthetic point at all
     (Borderline-SMOTE does this silently for a class without "danger" points).
     """
-    from .names import method_name
-
     notes = [str(w.message) for w in caught]
     for w in caught:  # still shown where warnings are shown (the CLI prints them)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -253,20 +356,13 @@ def run_methods(phase1: Phase1Result, cfg: RunConfig, *, methods: list[str] | No
     those of ``"crt"`` on the same phase 1 with the same head seed (:func:`eos_core.evaluation.delta_vs`)
     — always exists. The returned dict follows the request order (``"crt"`` placed after ``"none"``).
     """
-    from .evaluation._compare import delta_vs
-    from .names import CONTROL_METHOD, METHODS
-
     names = list(dict.fromkeys(methods if methods is not None else cfg.methods))
     bad = [m for m in names if m not in METHODS]
     if bad:
-        from .errors import ConfigError
-
         raise ConfigError(f"Unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}.")
     if names and CONTROL_METHOD not in names:
         names.insert(1 if names[0] == "none" else 0, CONTROL_METHOD)
     order = [CONTROL_METHOD] + [m for m in names if m != CONTROL_METHOD] if names else []
-    from .phase1._device import choose_device
-
     device = choose_device(cfg.train.device)
     rid = phase1.run_id if store is not None else None
     if phase1.head is None:  # loaded torch-free (results.load_phase1): "none" and init need the head
@@ -316,8 +412,6 @@ def run_pipeline(cfg: RunConfig, *, store: RunStore | None = None, data_dir: str
     gap["closure"] = {name: m.metrics["nn_gap_closed"] for name, m in methods.items()}
     gap["nn1_recall_change"] = {name: m.metrics["nn1_recall_change"] for name, m in methods.items()}
     if store is not None and with_map and not (cancel is not None and cancel.is_set()):
-        from .maps._compute import compute_map
-
         try:
             compute_map(store, p1.run_id, p1=p1, progress=progress, cancel=cancel)
         except Exception:  # noqa: BLE001 - the run is complete without its map

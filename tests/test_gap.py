@@ -13,6 +13,7 @@ import scipy.stats
 from eos_core.data import per_class_cap, snapshot_subsample
 from eos_core.errors import Cancelled, ConfigError
 from eos_core.gap import (
+    SYNTHETIC_QUALITY_KEYS,
     closure_measures,
     distance_floor,
     enemy_distances,
@@ -24,6 +25,7 @@ from eos_core.gap import (
     spearman_rho,
     synthetic_enemy_share,
     synthetic_enemy_share_per_class,
+    synthetic_quality,
 )
 from eos_core.names import GAP_MEASURES
 
@@ -329,3 +331,23 @@ def test_no_gap_to_close_is_nan_with_a_reason():
     real, real_y = pts(0, 1), np.array([0, 0])
     out = closure_measures(real, real_y, pts(0.5), [0], pts(0.5), [0], num_classes=1)
     assert math.isnan(out["nn_gap_closed"][0]) and "no gap to close" in out["nn_gap_closed_note"][0]
+
+
+def test_synthetic_quality_gathers_closure_enemy_and_partner_shares():
+    synth = pts(6.5, 2, 8)         # nearest real: 10 (class 1), 0 (class 0), 10 (class 1)
+    synth_y = np.array([0, 0, 1])  # enemy, friend, friend
+    # rows of REAL: partner == base (self), an enemy row, a same-class row
+    prov = {"base": np.array([0, 0, 1]), "partner": np.array([0, 2, 0])}
+    out = synthetic_quality(REAL, REAL_Y, synth, synth_y, TEST, TEST_Y, num_classes=3, provenance=prov)
+    assert set(out) == set(SYNTHETIC_QUALITY_KEYS)
+    closure = closure_measures(REAL, REAL_Y, synth, synth_y, TEST, TEST_Y, num_classes=3)
+    for key in ("nn_gap_closed", "nn1_recall", "nn1_recall_change"):
+        np.testing.assert_array_equal(out[key], closure[key])
+    assert out["nn_gap_closed_note"] == closure["nn_gap_closed_note"]
+    assert out["enemy_share"] == pytest.approx(1 / 3)
+    assert out["partner_share"] == pytest.approx({"enemy": 1 / 3, "self": 1 / 3, "same_class": 1 / 3})
+    # no synthetic point and no provenance: both shares are None (not NaN), as methods.json stores them
+    none = synthetic_quality(REAL, REAL_Y, np.empty((0, 2), np.float32), np.empty(0, np.int64), TEST, TEST_Y,
+                             num_classes=3)
+    assert none["enemy_share"] is None and none["partner_share"] is None
+    assert none["nn1_recall_change"][:2].tolist() == [0.0, 0.0]

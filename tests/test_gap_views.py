@@ -11,12 +11,12 @@ import pytest
 
 from eos_core.evaluation import finite_or_none
 from eos_core.gap import (
-    QUALITY_KEYS,
+    SYNTHETIC_QUALITY_KEYS,
     GapReport,
     closure_measures,
     generalization_gap,
+    method_quality,
     same_class_gap,
-    synthetic_quality,
 )
 from eos_core.names import GAP_MEASURES
 
@@ -76,7 +76,7 @@ def test_same_class_gap_is_distance_to_nearest_same_class_training_point() -> No
     assert np.isnan(same_class_gap(train, ty, q[:1], np.array([3]))).all()  # a class without training points
 
 
-# ------------------------------------------------------------------------------ synthetic_quality
+# ------------------------------------------------------------------------------ method_quality
 # real class 0 at x=0, class 1 at x=10 (two copies each); test points of class 0 at 0.5 and 6, of class 1 at 9 and 4
 REAL, REAL_Y = pts(0, 0, 10, 10), np.array([0, 0, 1, 1])
 TEST, TEST_Y = pts(0.5, 6, 9, 4), np.array([0, 0, 1, 1])
@@ -85,8 +85,8 @@ SYN, SYN_Y = pts(6.5, 2, 8), np.array([0, 0, 1])
 BASE, PARTNER = np.array([0, 1, 2]), np.array([2, 0, 3])  # partners: an enemy, a same-class row, a same-class row
 
 
-def test_synthetic_quality_computed_by_hand() -> None:
-    q = synthetic_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, base=BASE, partner=PARTNER)
+def test_method_quality_computed_by_hand() -> None:
+    q = method_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, base=BASE, partner=PARTNER)
     assert q["source"] == "computed" and q["n"] == 3
     # 1-NN over real + synthetic: 0.5 -> 0 ok, 6 -> 6.5 ok, 9 -> 8 ok, 4 -> 2 (class 0) wrong
     np.testing.assert_array_equal(q["nn1_recall"], [1.0, 0.5, np.nan])
@@ -97,27 +97,27 @@ def test_synthetic_quality_computed_by_hand() -> None:
     closure = closure_measures(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3)
     np.testing.assert_array_equal(q["nn_gap_closed"], closure["nn_gap_closed"])
     assert q["nn_gap_closed_note"] == list(closure["nn_gap_closed_note"])
-    assert synthetic_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3)["partner_share"] is None
+    assert method_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3)["partner_share"] is None
 
 
-def test_synthetic_quality_reads_the_stored_figures() -> None:
+def test_method_quality_reads_the_stored_figures() -> None:
     """methods.json's entry (what the pipeline stored: lists with None) gives the same arrays, marked stored."""
-    computed = synthetic_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, base=BASE, partner=PARTNER)
+    computed = method_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, base=BASE, partner=PARTNER)
     stored = {k: (finite_or_none(computed[k]) if isinstance(computed[k], np.ndarray) else computed[k])
-              for k in QUALITY_KEYS}
+              for k in SYNTHETIC_QUALITY_KEYS}
     stored["enemy_share"] = 0.25  # a stored value is used as stored, not recomputed
-    q = synthetic_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, stored=stored)
+    q = method_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, stored=stored)
     assert q["source"] == "stored" and q["enemy_share"] == 0.25 and q["partner_share"] == computed["partner_share"]
     for key in ("nn_gap_closed", "nn1_recall", "nn1_recall_change", "enemy_share_per_class"):
         np.testing.assert_array_equal(q[key], computed[key])
     partial = {k: v for k, v in stored.items() if k != "partner_share"}  # an older entry: recomputed
-    assert synthetic_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, stored=partial)["source"] == \
+    assert method_quality(REAL, REAL_Y, SYN, SYN_Y, TEST, TEST_Y, num_classes=3, stored=partial)["source"] == \
         "computed"
 
 
-def test_synthetic_quality_without_synthetic_points() -> None:
-    q = synthetic_quality(REAL, REAL_Y, np.zeros((0, 2), np.float32), np.zeros(0, np.int64), TEST, TEST_Y,
-                          num_classes=3)
+def test_method_quality_without_synthetic_points() -> None:
+    q = method_quality(REAL, REAL_Y, np.zeros((0, 2), np.float32), np.zeros(0, np.int64), TEST, TEST_Y,
+                       num_classes=3)
     assert q["n"] == 0 and math.isnan(q["enemy_share"]) and q["partner_share"] is None
     assert np.isnan(q["enemy_share_per_class"]).all() and q["enemy_share_per_class"].shape == (3,)
     np.testing.assert_array_equal(q["nn1_recall_change"], [0.0, 0.0, np.nan])

@@ -95,6 +95,23 @@ def test_cancel_between_batches_marks_run_cancelled(tmp_path):
     assert rec.status == "cancelled"
 
 
+def test_bf16_training_keeps_its_gap_snapshots():
+    """The GPU fast path (bf16 autocast) with per-epoch gap snapshots, exercised on the CPU."""
+    from eos_core.data import load_digits
+    from eos_core.phase1 import Accel, build_model
+
+    data = load_digits()
+    x, y = data.x_train[:400], data.y_train[:400]
+    model = build_model("small_cnn", in_channels=1, num_classes=10, image_size=8)
+    snap = (np.arange(0, 400, 2), np.arange(0, 100, 2))
+    history = train_model(model, x, y, data.x_test[:100], data.y_test[:100], TrainConfig(epochs=2),
+                          num_classes=10, device=torch.device("cpu"), snapshot_idx=snap, accel=Accel(bf16=True))
+    assert [h.epoch for h in history] == [1, 2]
+    for h in history:
+        assert set(h.gap) >= {"centroid_ratio", "nn_ratio", "nn1_recall_gap"}
+        assert len(h.gap["nn_ratio"]) == 10
+
+
 def test_batch_of_one_is_rejected():
     from eos_core.errors import ConfigError
 

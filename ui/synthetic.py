@@ -2,8 +2,8 @@
 positions on the map, their nearest real neighbours and quality figures.
 
 The numbers come from the engine: ``eos_core.oversampling.resample`` (the samplers the pipeline
-used), ``eos_core.neighbors`` and ``eos_core.gap.synthetic_quality`` (closure, 1-NN recall, enemy and
-partner shares); this module caches them per run version and k. Points the
+used), ``eos_core.neighbors`` and ``eos_core.gap.method_quality`` (closure, 1-NN recall, enemy and
+partner shares: what the pipeline stores per method); this module caches them per run version and k. Points the
 saved map did not place go where the engine's ``eos_core.maps.place_by_neighbors`` puts them
 (:func:`place_synthetic`).
 """
@@ -99,7 +99,7 @@ def place_synthetic(run_id: str, method: str, k: int, map_kind: str) -> np.ndarr
 
 @st.cache_data(max_entries=24, show_spinner="Measuring the synthetic points…")
 def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dict[str, Any]:
-    from eos_core.gap import synthetic_quality
+    from eos_core.gap import method_quality
     from eos_core.oversampling import NO_SYNTHETIC
 
     p1 = cache.phase1_cached(root, run_id, version)
@@ -112,12 +112,12 @@ def _quality(root: str, run_id: str, version: float, method: str, k: int) -> dic
                "base": None, "partner": None}
     else:
         syn = _synthetic(root, run_id, version, method, k)
-    return synthetic_quality(e.train_emb, e.train_y, syn["X_syn"], syn["y_syn"], e.test_emb, e.test_y,
-                             num_classes=len(p1.classes), base=syn["base"], partner=syn["partner"], stored=stored)
+    return method_quality(e.train_emb, e.train_y, syn["X_syn"], syn["y_syn"], e.test_emb, e.test_y,
+                          num_classes=len(p1.classes), base=syn["base"], partner=syn["partner"], stored=stored)
 
 
 def synthetic_quality(run_id: str, method: str, k: int) -> dict[str, Any]:
-    """:func:`eos_core.gap.synthetic_quality` of one oversampler at ``k``: per class ``nn_gap_closed``
+    """:func:`eos_core.gap.method_quality` of one oversampler at ``k``: per class ``nn_gap_closed``
     (with ``nn_gap_closed_note``), ``nn1_recall`` and ``nn1_recall_change``, the share of synthetic points
     whose nearest real neighbour is an enemy (overall and per class), ``partner_share``, ``n`` synthetic
     points and ``source`` ("stored": methods.json at the run's k; "computed": for another k)."""

@@ -8,7 +8,10 @@ The modules are private; import from the package (names load on first use, see :
 from .._lazy import lazy_exports
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "_closure": ("nn1_recall", "closure_measures", "synthetic_enemy_share", "synthetic_enemy_share_per_class"),
+    "_closure": (
+        "nn1_recall", "closure_measures", "synthetic_enemy_share", "synthetic_enemy_share_per_class",
+        "SYNTHETIC_QUALITY_KEYS", "synthetic_quality"
+    ),
     "_measures": (
         "check_embeddings", "check_pair", "check_same_width", "check_preds", "knn", "distance_floor",
         "centroid_log_ratio", "nn_log_ratio", "nn1_recall_gap", "observed_measures", "spearman_rho",
@@ -16,7 +19,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "_null": ("NullResult", "enemy_distances", "permutation_null", "pool_measures"),
     "_points": ("same_class_gap",),
-    "_quality": ("QUALITY_KEYS", "synthetic_quality"),
+    "_quality": ("method_quality",),
     "_report": ("GapReport", "generalization_gap"),
 }
 

@@ -1,5 +1,7 @@
 """How synthetic embeddings change the gap: a closure measure that follows from the gap definition,
 the 1-NN test recall over real + synthetic points, and the share of synthetic points among enemies.
+:func:`synthetic_quality` gathers them, with the partner share, for one oversampler (the pipeline and
+the app's synthetic-points page both call it).
 
 ``nn_gap_closed`` (per class c, with synthetic points S_c of class c added to the reference set):
 
@@ -28,7 +30,7 @@ from ..errors import ConfigError
 from ._measures import check_pair, check_same_width, distance_floor, knn, nn_log_ratio
 
 __all__ = ["nn1_recall", "closure_measures", "synthetic_enemy_share",
-           "synthetic_enemy_share_per_class"]
+           "synthetic_enemy_share_per_class", "SYNTHETIC_QUALITY_KEYS", "synthetic_quality"]
 
 
 def _check_synth(synth_emb: Any, synth_y: Any, width: int, num_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -166,3 +168,40 @@ def synthetic_enemy_share_per_class(
     enemies = np.bincount(ys[enemy], minlength=C).astype(np.float64)
     totals = np.bincount(ys, minlength=C).astype(np.float64)
     return np.where(totals > 0, enemies / np.maximum(totals, 1.0), np.nan)
+
+
+# The figures of one oversampler's synthetic points: stored per method in methods.json by the
+# pipeline, shown (or, for another k, recomputed) on the app's synthetic-points page.
+SYNTHETIC_QUALITY_KEYS: tuple[str, ...] = ("nn_gap_closed", "nn_gap_closed_note", "nn1_recall", "nn1_recall_change",
+                                           "enemy_share", "partner_share")
+
+
+def synthetic_quality(real_emb: np.ndarray, real_y: np.ndarray, synth_emb: np.ndarray, synth_y: np.ndarray,
+                      test_emb: np.ndarray, test_y: np.ndarray, *, num_classes: int,
+                      provenance: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Every figure of :data:`SYNTHETIC_QUALITY_KEYS` for one oversampler's synthetic points.
+
+    Parameters
+    ----------
+    real_emb : np.ndarray, (N, D); real_y : np.ndarray, (N,) int
+        The real training embeddings and labels.
+    synth_emb : np.ndarray, (S, D); synth_y : np.ndarray, (S,) int
+        The synthetic points (S may be 0).
+    test_emb : np.ndarray, (M, D); test_y : np.ndarray, (M,) int
+    num_classes : int
+    provenance : dict, optional
+        ``base`` and ``partner`` (S,) rows into ``real_emb``; None or empty when unknown.
+
+    Returns
+    -------
+    dict
+        :func:`closure_measures`' four keys (per class, NaN where undefined), ``enemy_share``
+        (:func:`synthetic_enemy_share`, None without synthetic points) and ``partner_share``
+        (:func:`eos_core.oversampling.partner_share`, None without provenance).
+    """
+    from ..oversampling._eos import partner_share  # deferred: the module imports imbalanced-learn
+
+    out = closure_measures(real_emb, real_y, synth_emb, synth_y, test_emb, test_y, num_classes=num_classes)
+    out["enemy_share"] = float(synthetic_enemy_share(real_emb, real_y, synth_emb, synth_y)) if len(synth_emb) else None
+    out["partner_share"] = partner_share(real_y, provenance["base"], provenance["partner"]) if provenance else None
+    return out

@@ -1,9 +1,9 @@
-"""One oversampler's synthetic points, judged against the real ones: how much of each class's gap they
-close, how the 1-NN test recall moves, how many land among another class, and whom EOS paired.
+"""One oversampler's quality figures as a page shows them: read from ``methods.json`` when the run stored
+them, else computed by :func:`eos_core.gap.synthetic_quality` (what the pipeline stores), plus the
+per-class enemy share, which the run does not store.
 
-The pipeline stores these figures per method in ``methods.json`` (at the run's k);
-:func:`synthetic_quality` reads them from there when given, and computes them with the same engine
-functions otherwise (another k, or a method the run lacks), so a page shows one set of numbers either way.
+Either way the same engine function produced the numbers, so a page shows one set of figures whether
+they come from the run folder (the run's own k) or are measured now (another k, or a method the run lacks).
 """
 
 from __future__ import annotations
@@ -14,15 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..oversampling._eos import partner_share
-from ._closure import closure_measures, synthetic_enemy_share, synthetic_enemy_share_per_class
+from ._closure import SYNTHETIC_QUALITY_KEYS, synthetic_enemy_share_per_class, synthetic_quality
 
-__all__ = ["QUALITY_KEYS", "synthetic_quality"]
-
-# The per-method fields of methods.json that synthetic_quality reads back (eos_core.gap._closure,
-# eos_core.oversampling._eos).
-QUALITY_KEYS: tuple[str, ...] = ("nn_gap_closed", "nn_gap_closed_note", "nn1_recall", "nn1_recall_change",
-                                 "enemy_share", "partner_share")
+__all__ = ["method_quality"]
 
 
 def _nan_array(values: Any) -> np.ndarray:
@@ -30,24 +24,13 @@ def _nan_array(values: Any) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _computed(train_emb: np.ndarray, train_y: np.ndarray, synth_emb: np.ndarray, synth_y: np.ndarray,
-              test_emb: np.ndarray, test_y: np.ndarray, num_classes: int,
-              base: np.ndarray | None, partner: np.ndarray | None) -> dict[str, Any]:
-    """The :data:`QUALITY_KEYS` figures computed from the points (what the pipeline stores)."""
-    out = closure_measures(train_emb, train_y, synth_emb, synth_y, test_emb, test_y, num_classes=num_classes)
-    out["enemy_share"] = synthetic_enemy_share(train_emb, train_y, synth_emb, synth_y) if len(synth_y) else None
-    has_provenance = base is not None and partner is not None and len(synth_y) and len(base) == len(synth_y)
-    out["partner_share"] = partner_share(train_y, base, partner) if has_provenance else None
-    return out
-
-
-def synthetic_quality(
+def method_quality(
     train_emb: np.ndarray, train_y: np.ndarray, synth_emb: np.ndarray, synth_y: np.ndarray,
     test_emb: np.ndarray, test_y: np.ndarray, *, num_classes: int,
     base: np.ndarray | None = None, partner: np.ndarray | None = None,
     stored: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The quality figures of one oversampler's synthetic points.
+    """The quality figures of one oversampler's synthetic points, as arrays.
 
     Parameters
     ----------
@@ -63,26 +46,26 @@ def synthetic_quality(
         them ``partner_share`` is None.
     stored : mapping, optional
         The method's ``methods.json`` entry, when it was computed from these same synthetic points
-        (the run's own k). If it holds every :data:`QUALITY_KEYS` field, those values are used as
+        (the run's own k). If it holds every ``SYNTHETIC_QUALITY_KEYS`` field, those values are used as
         stored instead of recomputed.
 
     Returns
     -------
     dict
         ``nn_gap_closed`` (C,) float64 and ``nn_gap_closed_note`` (C str or None), ``nn1_recall`` and
-        ``nn1_recall_change`` (C,) float64 (:func:`eos_core.gap.closure_measures`); ``enemy_share``
-        float (share of synthetic points whose nearest real point is of another class, NaN without
-        synthetic points) and ``enemy_share_per_class`` (C,) float64; ``partner_share`` (dict or None,
-        :func:`eos_core.oversampling.partner_share`); ``n`` (S) and ``source`` (``"stored"`` or
-        ``"computed"``).
+        ``nn1_recall_change`` (C,) float64; ``enemy_share`` float (NaN without synthetic points) and
+        ``enemy_share_per_class`` (C,) float64; ``partner_share`` (dict or None); ``n`` (S) and ``source``
+        (``"stored"`` or ``"computed"``).
     """
     stored = stored or {}
-    if all(key in stored for key in QUALITY_KEYS):
-        out, source = {key: stored[key] for key in QUALITY_KEYS}, "stored"
-    else:
-        out, source = _computed(train_emb, train_y, synth_emb, synth_y, test_emb, test_y, num_classes,
-                                base, partner), "computed"
     n = len(synth_y)
+    if all(key in stored for key in SYNTHETIC_QUALITY_KEYS):
+        out, source = {key: stored[key] for key in SYNTHETIC_QUALITY_KEYS}, "stored"
+    else:
+        known = base is not None and partner is not None and n and len(base) == n
+        provenance = {"base": base, "partner": partner} if known else None
+        out, source = synthetic_quality(train_emb, train_y, synth_emb, synth_y, test_emb, test_y,
+                                        num_classes=num_classes, provenance=provenance), "computed"
     # Not in methods.json: always computed (one nearest-neighbour search of the synthetic points).
     per_class = (synthetic_enemy_share_per_class(train_emb, train_y, synth_emb, synth_y, num_classes=num_classes)
                  if n else np.full(num_classes, np.nan))

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ..data._subsample import snapshot_subsample
 from ..errors import ConfigError
 from ..names import GAP_MEASURES
 from ._measures import (
@@ -33,9 +32,7 @@ from ._measures import (
 )
 from ._null import permutation_null
 
-# snapshot_subsample lives in eos_core.data._subsample; it is listed here only because
-# eos_core.pipeline still imports it from this module.
-__all__ = ["GapReport", "generalization_gap", "snapshot_subsample"]
+__all__ = ["GapReport", "generalization_gap"]
 
 
 def _finite_rho(sizes: np.ndarray, values: np.ndarray) -> float | None:

@@ -8,8 +8,8 @@ from .._lazy import lazy_exports
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "_checks": (
-        "OVER_SAMPLING_STRATEGIES", "check_fit_X_y", "check_sampling_strategy_param", "check_strategy_fits",
-        "first_sentence", "lower_first", "validate_params"
+        "OVER_SAMPLING_STRATEGIES", "all_finite", "check_fit_X_y", "check_k", "check_sampling_strategy_param",
+        "check_strategy_fits", "first_sentence", "lower_first", "validate_params"
     ),
     "_eos": ("EOS", "PARTNER_RULES", "partner_share"),
     "_provenance": ("fit_resample_with_provenance", "concat_provenance", "copies_provenance", "reconstruct"),

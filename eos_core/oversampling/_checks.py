@@ -23,8 +23,8 @@ from sklearn.utils.multiclass import type_of_target
 
 from ..errors import ConfigError
 
-__all__ = ["OVER_SAMPLING_STRATEGIES", "check_fit_X_y", "check_sampling_strategy_param", "check_strategy_fits",
-           "first_sentence", "lower_first", "validate_params"]
+__all__ = ["OVER_SAMPLING_STRATEGIES", "all_finite", "check_fit_X_y", "check_k", "check_sampling_strategy_param",
+           "check_strategy_fits", "first_sentence", "lower_first", "validate_params"]
 
 # The string strategies imbalanced-learn accepts for an over-sampler ("majority" is under-sampling only).
 OVER_SAMPLING_STRATEGIES = ("auto", "all", "minority", "not minority", "not majority")
@@ -49,6 +49,19 @@ def lower_first(text: str) -> str:
 def _short(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_k(k: Any, what: str = "k_neighbors") -> int:
+    """``k`` as an int; :class:`ConfigError` unless it is an integer of at least 1 (``True`` is not 1)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ConfigError(f"{what} must be an integer of at least 1, got {k!r}.")
+    return int(k)
+
+
+def all_finite(X: np.ndarray) -> bool:
+    """Whether every value of the float array ``X`` (any shape) is finite."""
+    # One pass without a temporary; the element-wise test only runs when the sum is not finite.
+    return bool(np.isfinite(X.sum(dtype=np.float64)) or np.isfinite(X).all())
 
 
 def check_sampling_strategy_param(strategy: Any) -> None:

@@ -29,7 +29,15 @@ from sklearn_compat.utils.validation import validate_data
 
 from ..errors import ConfigError
 from ..neighbors._factory import drop_self, make_nn_estimator, nearest_enemies
-from ._checks import check_fit_X_y, check_strategy_fits, first_sentence, lower_first, validate_params
+from ._checks import (
+    all_finite,
+    check_fit_X_y,
+    check_k,
+    check_strategy_fits,
+    first_sentence,
+    lower_first,
+    validate_params,
+)
 
 __all__ = ["EOS", "PARTNER_RULES", "partner_share"]
 
@@ -39,12 +47,6 @@ PARTNER_RULES = ("enemy", "published")
 # Rows interpolated per block: the two gathered (block, D) operands then stay in L2 cache instead
 # of materialising three (S, D) temporaries (S can be several times N).
 _BLOCK_BYTES = 1 << 20
-
-
-def _check_k(k, what: str = "k_neighbors") -> int:
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ConfigError(f"{what} must be an integer of at least 1, got {k!r}.")
-    return int(k)
 
 
 def _check_rule(rule) -> str:
@@ -58,11 +60,6 @@ def _check_two_classes(y: np.ndarray) -> None:
     if n_classes < 2:
         raise ConfigError(f"EOS needs at least two classes to find enemies, but y has {n_classes} "
                           f"class{'' if n_classes == 1 else 'es'}.")
-
-
-def _all_finite(X: np.ndarray) -> bool:
-    # One pass without a temporary; the element-wise test only runs when the sum is not finite.
-    return bool(np.isfinite(X.sum(dtype=np.float64)) or np.isfinite(X).all())
 
 
 def _interpolate(X: np.ndarray, base: np.ndarray, partner: np.ndarray, r: np.ndarray, out: np.ndarray) -> None:
@@ -211,7 +208,7 @@ class EOS(BaseOverSampler):
         Parameters first, then shapes and label type, then whether ``sampling_strategy`` fits the
         labels (a dict naming a class y lacks, a float with more than two classes).
         """
-        _check_k(self.k_neighbors)
+        check_k(self.k_neighbors)
         _check_rule(self.partner_rule)
         validate_params(self)
         check_fit_X_y(X, y, "EOS")
@@ -233,7 +230,7 @@ class EOS(BaseOverSampler):
             )
         except ValueError as err:  # text in X, complex numbers...: sklearn's first sentence only
             raise ConfigError(f"EOS cannot use this X: {lower_first(first_sentence(str(err)))}") from None
-        if not _all_finite(X):
+        if not all_finite(X):
             raise ConfigError("The embeddings passed to EOS contain NaN or infinite values.")
         _check_two_classes(y)
         k = int(self.k_neighbors)
