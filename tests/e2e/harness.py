@@ -180,8 +180,11 @@ class StreamlitServer:
             self._log.close()
 
 
-def seed_store(runs_dir: Path) -> str:
-    """Train :data:`SEED_RUN` with the engine into ``runs_dir`` (with its UMAP map); its run id.
+def train_run(runs_dir: Path, *, dataset: str, ratio: float, epochs: int, head_epochs: int, methods: list[str],
+              max_per_class: int | None = None, gap_snapshots: bool = True) -> str:
+    """Train one run (seed 0) with the engine into ``runs_dir``, with its UMAP map, as the CLI's ``run`` does.
+
+    Runs in the calling process: the test process pays for the torch import once, not once per run.
 
     Returns
     -------
@@ -190,15 +193,19 @@ def seed_store(runs_dir: Path) -> str:
     """
     from eos_core import DataConfig, HeadConfig, RunConfig, RunStore, TrainConfig, run_pipeline
 
-    s = SEED_RUN
-    cfg = RunConfig(data=DataConfig(dataset=s["dataset"], ratio=s["ratio"]), train=TrainConfig(epochs=s["epochs"]),
-                    head=HeadConfig(epochs=s["head_epochs"]), methods=list(s["methods"])).with_seed(0)
-    result = run_pipeline(cfg, store=RunStore(runs_dir))
-    run_id = result.phase1.run_id
+    cfg = RunConfig(data=DataConfig(dataset=dataset, ratio=float(ratio), max_per_class=max_per_class),
+                    train=TrainConfig(epochs=epochs, gap_snapshots=gap_snapshots), head=HeadConfig(epochs=head_epochs),
+                    methods=list(methods)).with_seed(0)
+    run_id = run_pipeline(cfg, store=RunStore(runs_dir), data_dir=os.environ.get("EOS_DATA_DIR")).phase1.run_id
     # The pages open the saved map without a job; a run without it would test the map job instead.
     if not (runs_dir / run_id / "projection_umap.npz").exists():
-        raise RuntimeError(f"the seeded run {run_id} has no UMAP map")
+        raise RuntimeError(f"the run {run_id} has no UMAP map")
     return run_id
+
+
+def seed_store(runs_dir: Path) -> str:
+    """Train :data:`SEED_RUN` into ``runs_dir``; its run id."""
+    return train_run(runs_dir, **SEED_RUN)
 
 
 # ---------------------------------------------------------------------------------------------- page waits

@@ -4,7 +4,8 @@
 images), drag a box and a lasso and see the selection summary, the paged image grid and the CSV button.
 *Synthetic inspector*: hover a synthetic point (base and partner images), click it (its provenance card),
 segments drawn for every method that interpolates. A Fashion-MNIST ρ=100 map (2 epochs, 600 images in the
-largest class) shows every class: each class's own colour in at least 50 pixels of the plot.
+largest class, trained into the shared store by the engine) shows every class: each class's own colour in at
+least 50 pixels of the plot.
 Screenshots: ``test-artifacts/e2e/pages_map_*.png``.
 
 Run alone: ``.venv/bin/python -m pytest -m e2e tests/e2e/test_pages_map.py``.
@@ -15,14 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .harness import ARTIFACTS, ROOT, StreamlitServer, wait_idle
+from .harness import ARTIFACTS, train_run, wait_idle
 from .map_helpers import (
     choose_dragmode,
     drag,
@@ -37,17 +36,6 @@ from .map_helpers import (
 pytestmark = pytest.mark.e2e
 
 TALL = {"width": 1400, "height": 1300}  # the whole map and its panel in view
-
-
-def make_run(runs: Path, *args: str) -> str:
-    """A run made by the CLI, which saves its UMAP map with it (as the app's training job does)."""
-    env = dict(os.environ, EOS_RUNS_DIR=str(runs))
-    out = subprocess.run([sys.executable, "-m", "eos_core", "run", "--runs-dir", str(runs), *args],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    run_id = sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name[:1].isdigit())[-1]
-    assert (runs / run_id / "projection_umap.npz").exists()  # page 2 opens it without a job
-    return run_id
 
 
 def ids_where(frame, split: str) -> list[int]:
@@ -210,6 +198,8 @@ def test_heads_verdict_matches_the_stored_numbers_and_follows_the_seeds(page, ap
     from playwright.sync_api import expect
     from verdict_check import check_sentences
 
+    from eos_core import RunStore
+
     runs, run_id = seeded_store
     before = {p.name for p in runs.iterdir()}
     page.set_viewport_size({"width": 1400, "height": 1000})
@@ -224,11 +214,19 @@ def test_heads_verdict_matches_the_stored_numbers_and_follows_the_seeds(page, ap
     page.screenshot(path=str(ARTIFACTS / "pages_map_heads_verdict.png"))
     page.get_by_role("button", name="Train 2 more seeds of this configuration for a verdict").click()
     expect(page.get_by_text("This page updates itself").first).to_be_visible()
+    # The seeds section says "⏳ … finished so far" while its job runs and reruns the page when the job
+    # ends. A seed still training can already count with the methods it has saved, so the verdict is
+    # read once the job has ended, not when it first becomes a call.
+    watching = page.get_by_text("finished so far. This page updates itself as each seed finishes.")
+    expect(watching).to_be_visible()
+    expect(watching).to_have_count(0, timeout=600_000)  # minutes on a busy box
     calls = re.compile(r"EOS ahead\.|EOS behind\.|No clear difference\.")
-    # No reload: the page must change by itself, once both seeds are trained (minutes on a busy box).
-    expect(page.locator(".st-key-verdict_oversampling")).to_contain_text(calls, timeout=600_000)
+    # No reload: the page has changed by itself.
+    expect(page.locator(".st-key-verdict_oversampling")).to_contain_text(calls)
     wait_idle(page)
-    expected = _stored_verdict(runs, run_id, {p.name for p in runs.iterdir()} - before)
+    new = {p.name for p in runs.iterdir()} - before
+    assert [r.status for r in RunStore(runs).list_runs() if r.id in new] == ["finished", "finished"]
+    expected = _stored_verdict(runs, run_id, new)
     assert expected["oversampling"]["seeds"] == 3
     shown = {p: _verdict_text(page, p) for p in ("gap", "oversampling")}
     assert shown == {p: expected[p]["sentence"] for p in ("gap", "oversampling")}
@@ -244,37 +242,35 @@ def test_heads_verdict_matches_the_stored_numbers_and_follows_the_seeds(page, ap
 
 @pytest.mark.skipif(not (Path(os.environ.get("EOS_DATA_DIR", "/nonexistent")) / "FashionMNIST").exists(),
                     reason="Fashion-MNIST not found under $EOS_DATA_DIR")
-def test_fashion_mnist_ratio_100_map_shows_every_class(page, tmp_path_factory) -> None:
+def test_fashion_mnist_ratio_100_map_shows_every_class(page, app_server) -> None:
     from playwright.sync_api import expect
 
-    runs = tmp_path_factory.mktemp("pages-map-fashion")
-    run_id = make_run(runs, "--dataset", "fashion-mnist", "--ratio", "100", "--max-per-class", "600",
-                      "--epochs", "2", "--head-epochs", "1", "--methods", "eos", "--no-gap-snapshots")
-    with StreamlitServer(ARTIFACTS / "pages_map_fashion_streamlit.log", runs_dir=runs) as server:
-        server.wait_healthy()
-        page.goto(f"{server.url}/gap?run={run_id}")
-        el, frame = map_frame(page, "gap_map", timeout_ms=240_000)
-        wait_idle(page)
-        page.mouse.move(5, 5)  # no tooltip over the points
-        expect(frame.locator("#tip")).to_be_hidden()
-        wait_plot_ready(page, el, frame)
-        shot = ARTIFACTS / "pages_map_fashion_r100.png"
-        el.screenshot(path=str(shot))
-        from PIL import Image
+    # Another run in the shared store (its settings differ from every other test's runs).
+    run_id = train_run(app_server.runs_dir, dataset="fashion-mnist", ratio=100, max_per_class=600, epochs=2,
+                       head_epochs=1, methods=["eos"], gap_snapshots=False)
+    page.goto(f"{app_server.url}/gap?run={run_id}")
+    el, frame = map_frame(page, "gap_map", timeout_ms=240_000)
+    wait_idle(page)
+    page.mouse.move(5, 5)  # no tooltip over the points
+    expect(frame.locator("#tip")).to_be_hidden()
+    wait_plot_ready(page, el, frame)
+    shot = ARTIFACTS / "pages_map_fashion_r100.png"
+    el.screenshot(path=str(shot))
+    from PIL import Image
 
-        rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-        # Every class's own colour (blended with white at its opacity) in at least 50 pixels of the plot area.
-        # (Translucent points over other points blend into other colours, so this is a lower bound.)
-        info = frame.evaluate("""() => { const d = window.__eosMap.state.d, gd = document.getElementById('plot'),
-            fl = gd._fullLayout, r = gd.getBoundingClientRect();
-            return { colors: d.class_colors, names: d.class_names, styles: d.styles,
-                     area: [r.left + fl._size.l, r.top + fl._size.t, fl._size.w, fl._size.h] }; }""")
-        x, y, w, h = (int(round(v)) for v in info["area"])
-        plot = rgb[y:y + h, x:x + w]
-        opacity = {st["code"]: st["opacity"] for st in info["styles"]}
-        pixels = {}
-        for code, (name, col) in enumerate(zip(info["names"], info["colors"], strict=True)):
-            ref = np.array([opacity[code] * int(col[k:k + 2], 16) + (1 - opacity[code]) * 255 for k in (1, 3, 5)])
-            pixels[name] = int((np.abs(plot - ref).max(-1) <= 25).sum())
-        print("pixels of each class's colour:", pixels)
-        assert len(pixels) == 10 and min(pixels.values()) >= 50, pixels
+    rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    # Every class's own colour (blended with white at its opacity) in at least 50 pixels of the plot area.
+    # (Translucent points over other points blend into other colours, so this is a lower bound.)
+    info = frame.evaluate("""() => { const d = window.__eosMap.state.d, gd = document.getElementById('plot'),
+        fl = gd._fullLayout, r = gd.getBoundingClientRect();
+        return { colors: d.class_colors, names: d.class_names, styles: d.styles,
+                 area: [r.left + fl._size.l, r.top + fl._size.t, fl._size.w, fl._size.h] }; }""")
+    x, y, w, h = (int(round(v)) for v in info["area"])
+    plot = rgb[y:y + h, x:x + w]
+    opacity = {st["code"]: st["opacity"] for st in info["styles"]}
+    pixels = {}
+    for code, (name, col) in enumerate(zip(info["names"], info["colors"], strict=True)):
+        ref = np.array([opacity[code] * int(col[k:k + 2], 16) + (1 - opacity[code]) * 255 for k in (1, 3, 5)])
+        pixels[name] = int((np.abs(plot - ref).max(-1) <= 25).sum())
+    print("pixels of each class's colour:", pixels)
+    assert len(pixels) == 10 and min(pixels.values()) >= 50, pixels
