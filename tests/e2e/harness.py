@@ -191,12 +191,22 @@ def train_run(runs_dir: Path, *, dataset: str, ratio: float, epochs: int, head_e
     str
         The run's id; the run is finished, with ``methods.json`` and ``projection_umap.npz``.
     """
+    import torch
+
     from eos_core import DataConfig, HeadConfig, RunConfig, RunStore, TrainConfig, run_pipeline
 
     cfg = RunConfig(data=DataConfig(dataset=dataset, ratio=float(ratio), max_per_class=max_per_class),
                     train=TrainConfig(epochs=epochs, gap_snapshots=gap_snapshots), head=HeadConfig(epochs=head_epochs),
                     methods=list(methods)).with_seed(0)
-    run_id = run_pipeline(cfg, store=RunStore(runs_dir), data_dir=os.environ.get("EOS_DATA_DIR")).phase1.run_id
+    # One torch thread, unless $EOS_TORCH_THREADS says otherwise: beside the server and Chromium on a busy
+    # 2-core box, torch's second OpenMP thread spin-waits (a Fashion-MNIST run: 23 s with one, 37-67 s with two).
+    threads = torch.get_num_threads()
+    env = os.environ.get("EOS_TORCH_THREADS", "")
+    torch.set_num_threads(int(env) if env.isdigit() and int(env) > 0 else 1)
+    try:
+        run_id = run_pipeline(cfg, store=RunStore(runs_dir), data_dir=os.environ.get("EOS_DATA_DIR")).phase1.run_id
+    finally:
+        torch.set_num_threads(threads)
     # The pages open the saved map without a job; a run without it would test the map job instead.
     if not (runs_dir / run_id / "projection_umap.npz").exists():
         raise RuntimeError(f"the run {run_id} has no UMAP map")
