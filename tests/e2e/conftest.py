@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from .harness import ARTIFACTS, VIEWPORT, StreamlitServer, find_chromium, launch_browser, seed_store
+from .harness import ARTIFACTS, VIEWPORT, StreamlitServer, find_chromium, launch_browser, seed_store, track_idle
 
 FIRST_REQUEST = "first_request"
 _visited: set[str] = set()  # urls of servers a test has used (the first request is gone)
@@ -71,6 +71,7 @@ def context(browser: Any) -> Iterator[Any]:
     """A fresh browser context (own cookies: a new "browser" to the app), closed after the test."""
     ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     ctx.set_default_timeout(60_000)
+    track_idle(ctx)
     try:
         yield ctx
     finally:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Frame, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Frame, Page, Playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -220,24 +220,64 @@ def seed_store(runs_dir: Path) -> str:
 
 # ---------------------------------------------------------------------------------------------- page waits
 
+# Installed in every test's browser context (conftest.py): in the app's top document, when the script
+# last became idle and when the user last did something that can start a run (an input event, or a
+# component sending its value). Inputs inside a component's iframe reach Python only as that message.
+IDLE_TRACKER = """(() => {
+    if (window !== window.top) return;
+    const s = window.__eosIdle = { since: null, input: 0 };
+    const mark = () => { s.input = performance.now(); };
+    for (const t of ['pointerdown', 'pointerup', 'click', 'keydown', 'input', 'change']) {
+        window.addEventListener(t, mark, true);
+    }
+    window.addEventListener('message', (e) => {
+        if (e.data && e.data.isStreamlitMessage && e.data.type === 'streamlit:setComponentValue') mark();
+    }, true);
+    let app = null;
+    const update = () => {
+        app = app && app.isConnected ? app : document.querySelector('[data-testid="stApp"]');
+        const idle = !!app && app.getAttribute('data-test-script-state') === 'notRunning';
+        if (!idle) s.since = null; else if (s.since === null) s.since = performance.now();
+    };
+    new MutationObserver(update).observe(document, { subtree: true, childList: true, attributes: true,
+                                                     attributeFilter: ['data-test-script-state'] });
+})()"""
+QUIET_JS = """(quiet) => { const s = window.__eosIdle;
+    return s.since !== null && performance.now() - Math.max(s.since, s.input) >= quiet; }"""
+
+
+def track_idle(context: BrowserContext) -> None:
+    """Let :func:`wait_idle` on this context's pages count the idle time before it is called."""
+    context.add_init_script(script=IDLE_TRACKER)
+
+
 def wait_idle(page: Page, timeout_s: float = 90.0, quiet_s: float = 0.75) -> None:
     """Wait until the app's script has not been running for ``quiet_s`` seconds.
 
     A widget change reaches the server a moment after the click, and a finished run can trigger the
     next one (a component's value, a fragment), so one "not running" sample is not enough: the state
-    must stay idle for ``quiet_s``.
+    must stay idle for ``quiet_s``. On a page with the :func:`track_idle` script, the quiet time counts
+    from the later of the script's last run and the last input, so a page already idle (after an
+    ``expect`` that waited for a rerun's result) returns at once; elsewhere it counts from this call.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    timeout_msg = f"the app was still running after {timeout_s:.0f} s"
+    if page.evaluate("() => !!window.__eosIdle"):
+        try:
+            page.wait_for_function(QUIET_JS, arg=quiet_s * 1000, timeout=timeout_s * 1000)
+        except PlaywrightTimeout:
+            raise AssertionError(timeout_msg) from None
+        return
     deadline = time.monotonic() + timeout_s
     while True:
         left_ms = (deadline - time.monotonic()) * 1000
         if left_ms <= 0:
-            raise AssertionError(f"the app was still running after {timeout_s:.0f} s")
+            raise AssertionError(timeout_msg)
         try:
             page.locator(APP_IDLE).wait_for(state="attached", timeout=left_ms)
         except PlaywrightTimeout:
-            raise AssertionError(f"the app was still running after {timeout_s:.0f} s") from None
+            raise AssertionError(timeout_msg) from None
         try:
             page.locator(APP_BUSY).wait_for(state="attached", timeout=quiet_s * 1000)
         except PlaywrightTimeout:
