@@ -73,6 +73,7 @@ def test_three_ratio_study_from_the_app(page, app_server) -> None:
     ended = done.or_(page.locator(EXCEPTION)).or_(page.locator(ERROR_BOX)).first
     expect(ended, f"the study did not finish\n{server.log_tail()}").to_be_visible(timeout=STUDY_TIMEOUT_MS)
     assert not page.locator(EXCEPTION).count() and not problems_on(page), f"{problems_on(page)}\n{server.log_tail()}"
+    assert done.count() == 1, "the study ended without its success message"
     wait_idle(page)
     took = time.monotonic() - t0
 
