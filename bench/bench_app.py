@@ -49,8 +49,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,12 +59,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# The browser tests' harness (tests/e2e/harness.py): the same server class, Chromium and its flags.
+from tests.e2e.harness import VIEWPORT, StreamlitServer, find_chromium, launch_browser  # noqa: E402
+
 GOALS = {"cold_start_interactive_s": 5.0, "page_switch_s": 1.0, "saved_map_s": 0.5, "map_first_paint_100k_s": 5.0,
          "map_hover_image_s": 0.2, "map_click_card_s": 1.0, "map_lasso_5000_grid_s": 1.5}
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 # sidebar label, page title, chart keys drawn when the page is complete (MAP_KEYS: map components)
 PAGES = [
     ("Setup & train", "Setup & train", ["counts_chart"]),
@@ -79,7 +76,6 @@ MAP_KEYS = {"gap_map", "syn_sel_eos", "syn_sel_smote"}
 UMAP_SHOWN_JS = """() => { const f = document.querySelector('.st-key-gap_map iframe'), w = f && f.contentWindow;
     return !!(w && w.__eosMap && w.__eosMap.state.title && w.__eosMap.state.title.startsWith('UMAP')
               && w.document.body.dataset.ready); }"""
-VIEWPORT = {"width": 1400, "height": 900}
 
 
 def log(msg: str) -> None:
@@ -90,68 +86,23 @@ def log(msg: str) -> None:
 # server and browser helpers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class AppServers:
+    """How this benchmark starts ``streamlit run``: the app script (``--app``) and extra options (``--opt``)."""
 
+    app: Path = ROOT / "app.py"
+    options: list[str] = []  # extra "--section.option value" pairs
 
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), 0.0 where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    @classmethod
+    def app_server(cls, runs_dir: Path, log_path: Path) -> StreamlitServer:
+        """The app on ``runs_dir``, run from its own folder (a variant's ``app_pages/`` beside it)."""
+        return StreamlitServer(log_path, script=cls.app, runs_dir=runs_dir, options=cls.options, cwd=cls.app.parent)
 
-
-class Server:
-    app = ROOT / "app.py"
-    options: list[str] = []  # extra "--section.option value" pairs (see --opt)
-
-    def __init__(self, runs_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = dict(os.environ, EOS_RUNS_DIR=str(runs_dir), PYTHONUNBUFFERED="1")
-        self._log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
-        self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(self.app), "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", *self.options],
-            cwd=self.app.parent, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_healthy(self, timeout: float = 60.0) -> float:
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited ({self.proc.returncode}); see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        return time.perf_counter() - self.t0
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s; see {self.log_path}")
-
-    def cpu_s(self) -> float:
-        return proc_cpu_s(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-            except ProcessLookupError:
-                pass
-        self._log.close()
+    @classmethod
+    def map_server(cls, log_path: Path) -> StreamlitServer:
+        """``ui/map_component/demo_app.py``: the map with the app's selection panel."""
+        demo = ROOT / "ui" / "map_component" / "demo_app.py"
+        return StreamlitServer(log_path, script=demo, runs_dir=Path(tempfile.gettempdir()), options=cls.options,
+                               cwd=demo.parent)
 
 
 class ScriptWatcher:
@@ -245,7 +196,7 @@ def cold_start(browser, runs_dir: Path, log_path: Path) -> dict:
     page = ctx.new_page()
     watcher = ScriptWatcher(page)
     metrics = RendererMetrics(page)
-    server = Server(runs_dir, log_path)
+    server = AppServers.app_server(runs_dir, log_path)
     try:
         healthy = server.wait_healthy()
         m0 = metrics.snapshot()
@@ -255,7 +206,7 @@ def cold_start(browser, runs_dir: Path, log_path: Path) -> dict:
         page.wait_for_function(
             "() => !!document.querySelector('.st-key-train_button button') && (" + caption_js + ")()",
             polling="raf", timeout=120_000)
-        widgets = time.perf_counter() - server.t0
+        widgets = time.perf_counter() - server.started
         # Interact at once: the "step" profile changes the class sizes and their caption.
         caption = page.locator('[data-testid="stCaptionContainer"]', has_text="training images").first
         before = caption.inner_text()
@@ -264,13 +215,13 @@ def cold_start(browser, runs_dir: Path, log_path: Path) -> dict:
             """(before) => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
                  .some(c => c.innerText.includes('training images') && c.innerText !== before)""",
             arg=before, polling="raf", timeout=120_000)
-        interactive = time.perf_counter() - server.t0
+        interactive = time.perf_counter() - server.started
         page.wait_for_function(charts_drawn_js(None, ["counts_chart"]), polling="raf", timeout=120_000)
-        chart = time.perf_counter() - server.t0
+        chart = time.perf_counter() - server.started
         renderer = RendererMetrics.delta(m0, metrics.snapshot())["renderer_task_s"]
         cpu_at_interactive = server.cpu_s()
-        watcher.wait_finished_after(page, server.t0, any_status=True)
-        first_done = watcher.finished[0][0] - server.t0
+        watcher.wait_finished_after(page, server.started, any_status=True)
+        first_done = watcher.finished[0][0] - server.started
         return {"healthy_s": healthy, "widgets_s": widgets, "interactive_s": interactive,
                 "chart_drawn_s": chart, "first_run_finished_s": first_done,
                 "server_cpu_at_interactive_s": cpu_at_interactive, "renderer_busy_to_chart_s": renderer,
@@ -296,7 +247,7 @@ def make_run(runs_dir: Path, epochs: int) -> tuple[str, float]:
 
 
 def switch_to(page, watcher: ScriptWatcher, label: str, title: str, keys: list[str],
-              first_key: str | None = None, server: Server | None = None,
+              first_key: str | None = None, server: StreamlitServer | None = None,
               metrics: RendererMetrics | None = None) -> dict:
     nav = page.locator('[data-testid="stSidebarNav"] a', has_text=label)
     m0 = metrics.snapshot() if metrics else None
@@ -325,7 +276,7 @@ def page_switches(browser, runs_dir: Path, log_path: Path, cycles: int) -> dict:
     page = ctx.new_page()
     watcher = ScriptWatcher(page)
     metrics = RendererMetrics(page)
-    server = Server(runs_dir, log_path)
+    server = AppServers.app_server(runs_dir, log_path)
     try:
         server.wait_healthy()
         page.goto(server.url + "/", timeout=60_000)
@@ -359,12 +310,6 @@ def page_switches(browser, runs_dir: Path, log_path: Path, cycles: int) -> dict:
 # (d) map interactions at 100,000 points
 
 
-class MapServer(Server):
-    """``streamlit run ui/map_component/demo_app.py`` (the map with the app's selection panel)."""
-
-    app = ROOT / "ui" / "map_component" / "demo_app.py"
-
-
 def _map_frame(page, timeout_s: float = 300.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -396,7 +341,7 @@ def map_interactions(browser, log_path: Path, n: int, repeats: int) -> dict:
 
     ctx = browser.new_context(viewport={"width": 1400, "height": 1300})
     page = ctx.new_page()
-    server = MapServer(Path(tempfile.gettempdir()), log_path)
+    server = AppServers.map_server(log_path)
     out: dict = {"n_points": n}
     try:
         server.wait_healthy()
@@ -641,7 +586,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "app_cpu.json"))
     args = ap.parse_args(argv)
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         print("Chromium not found: apt-get install chromium", file=sys.stderr)
         return 2
@@ -651,19 +596,19 @@ def main(argv=None) -> int:
         print("playwright not installed: .venv/bin/pip install -r requirements-dev.txt", file=sys.stderr)
         return 2
 
-    Server.app = Path(args.app).resolve()
+    AppServers.app = Path(args.app).resolve()
     for o in args.opt:
         name, _, value = o.partition("=")
-        Server.options += [f"--{name}", value]
+        AppServers.options += [f"--{name}", value]
 
     t_all = time.perf_counter()
     results = {"date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                "machine": machine_info(chromium), "goals_s": GOALS,
                "setup": {"viewport": VIEWPORT, "cold_repeats": args.cold, "switch_cycles": args.cycles,
                          "run": {"dataset": "digits", "epochs": args.epochs, "methods": "all (default)"},
-                         "app": (str(Server.app.relative_to(ROOT)) if Server.app.is_relative_to(ROOT)
-                                 else str(Server.app)),
-                         "streamlit_options": Server.options,
+                         "app": (str(AppServers.app.relative_to(ROOT)) if AppServers.app.is_relative_to(ROOT)
+                                 else str(AppServers.app)),
+                         "streamlit_options": AppServers.options,
                          "notes": "fresh server process and fresh browser context (empty HTTP cache) per cold "
                                   "start; OS file cache warm after the first; Chromium launched once, not timed"}}
     work = Path(tempfile.mkdtemp(prefix="eos-bench-app-"))
@@ -672,7 +617,7 @@ def main(argv=None) -> int:
             log("profiling the first page's imports …")
             results["profile"] = profile_first_page()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            browser = launch_browser(pw, chromium)
             try:
                 # (d) — the map at scale, first: the other parts leave the OS caches warm for nothing here
                 log(f"map interactions on {args.map_n:,} points …")

@@ -28,9 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_app import CHROMIUM_ARGS, VIEWPORT, Server  # noqa: E402
+# The browser tests' harness: the same server class and Chromium.
+from tests.e2e.harness import VIEWPORT, StreamlitServer, launch_browser  # noqa: E402
 
 TRAIN = '.st-key-train_button button[data-testid^="stBaseButton"]'
 
@@ -40,7 +40,7 @@ def one_run(browser, chromium_log: Path) -> dict:
     from playwright.sync_api import expect
 
     with tempfile.TemporaryDirectory() as runs:
-        server = Server(Path(runs), chromium_log)
+        server = StreamlitServer(chromium_log, runs_dir=Path(runs))
         try:
             server.wait_healthy()
             load_before = os.getloadavg()[0]
@@ -69,10 +69,8 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e.conftest import find_chromium
-
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as tmp:
-        browser = pw.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
+        browser = launch_browser(pw)
         runs = [one_run(browser, Path(tmp) / f"server{i}.log") for i in range(args.repeats)]
         browser.close()
     out = {"date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),

@@ -1,4 +1,8 @@
-"""Shared fixtures: the real Fashion-MNIST copy, temporary run stores, a tiny trained digits run."""
+"""Shared fixtures: the real Fashion-MNIST copy and a temporary run store.
+
+(The browser tests' trained digits run, ``seeded_store``, is in ``tests/e2e/conftest.py``; tests that
+need a run of their own train it themselves.)
+"""
 
 from __future__ import annotations
 

@@ -54,12 +54,17 @@ def test_checkpoints_refuse_pickled_code(tmp_path):
 
 
 def _await_status(root, run_id, status, timeout=20.0):
-    """The store's runs once ``run_id`` shows ``status`` (a dead run's lease has to run out first)."""
+    """The store's runs once ``run_id`` shows ``status`` (a dead run's lease has to run out first).
+
+    Fails when it does not within ``timeout`` seconds (the store is polled: the lease is a timestamp).
+    """
     deadline = time.monotonic() + timeout
     while True:
         runs = {r.id: r for r in RunStore(root).list_runs()}
-        if runs[run_id].status == status or time.monotonic() > deadline:
+        if runs[run_id].status == status:
             return runs
+        if time.monotonic() > deadline:
+            pytest.fail(f"run {run_id} is {runs[run_id].status!r}, not {status!r}, after {timeout:g} s")
         time.sleep(0.05)
 
 
@@ -70,10 +75,12 @@ _WRITER = textwrap.dedent("""
     rid = store.create_run({"who": "victim"})
     print(rid, flush=True)
     big = np.random.default_rng(0).random((2000, 512)).astype(np.float32)
-    while True:  # keep rewriting an artifact until killed
+    while True:  # keep rewriting an artifact until killed; one line per round, for the parent to count
         store.save_arrays(rid, "embeddings", x=big)
         store.save_json(rid, "history", [{"epoch": 1}])
+        print("saved", flush=True)
 """)
+ROUNDS_BEFORE_KILL = 20  # the kill lands while the artifact is being rewritten, after many complete writes
 
 
 def test_kill_9_mid_run_marks_interrupted_and_damages_nothing(tmp_path):
@@ -84,10 +91,13 @@ def test_kill_9_mid_run_marks_interrupted_and_damages_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd(), "EOS_HEARTBEAT_S": "0.05"}
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
     victim = proc.stdout.readline().strip()
-    time.sleep(1.5)  # let it rewrite the artifact many times
+    for _ in range(ROUNDS_BEFORE_KILL):  # let it rewrite the artifact many times
+        assert proc.stdout.readline().strip() == "saved", "the writer died before it was killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     runs = _await_status(tmp_path, victim, "interrupted")
+    assert runs[victim].status == "interrupted"
     assert runs[keep].status == "finished" and runs[keep].metrics == {"m": 1}
     assert store.load_arrays(keep, "embeddings")["x"].tolist() == [[1, 1]] * 3
     # the victim's last complete artifact is still readable: never a half-written file

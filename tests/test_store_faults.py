@@ -25,6 +25,7 @@ from eos_core.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT_S = 0.05
+LEASE_S = 6 * HEARTBEAT_S  # a lease lasts eos_core.store.STALE_BEATS heartbeats
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "EOS_TORCH_THREADS": "1",
        "EOS_HEARTBEAT_S": str(HEARTBEAT_S)}
 TINY = ["run", "--dataset", "digits", "--ratio", "10", "--max-per-class", "40", "--epochs", "2",
@@ -98,23 +99,41 @@ def _tmp_files(root: Path) -> list[Path]:
     return [p for p in root.rglob(".tmp-*")]
 
 
+def _lease(root: Path, run_id: str) -> float:
+    """The run's lease (epoch seconds) in the index: renewed by its process's heartbeat."""
+    con = sqlite3.connect(root / "index.sqlite")
+    try:
+        return con.execute("SELECT lease FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def _wait_until(check, what: str, timeout: float = 30.0) -> None:
+    """Poll ``check()`` until it is true (the store's state is files and timestamps: nothing to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:g} s")
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["history", "embeddings", "synthetic_smote"])
 def test_kill_9_then_list_repair_integrity(tmp_path, moment):
     keep = _good_run(tmp_path)
     proc = _start_blocked(tmp_path, moment)
     victim = _other_run(tmp_path, keep)
-    time.sleep(6 * 5 * HEARTBEAT_S)  # five leases: a live process keeps its run "running" by its heartbeat
+    # A live process keeps its run "running" by its heartbeat: wait until the heartbeat has pushed the
+    # lease seen now more than four leases further (that lease ran out long before), then list.
+    later = _lease(tmp_path, victim) + 4 * LEASE_S
+    _wait_until(lambda: _lease(tmp_path, victim) > later, "the heartbeat did not renew the run's lease")
     assert _listed(tmp_path)[victim]["status"] == "running"
     assert any(p.name.startswith(f".tmp-{moment}") for p in _tmp_files(tmp_path))  # killed mid-write
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
     proc.stderr.close()
-    deadline = time.monotonic() + 30
-    while _listed(tmp_path)[victim]["status"] != "interrupted":  # the lease runs out
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_until(lambda: _listed(tmp_path)[victim]["status"] == "interrupted", "the dead run's lease did not run out")
     rep = _cli(tmp_path, "repair")
     assert rep.returncode == 0 and "Traceback" not in rep.stderr, rep.stderr
     assert "marked dead running runs interrupted: 1" in rep.stdout

@@ -1,146 +1,132 @@
-"""Fixtures for the real-browser test: a `streamlit run app.py` server and a headless Chromium.
+"""Fixtures of the real-browser tests: one server, one browser and one seeded run store for the whole run.
 
-The browser is the distribution's Chromium (Debian package ``chromium``) driven by the
-``playwright`` Python package through ``executable_path``: nothing is downloaded (never run
-``playwright install``). When either is missing the test is skipped with the reason.
+* ``browser``: one headless Chromium (``harness.launch_browser``); every test gets a fresh context
+  (cookies, cache, storage) through ``context`` / ``page``.
+* ``seeded_store``: a session folder with one trained digits run (``harness.seed_store``).
+* ``app_server``: ``streamlit run app.py`` on that store, started once. Tests that add runs compare
+  the store before and after, so they do not depend on each other's runs.
+* ``first_request_server``: the same server, for the one test that must make its very first page
+  request; that test is moved to the front of the run (``pytest_collection_modifyitems``).
+
+Tests that need another server (the map demo, a server to kill, another store) start one with
+``harness.StreamlitServer`` itself. When Chromium or playwright is missing, the tests are skipped
+with the reason.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+from .harness import ARTIFACTS, VIEWPORT, StreamlitServer, find_chromium, launch_browser, seed_store, track_idle
 
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+FIRST_REQUEST = "first_request"
+_visited: set[str] = set()  # urls of servers a test has used (the first request is gone)
 
 
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{FIRST_REQUEST}: must make the shared app server's very first page request")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the first-request test before every other test (a stable sort keeps the rest in order)."""
+    items.sort(key=lambda item: item.get_closest_marker(FIRST_REQUEST) is None)
 
 
-class StreamlitServer:
-    """``streamlit run app.py`` in its own process group, logging to a file."""
-
-    def __init__(self, runs_dir: Path, log_path: Path, *, env: dict | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.runs_dir = runs_dir
-        self.log_path = log_path
-        full_env = dict(os.environ, **(env or {}))
-        full_env["EOS_RUNS_DIR"] = str(runs_dir)  # EOS_DATA_DIR is inherited as is
-        full_env.setdefault("PYTHONUNBUFFERED", "1")
-        self._log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def wait_healthy(self, timeout: float = 60.0) -> float:
-        """Seconds from launch until ``/_stcore/health`` answers ``ok``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        return time.perf_counter() - self.started
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 60) -> str:
-        try:
-            self._log.flush()
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(10)
-        self._log.close()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = find_chromium()
     if path is None:
-        pytest.skip("Chromium not found (Debian: apt-get install chromium); the browser test needs it")
+        pytest.skip("Chromium not found (Debian: apt-get install chromium); the browser tests need it")
     return path
 
 
-@pytest.fixture(scope="module")
-def playwright_api():
+@pytest.fixture(scope="session")
+def playwright_api() -> Iterator[Any]:
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.skip("the playwright Python package is not installed (pip install -r requirements-dev.txt)")
+    # A page after a server start, or a rerun while a job trains, takes seconds on a busy 2-core box.
+    expect.set_options(timeout=60_000)
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="module")
-def browser(playwright_api, chromium_path, tmp_path_factory):
-    """A headless Chromium with a fresh user-data dir (a persistent context is the way to pass one)."""
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    context = playwright_api.chromium.launch_persistent_context(
-        str(profile), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS,
-        viewport={"width": 1400, "height": 900}, device_scale_factor=1,
-    )
+@pytest.fixture(scope="session")
+def browser(playwright_api: Any, chromium_path: str) -> Iterator[Any]:
+    """One headless Chromium for the whole run (a fresh context per test keeps tests apart)."""
+    b = launch_browser(playwright_api, chromium_path)
     try:
-        yield context
+        yield b
     finally:
-        context.close()
+        b.close()
 
 
-@pytest.fixture(scope="module")
-def streamlit_server(tmp_path_factory):
-    """A running app on a free port with an empty, temporary run store; always stopped."""
-    runs = tmp_path_factory.mktemp("eos-e2e-runs")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    server = StreamlitServer(runs, ARTIFACTS / "streamlit.log")
+@pytest.fixture()
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (own cookies: a new "browser" to the app), closed after the test."""
+    ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    ctx.set_default_timeout(60_000)
+    track_idle(ctx)
     try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture()
+def page(context: Any) -> Any:
+    """A new page in the test's fresh context."""
+    return context.new_page()
+
+
+@pytest.fixture(scope="session")
+def _app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StreamlitServer, str]]:
+    runs = tmp_path_factory.mktemp("e2e-runs")
+    # The server boots (seconds of imports) while the engine trains the seeded run: it reads the
+    # store only when a page asks, and no page is opened before this fixture returns.
+    with StreamlitServer(ARTIFACTS / "streamlit.log", runs_dir=runs) as server:
+        run_id = seed_store(runs)
         server.wait_healthy()
-        yield server
-    finally:
-        server.stop()
+        yield server, run_id
+
+
+@pytest.fixture(scope="session")
+def seeded_store(_app_server: tuple[StreamlitServer, str]) -> tuple[Path, str]:
+    """``(runs folder, run id)``: the shared store and its trained digits run (with its UMAP map).
+
+    The run's config is ``harness.SEED_RUN``; tests may add runs but never change or remove this one.
+    """
+    server, run_id = _app_server
+    return server.runs_dir, run_id
+
+
+@pytest.fixture()
+def app_server(_app_server: tuple[StreamlitServer, str]) -> Iterator[StreamlitServer]:
+    """The shared ``streamlit run app.py`` on the seeded store (its folder: ``.runs_dir``)."""
+    server = _app_server[0]
+    yield server
+    _visited.add(server.url)
+
+
+@pytest.fixture()
+def first_request_server(_app_server: tuple[StreamlitServer, str]) -> Iterator[StreamlitServer]:
+    """The shared server, on which no test has opened a page yet (an error otherwise)."""
+    server = _app_server[0]
+    if server.url in _visited:
+        pytest.fail(f"another test used the app server before this one; only mark {FIRST_REQUEST!r} tests")
+    yield server
+    _visited.add(server.url)
+
+
+@pytest.fixture()
+def fresh_store(tmp_path: Path) -> Path:
+    """An empty runs folder of this test's own."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    return runs
+

@@ -7,47 +7,35 @@ headless Chromium. Screenshots go to ``test-artifacts/e2e/map_*.png``. Run alone
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
 
-from .conftest import ARTIFACTS, ROOT, StreamlitServer, free_port
+from .harness import ARTIFACTS, StreamlitServer
+from .map_helpers import (
+    all_point_xy,
+    choose_dragmode,
+    drag,
+    drawn_selection,
+    hover,
+    map_frame,
+    plot_area,
+    point_xy,
+    wait_plot_ready,
+)
 
 pytestmark = pytest.mark.e2e
 
 N = 2000
 
 
-class DemoServer(StreamlitServer):
-    """``streamlit run ui/map_component/demo_app.py`` (the conftest server runs app.py)."""
-
-    def __init__(self, log_path, served_dir) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = dict(os.environ, PYTHONUNBUFFERED="1", EOS_MAP_COMPONENT_DIR=str(served_dir))
-        self._log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "ui/map_component/demo_app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    server = DemoServer(ARTIFACTS / "map_streamlit.log", tmp_path_factory.mktemp("map-served"))
-    try:
+    """``streamlit run ui/map_component/demo_app.py`` (the shared server runs app.py)."""
+    served = tmp_path_factory.mktemp("map-served")
+    with StreamlitServer(ARTIFACTS / "map_streamlit.log", script="ui/map_component/demo_app.py",
+                         env={"EOS_MAP_COMPONENT_DIR": str(served)}) as server:
         server.wait_healthy()
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -64,27 +52,6 @@ def images():
     return demo_images()[0]
 
 
-def map_frame(page, token_timeout_s: float = 90.0):
-    """The component's frame once its first plot is drawn (``body[data-ready]``)."""
-    deadline = time.monotonic() + token_timeout_s
-    while time.monotonic() < deadline:
-        el = page.query_selector("iframe")
-        frame = el.content_frame() if el else None
-        if frame is not None and frame.evaluate("document.body.dataset.ready || ''"):
-            return el, frame
-        page.wait_for_timeout(100)
-    raise AssertionError("the map component did not draw")
-
-
-def to_page(el, frame, xy):
-    box = el.bounding_box()
-    return box["x"] + xy["x"], box["y"] + xy["y"]
-
-
-def point_xy(el, frame, pid):
-    return to_page(el, frame, frame.evaluate(f"window.__eosMap.pointPixel({int(pid)})"))
-
-
 def canvas_gray(frame, k: int) -> np.ndarray:
     data = frame.evaluate(f"""() => {{ const c = document.querySelectorAll('#tip canvas')[{k}];
         return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }}""")
@@ -92,19 +59,14 @@ def canvas_gray(frame, k: int) -> np.ndarray:
     return np.asarray(data, dtype=np.uint8).reshape(px, px, 4)[..., 0]
 
 
-def hover(page, el, frame, pid):
-    x, y = point_xy(el, frame, pid)
-    page.mouse.move(x - 30, y - 30)
-    page.mouse.move(x, y, steps=5)
-    frame.wait_for_selector(f'#tip[data-state="ready"][data-id="{int(pid)}"]', timeout=20000)
-
-
 def wait_selected(page, frame, count: int, mode: str) -> None:
     """Python shows the selection the component sent (count and mode)."""
+    from playwright.sync_api import expect
+
     try:
-        page.get_by_text(f"Selected: {count} points").wait_for(timeout=30000)
-        page.get_by_text(f"(mode: {mode})").wait_for(timeout=30000)
-    except Exception as err:
+        expect(page.get_by_text(f"Selected: {count} points")).to_be_visible()
+        expect(page.get_by_text(f"(mode: {mode})")).to_be_visible()
+    except AssertionError as err:
         shown = page.get_by_text("Selected:").inner_text()
         raise AssertionError(f"expected {count} ({mode}); page says {shown!r}; map says "
                              f"{frame.inner_text('#status')!r}") from err
@@ -122,104 +84,91 @@ def inside_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return inside
 
 
-def test_map_hover_click_box_lasso(browser, demo_server, points, images):
-    page = browser.new_page()
-    try:
-        page.goto(f"{demo_server.url}/?n={N}")
-        el, frame = map_frame(page)
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(ARTIFACTS / "map_classes.png"))
-        assert frame.evaluate("document.getElementById('status').dataset.selected") == "0"
+def test_map_hover_click_box_lasso(page, demo_server, points, images):
+    from playwright.sync_api import expect
 
-        # Every class visible: its points' centre pixels show its own (opacity-blended) colour somewhere.
-        shot = ARTIFACTS / "map_classes.png"
-        from PIL import Image
+    page.goto(f"{demo_server.url}/?n={N}")
+    el, frame = map_frame(page)
+    wait_plot_ready(page, el, frame)  # drawn, laid out and standing still: the pixels below are final
+    page.screenshot(path=str(ARTIFACTS / "map_classes.png"))
+    assert frame.evaluate("document.getElementById('status').dataset.selected") == "0"
 
-        rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-        styles = {s["code"]: s for s in frame.evaluate("window.__eosMap.state.d.styles")}
-        names = frame.evaluate("window.__eosMap.state.d.class_names")
-        colors = frame.evaluate("window.__eosMap.state.d.class_colors")
-        visible = {}
-        for code, name in enumerate(names):
-            col = np.array([int(colors[code][i:i + 2], 16) for i in (1, 3, 5)])
-            want = styles[code]["opacity"] * col + (1 - styles[code]["opacity"]) * 255
-            ids = points.loc[points["class_name"] == name, "id"].to_numpy()
-            hits = 0
-            for pid in ids:
-                x, y = point_xy(el, frame, pid)
-                hits += np.abs(rgb[int(round(y)), int(round(x))] - want).max() <= 40
-            visible[name] = hits / len(ids)
-        assert all(v > 0.2 for v in visible.values()), visible
-        smallest = names[max(styles, key=lambda c: styles[c]["opacity"])]
-        assert visible[smallest] > 0.8, visible  # drawn last: nothing else covers the smallest class
+    # Every class visible: its points' centre pixels show its own (opacity-blended) colour somewhere.
+    shot = ARTIFACTS / "map_classes.png"
+    from PIL import Image
 
-        # Hover a point of the smallest class: its own image in the map.
-        minority = points[(points["class_name"] == smallest) & (points["split"] == "train")].iloc[0]
-        hover(page, el, frame, minority["id"])
-        np.testing.assert_array_equal(canvas_gray(frame, 0), images[int(minority["image"])])
-        page.screenshot(path=str(ARTIFACTS / "map_hover.png"))
-        # A synthetic point shows its base and its partner.
-        syn = points[points["split"] == "synthetic"].iloc[-1]
-        hover(page, el, frame, syn["id"])
-        np.testing.assert_array_equal(canvas_gray(frame, 0), images[int(syn["image"])])
-        np.testing.assert_array_equal(canvas_gray(frame, 1), images[int(syn["partner_image"])])
-        assert "partner" in frame.inner_text("#tip")
-        page.screenshot(path=str(ARTIFACTS / "map_hover_synthetic.png"))
+    rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    styles = {s["code"]: s for s in frame.evaluate("window.__eosMap.state.d.styles")}
+    names = frame.evaluate("window.__eosMap.state.d.class_names")
+    colors = frame.evaluate("window.__eosMap.state.d.class_colors")
+    visible, pixel = {}, all_point_xy(el, frame)
+    for code, name in enumerate(names):
+        col = np.array([int(colors[code][i:i + 2], 16) for i in (1, 3, 5)])
+        want = styles[code]["opacity"] * col + (1 - styles[code]["opacity"]) * 255
+        ids = points.loc[points["class_name"] == name, "id"].to_numpy()
+        hits = 0
+        for pid in ids:
+            x, y = pixel[int(pid)]
+            hits += np.abs(rgb[int(round(y)), int(round(x))] - want).max() <= 40
+        visible[name] = hits / len(ids)
+    assert all(v > 0.2 for v in visible.values()), visible
+    smallest = names[max(styles, key=lambda c: styles[c]["opacity"])]
+    assert visible[smallest] > 0.8, visible  # drawn last: nothing else covers the smallest class
 
-        # A plain click (default drag mode: zoom) selects the point and Python gets its id.
-        x, y = point_xy(el, frame, minority["id"])
-        page.mouse.click(x, y)
-        wait_selected(page, frame, 1, "click")
-        page.get_by_text(f"ids: {int(minority['id'])}").wait_for(timeout=10000)
-        page.screenshot(path=str(ARTIFACTS / "map_click.png"))
+    # Hover a point of the smallest class: its own image in the map.
+    minority = points[(points["class_name"] == smallest) & (points["split"] == "train")].iloc[0]
+    hover(page, el, frame, minority["id"])
+    np.testing.assert_array_equal(canvas_gray(frame, 0), images[int(minority["image"])])
+    page.screenshot(path=str(ARTIFACTS / "map_hover.png"))
+    # A synthetic point shows its base and its partner.
+    syn = points[points["split"] == "synthetic"].iloc[-1]
+    hover(page, el, frame, syn["id"])
+    np.testing.assert_array_equal(canvas_gray(frame, 0), images[int(syn["image"])])
+    np.testing.assert_array_equal(canvas_gray(frame, 1), images[int(syn["partner_image"])])
+    assert "partner" in frame.inner_text("#tip")
+    page.screenshot(path=str(ARTIFACTS / "map_hover_synthetic.png"))
 
-        # Box: the same count as the points inside the dragged rectangle.
-        frame.click('.modebar-btn[data-val="select"]')
-        box = el.bounding_box()
-        pa = frame.evaluate("""() => { const gd = document.getElementById('plot'), fl = gd._fullLayout,
-            r = gd.getBoundingClientRect();
-            return [r.left + fl._size.l, r.top + fl._size.t, fl._size.w, fl._size.h]; }""")
-        fx0, fy0 = pa[0] + 0.55 * pa[2], pa[1] + 0.45 * pa[3]
-        fx1, fy1 = pa[0] + 0.85 * pa[2], pa[1] + 0.8 * pa[3]
-        page.mouse.move(box["x"] + fx0, box["y"] + fy0)
-        page.mouse.down()
-        page.mouse.move(box["x"] + fx1, box["y"] + fy1, steps=12)
-        page.mouse.up()
-        # Plotly keeps the drawn selection in data coordinates; the ids sent must be the points inside it.
-        sel = frame.evaluate("document.getElementById('plot').layout.selections[0]")
-        assert sel["type"] == "rect"
-        xs, ys = points["x"].to_numpy(), points["y"].to_numpy()
-        inside = ((xs >= min(sel["x0"], sel["x1"])) & (xs <= max(sel["x0"], sel["x1"]))
-                  & (ys >= min(sel["y0"], sel["y1"])) & (ys <= max(sel["y0"], sel["y1"])))
-        expect_box = int(inside.sum())
-        assert expect_box > 20
-        wait_selected(page, frame, expect_box, "box")
-        assert sorted(frame.evaluate("window.__eosMap.state.selected")) == sorted(points["id"][inside].tolist())
-        assert frame.evaluate("document.getElementById('status').dataset.selected") == str(expect_box)
-        page.screenshot(path=str(ARTIFACTS / "map_box.png"))
+    # A plain click (default drag mode: zoom) selects the point and Python gets its id.
+    x, y = point_xy(el, frame, minority["id"])
+    page.mouse.click(x, y)
+    wait_selected(page, frame, 1, "click")
+    expect(page.get_by_text(f"ids: {int(minority['id'])}")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "map_click.png"))
 
-        # Lasso: a hexagon drawn with the mouse; the count equals the points inside that polygon.
-        frame.click('.modebar-btn[data-val="lasso"]')
-        cx, cy, rx, ry = pa[0] + 0.3 * pa[2], pa[1] + 0.5 * pa[3], 0.18 * pa[2], 0.25 * pa[3]
-        poly = [[cx + rx * np.cos(a), cy + ry * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 25)]
-        page.mouse.move(box["x"] + poly[0][0], box["y"] + poly[0][1])
-        page.mouse.down()
-        for px, py in poly[1:]:
-            page.mouse.move(box["x"] + px, box["y"] + py, steps=2)
-        page.mouse.up()
-        path = frame.evaluate("document.getElementById('plot').layout.selections[0].path")
-        verts = np.array([[float(v) for v in p.split(",")] for p in path.strip("MZ").split("L")])
-        inside = inside_polygon(np.c_[xs, ys], verts)
-        expect_lasso = int(inside.sum())
-        assert expect_lasso > 20
-        wait_selected(page, frame, expect_lasso, "lasso")
-        assert sorted(frame.evaluate("window.__eosMap.state.selected")) == sorted(points["id"][inside].tolist())
-        page.screenshot(path=str(ARTIFACTS / "map_lasso.png"))
+    # Box: the same count as the points inside the dragged rectangle.
+    choose_dragmode(page, el, frame, "select")
+    x0, y0, w, h = plot_area(el, frame)
+    drag(page, frame, [(x0 + 0.55 * w, y0 + 0.45 * h), (x0 + 0.85 * w, y0 + 0.8 * h)], steps=12)
+    # Plotly keeps the drawn selection in data coordinates; the ids sent must be the points inside it.
+    sel = drawn_selection(frame, "box")
+    assert sel["type"] == "rect"
+    xs, ys = points["x"].to_numpy(), points["y"].to_numpy()
+    inside = ((xs >= min(sel["x0"], sel["x1"])) & (xs <= max(sel["x0"], sel["x1"]))
+              & (ys >= min(sel["y0"], sel["y1"])) & (ys <= max(sel["y0"], sel["y1"])))
+    expect_box = int(inside.sum())
+    assert expect_box > 20
+    wait_selected(page, frame, expect_box, "box")
+    assert sorted(frame.evaluate("window.__eosMap.state.selected")) == sorted(points["id"][inside].tolist())
+    assert frame.evaluate("document.getElementById('status').dataset.selected") == str(expect_box)
+    page.screenshot(path=str(ARTIFACTS / "map_box.png"))
 
-        # Search by id selects that point.
-        frame.fill("#search", str(int(syn["id"])))
-        frame.press("#search", "Enter")
-        wait_selected(page, frame, 1, "search")
-        assert "found #" in frame.inner_text("#status")
-    finally:
-        page.close()
+    # Lasso: a hexagon drawn with the mouse; the count equals the points inside that polygon.
+    choose_dragmode(page, el, frame, "lasso")
+    x0, y0, w, h = plot_area(el, frame)
+    cx, cy, rx, ry = x0 + 0.3 * w, y0 + 0.5 * h, 0.18 * w, 0.25 * h
+    drag(page, frame, [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 25)],
+         steps=2)
+    path = drawn_selection(frame, "lasso")["path"]
+    verts = np.array([[float(v) for v in p.split(",")] for p in path.strip("MZ").split("L")])
+    inside = inside_polygon(np.c_[xs, ys], verts)
+    expect_lasso = int(inside.sum())
+    assert expect_lasso > 20
+    wait_selected(page, frame, expect_lasso, "lasso")
+    assert sorted(frame.evaluate("window.__eosMap.state.selected")) == sorted(points["id"][inside].tolist())
+    page.screenshot(path=str(ARTIFACTS / "map_lasso.png"))
+
+    # Search by id selects that point.
+    frame.fill("#search", str(int(syn["id"])))
+    frame.press("#search", "Enter")
+    wait_selected(page, frame, 1, "search")
+    assert "found #" in frame.inner_text("#status")

@@ -1,8 +1,9 @@
 """A three-ratio study on digits started from the Ratio study page, in headless Chromium.
 
-The test opens ``/study`` on a server with an empty run store, keeps the form's ratios (1, 10,
+The test opens ``/study`` on the shared server (``conftest.py``), keeps the form's ratios (1, 10,
 50), sets 3 epochs and two oversamplers, presses **Run study** and waits for the job to end. Then
-it checks that the store holds the study's three finished runs, one per ρ, and that both figures
+it checks that the runs the study added to the store are its three finished runs, one per ρ, and
+that it is the one study added, and that both figures
 are drawn with the stored numbers: the plotted traces are read from the page's Plotly objects and
 compared with the saved study record. A full-page screenshot goes to
 ``test-artifacts/e2e/ratio_study.png``.
@@ -17,12 +18,11 @@ import time
 import numpy as np
 import pytest
 
-from .conftest import ARTIFACTS
-from .test_browser import EXCEPTION, full_page_screenshot, problems_on, wait_idle
+from .harness import ARTIFACTS, ERROR_BOX, EXCEPTION, chart, full_page_screenshot, problems_on, wait_idle
 
 pytestmark = pytest.mark.e2e
 
-STUDY_TIMEOUT_S = 420
+STUDY_TIMEOUT_MS = 600_000
 TRACES_JS = """key => {
     const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
     if (!gd || !gd.data) return null;  // _fullData: the arrays as plotly.js decoded them
@@ -43,16 +43,18 @@ def close(a, b) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True))
 
 
-def test_three_ratio_study_from_the_app(browser, streamlit_server) -> None:
-    from eos_core.store import RunStore
+def test_three_ratio_study_from_the_app(page, app_server) -> None:
+    from playwright.sync_api import expect
+
+    from eos_core import RunStore
     from eos_core.study import list_studies
 
-    server, runs = streamlit_server, streamlit_server.runs_dir
-    page = browser.new_page()
-    page.set_default_timeout(60_000)
+    server, runs = app_server, app_server.runs_dir
+    runs_before = {r.id for r in RunStore(runs).list_runs()}
+    studies_before = {s.study_id for s in list_studies(RunStore(runs))}
     page.goto(server.url + "/study")
-    page.get_by_role("heading", name="Ratio study", level=1).wait_for(timeout=90_000)
-    page.locator(".st-key-study_ratios [data-tag]").first.wait_for()
+    expect(page.get_by_role("heading", name="Ratio study", level=1)).to_be_visible(timeout=90_000)
+    expect(page.locator(".st-key-study_ratios [data-tag]").first).to_be_visible()
     wait_idle(page)
     assert tags(page, "study_ratios") == ["1", "10", "50"]
     epochs = page.locator(".st-key-study_epochs input")
@@ -68,24 +70,23 @@ def test_three_ratio_study_from_the_app(browser, streamlit_server) -> None:
     t0 = time.monotonic()
     page.locator(".st-key-study_button button").click()
     done = page.locator('[data-testid="stAlertContentSuccess"]', has_text="The study finished")
-    while not done.count():
-        assert not page.locator(EXCEPTION).count() and not problems_on(page), (
-            f"{problems_on(page)}\n{server.log_tail()}")
-        assert time.monotonic() - t0 < STUDY_TIMEOUT_S, f"the study did not finish\n{server.log_tail()}"
-        page.wait_for_timeout(500)
+    ended = done.or_(page.locator(EXCEPTION)).or_(page.locator(ERROR_BOX)).first
+    expect(ended, f"the study did not finish\n{server.log_tail()}").to_be_visible(timeout=STUDY_TIMEOUT_MS)
+    assert not page.locator(EXCEPTION).count() and not problems_on(page), f"{problems_on(page)}\n{server.log_tail()}"
+    assert done.count() == 1, "the study ended without its success message"
     wait_idle(page)
     took = time.monotonic() - t0
 
     store = RunStore(runs)
-    (rec,) = list_studies(store)
+    (rec,) = [s for s in list_studies(store) if s.study_id not in studies_before]
     assert rec.status == "finished"
     assert [(r["ratio"], r["seed"]) for r in rec.runs] == [(1.0, 0), (10.0, 0), (50.0, 0)]
-    assert sorted(r.id for r in store.list_runs()) == sorted(r["run_id"] for r in rec.runs)
+    assert sorted(r.id for r in store.list_runs() if r.id not in runs_before) == sorted(r["run_id"] for r in rec.runs)
     assert all(store.get_run(r["run_id"]).status == "finished" for r in rec.runs)
     assert f"study={rec.study_id}" in page.url
 
     for key in ("study_gap", "study_delta"):
-        page.locator(f".st-key-{key} .js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+        expect(chart(page, key)).to_be_attached()
     rows = rec.summary["ratios"]
     gap = [t for t in page.evaluate(TRACES_JS, "study_gap") if t["mode"] == "lines+markers"]
     assert [t["name"] for t in gap] == ["ρ=1 (1 seed)", "ρ=10 (1 seed)", "ρ=50 (1 seed)"]

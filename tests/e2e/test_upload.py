@@ -19,8 +19,7 @@ import pytest
 
 from eos_core.names import DATASET_LABELS
 
-from .conftest import ARTIFACTS
-from .test_browser import full_page_screenshot, problems_on, wait_idle
+from .harness import ARTIFACTS, ERROR_BOX, full_page_screenshot, problems_on, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -46,17 +45,17 @@ def _make_zip(tmp: Path) -> Path:
     return archive
 
 
-def _open_my_images(browser, server):
-    """A new page on Setup & train with the dataset set to the user's own images."""
-    page = browser.new_page()
-    page.set_default_timeout(30_000)
+def _open_my_images(page, server) -> None:
+    """Open Setup & train on ``page`` and set the dataset to the user's own images."""
+    from playwright.sync_api import expect
+
     page.goto(server.url + "/")
-    page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first.wait_for(timeout=90_000)
+    expect(page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first).to_be_visible(
+        timeout=90_000)
     wait_idle(page)
     page.locator(".st-key-setup_dataset").get_by_role("button", name="Open").click()
     page.get_by_role("option", name=DATASET_LABELS["folder"]).click()
     wait_idle(page)
-    return page
 
 
 def _table(page) -> list[list[str]]:
@@ -65,15 +64,17 @@ def _table(page) -> list[list[str]]:
     return [[c.inner_text().strip() for c in row.locator("th, td").all()] for row in table.locator("tr").all()]
 
 
-def test_a_train_test_zip_shows_its_classes_and_counts_as_given(browser, streamlit_server, tmp_path) -> None:
-    server = streamlit_server
+def test_a_train_test_zip_shows_its_classes_and_counts_as_given(page, app_server, tmp_path) -> None:
+    from playwright.sync_api import expect
+
+    server = app_server
     archive = _make_zip(tmp_path)
-    page = _open_my_images(browser, server)
+    _open_my_images(page, server)
     uploader = page.locator(".st-key-setup_zip input[type=file]")
-    uploader.wait_for(state="attached", timeout=60_000)
+    expect(uploader).to_be_attached()
     uploader.set_input_files(str(archive))
-    page.get_by_text("Using myset (zip): 3 classes.").wait_for(timeout=60_000)
-    page.locator('[data-testid="stTable"]').first.wait_for(timeout=60_000)
+    expect(page.get_by_text("Using myset (zip): 3 classes.")).to_be_visible()
+    expect(page.locator('[data-testid="stTable"]').first).to_be_visible()
     wait_idle(page)
     full_page_screenshot(page, ARTIFACTS / "upload_train_test.png")
     assert not problems_on(page), f"{problems_on(page)}\n--- server log ---\n{server.log_tail()}"
@@ -85,19 +86,17 @@ def test_a_train_test_zip_shows_its_classes_and_counts_as_given(browser, streaml
     body = [r for r in rows[1:] if r and r[0]]
     assert body == [[c, str(COUNTS["train"][c]), str(COUNTS["test"][c])] for c in ("cat", "dog", "emu")], rows
     # The chart's caption counts the test set as given (the training set is shown after the imbalance).
-    page.get_by_text(f"· {sum(COUNTS['test'].values())} test images ·").wait_for(timeout=10_000)
+    expect(page.get_by_text(f"· {sum(COUNTS['test'].values())} test images ·")).to_be_visible()
     train = page.locator('.st-key-train_button button[data-testid^="stBaseButton"]').first
+    # Train is enabled once the script has also timed the phase-1 estimate (a spinner until then)
+    expect(train).to_be_enabled()
+
+
+def test_a_folder_on_this_machine_shows_its_counts_and_a_bad_path_one_sentence(page, app_server, tmp_path) -> None:
+    """The e2e server listens on 127.0.0.1, so the folder field is offered."""
     from playwright.sync_api import expect
 
-    # Train is enabled once the script has also timed the phase-1 estimate (a spinner until then)
-    expect(train).to_be_enabled(timeout=60_000)
-    page.close()
-
-
-def test_a_folder_on_this_machine_shows_its_counts_and_a_bad_path_one_sentence(browser, streamlit_server,
-                                                                                   tmp_path) -> None:
-    """The e2e server listens on 127.0.0.1, so the folder field is offered."""
-    server = streamlit_server
+    server = app_server
     root = tmp_path / "pets"
     rng = np.random.default_rng(1)
     from PIL import Image
@@ -107,23 +106,22 @@ def test_a_folder_on_this_machine_shows_its_counts_and_a_bad_path_one_sentence(b
             (root / split / cls).mkdir(parents=True)
             for i in range(n):
                 Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
-    page = _open_my_images(browser, server)
+    _open_my_images(page, server)
     page.locator(".st-key-setup_source").get_by_text("a folder on this machine").click()
     field = page.locator(".st-key-setup_local_folder input")
-    field.wait_for()
+    expect(field).to_be_visible()
     bad = str(tmp_path / "no such folder")
     field.fill(bad)
     field.press("Enter")
-    error = page.locator('[data-testid="stAlertContentError"]').first
-    error.wait_for(timeout=30_000)
+    error = page.locator(ERROR_BOX).first
+    expect(error).to_be_visible()
     assert error.inner_text().strip().splitlines()[-1] == f"The image folder '{bad}' does not exist or is not a folder."
     field.fill(str(root))
     field.press("Enter")
-    page.get_by_text("Using pets (folder): 3 classes.").wait_for(timeout=60_000)
-    page.locator('[data-testid="stTable"]').first.wait_for(timeout=60_000)
+    expect(page.get_by_text("Using pets (folder): 3 classes.")).to_be_visible()
+    expect(page.locator('[data-testid="stTable"]').first).to_be_visible()
     wait_idle(page)
     full_page_screenshot(page, ARTIFACTS / "local_folder.png")
     assert not problems_on(page), problems_on(page)
     body = [r for r in _table(page)[1:] if r and r[0]]
     assert body == [[c, str(COUNTS["train"][c]), str(COUNTS["test"][c])] for c in ("cat", "dog", "emu")], body
-    page.close()
