@@ -17,4 +17,6 @@ fi
 export EOS_DATA_DIR="${EOS_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 # Lint first (pyproject.toml's rules, pyflakes included): any finding fails the run.
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist); the browser tests share one of them (tests/e2e/conftest.py).
+# Arguments after the script's name are pytest's and come last, so `-n 0` runs serially.
+exec .venv/bin/python -m pytest -n "${EOS_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -32,8 +32,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the first-request test before every other test (a stable sort keeps the rest in order)."""
+    """Run the first-request test before every other test (a stable sort keeps the rest in order).
+
+    Under pytest-xdist every browser test joins one group, so one worker runs them all, in this
+    order, against the session's one server and one Chromium (``--dist loadgroup``).
+    """
     items.sort(key=lambda item: item.get_closest_marker(FIRST_REQUEST) is None)
+    for item in items:
+        if "e2e" in item.nodeid.split("::")[0].split("/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
