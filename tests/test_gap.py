@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 import scipy.stats
+from points import pts
 
 from eos_core.data import per_class_cap, snapshot_subsample
 from eos_core.errors import Cancelled, ConfigError
@@ -28,11 +29,6 @@ from eos_core.gap import (
     synthetic_quality,
 )
 from eos_core.names import GAP_MEASURES
-
-
-def pts(*xs: float, y: float = 0.0) -> np.ndarray:
-    """Points on the horizontal line at height ``y``, as float32 (n, 2) embeddings."""
-    return np.array([[x, y] for x in xs], dtype=np.float32)
 
 
 @pytest.fixture()

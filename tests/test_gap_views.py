@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from points import pts
 
 from eos_core.evaluation import finite_or_none
 from eos_core.gap import (
@@ -19,11 +20,6 @@ from eos_core.gap import (
     same_class_gap,
 )
 from eos_core.names import GAP_MEASURES
-
-
-def pts(*xs: float, y: float = 0.0) -> np.ndarray:
-    """Points on the horizontal line at height ``y``, as float32 (n, 2) embeddings."""
-    return np.array([[x, y] for x in xs], dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------ GapReport.from_dict
