@@ -206,9 +206,7 @@ try:
 except EOSError as err:
     widgets.show_error(err)
     st.stop()
-st.caption(("Values stored with the run (methods.json, k = " + str(run_k) + ")") if int(k) == run_k else
-           f"k = {k} differs from the run's k = {run_k}: these values are computed now by the engine's functions "
-           "on the resampled points.")
+st.caption(synthetic.quality_source(quality, k, run_k))
 q1, q2 = st.columns(2)
 with q1:
     st.plotly_chart(closurefig.per_class_method_bars(

@@ -142,3 +142,19 @@ def test_seed_intervals_are_the_engines_aggregate() -> None:
                                                         "value": [0.70, 0.80, 0.75]}))
     assert list(scores.data[0].y) == [0.70, 0.80, 0.75] and list(scores.data[-1].x) == ["cRT", "EOS"]
     assert scores.layout.yaxis.rangemode != "tozero" and scores.layout.yaxis.range is None  # fits the values
+
+
+def test_page3_caption_names_the_methods_computed_now():
+    from ui.synthetic import quality_source
+
+    stored, computed = {"source": "stored"}, {"source": "computed"}
+    assert quality_source({"eos": stored, "ros": stored}, 10, 10) == "Values stored with the run (methods.json, k = 10)"
+    assert quality_source({"eos": stored, "smote": computed}, 10, 10) == (
+        "Values stored with the run (methods.json, k = 10), except SMOTE: not trained in this run, computed now "
+        "by the engine's functions at the same k.")
+    assert quality_source({"smote": computed}, 10, 10) == (
+        "None of these methods was trained in this run: their values are computed now by the engine's functions "
+        "at the run's k = 10.")
+    assert quality_source({"eos": computed}, 5, 10) == (
+        "k = 5 differs from the run's k = 10: these values are computed now by the engine's functions on the "
+        "resampled points.")

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from ui import cache
+from ui.labels import method_name
 from ui.maps import map_mtime, pca_map, saved_map
 
 
@@ -123,3 +124,24 @@ def synthetic_quality(run_id: str, method: str, k: int) -> dict[str, Any]:
     points and ``source`` ("stored": methods.json at the run's k; "computed": for another k)."""
     store = cache.get_store()
     return _quality(cache.runs_root(), run_id, cache.version(store, run_id), method, int(k))
+
+
+def quality_source(quality: dict[str, dict[str, Any]], k: int, run_k: int) -> str:
+    """The caption saying where page 3's quality figures come from, method by method.
+
+    ``quality`` maps method -> :func:`synthetic_quality`'s dict (its ``"source"``). At the run's k a
+    method the run did not train is computed now, not read from ``methods.json``: the caption names it.
+    """
+    if int(k) != int(run_k):
+        return (f"k = {k} differs from the run's k = {run_k}: these values are computed now by the engine's "
+                "functions on the resampled points.")
+    computed = [method_name(m) for m, q in quality.items() if q.get("source") == "computed"]
+    stored = f"Values stored with the run (methods.json, k = {run_k})"
+    if not computed:
+        return stored
+    if len(computed) == len(quality):
+        return (f"None of these methods was trained in this run: their values are computed now by the engine's "
+                f"functions at the run's k = {run_k}.")
+    return (f"{stored}, except {', '.join(computed)}: not trained in this run, computed now by the engine's "
+            "functions at the same k.")
+
